@@ -1,0 +1,36 @@
+"""smop: Sparse Mixture of Projectors for LLM-based audio-visual speech recognition, on ESPnet."""
+from setuptools import find_packages, setup
+
+# Pins that install together on Python 3.11 (pip check clean). espnet 202511 is the newest release
+# for 3.11; its abs_task imports torchaudio, whose 2.11 release needs torch 2.11; espnet pins
+# setuptools<74.
+install_requires = [
+    "espnet==202511",
+    "torch==2.11.0",
+    "torchaudio==2.11.0",
+    "transformers==5.24.0",
+    "peft==0.21.2",
+    "numpy>=2.4,<2.5",
+    "sentencepiece==0.2.0",
+    "safetensors>=0.4",
+    "kaldiio>=2.18.0",
+    "humanfriendly>=10.0",
+    "jiwer>=3.0,<5",
+    "soundfile>=0.12",
+    "PyYAML>=6.0",
+    "tqdm>=4.60",
+    "matplotlib>=3.8",
+    "tensorboard>=2.15",  # ESPnet trainer default: --use_tensorboard true
+    "setuptools<74",
+]
+
+setup(
+    name="smop",
+    version="0.1.0",
+    description="Llama-SMoP recipes: sparse mixture of projectors for LLM-based AVSR on ESPnet",
+    license="Apache-2.0",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["smop", "smop.*"]),
+    install_requires=install_requires,
+    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+)

@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Convert an official AV-HuBERT checkpoint (fairseq pickle) to safetensors, without fairseq.
+
+    python -m smop.bin.convert_avhubert large_vox_iter5.pt large_vox_iter5.safetensors
+
+This is the only place where smop unpickles a file, and only the file you name: the unpickler
+builds tensors and plain containers and replaces every other class with an inert stub.
+"""
+import argparse
+import logging
+
+from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("src", help="fairseq checkpoint, e.g. large_vox_iter5.pt")
+    parser.add_argument("dst", help="output .safetensors")
+    return parser
+
+
+def main(cmd=None):
+    args = get_parser().parse_args(cmd)
+    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    if not args.dst.endswith(".safetensors"):
+        raise SystemExit(f"{args.dst}: the output name must end with .safetensors")
+    config = convert_fairseq_checkpoint(args.src, args.dst)
+    print(f"{args.dst}: {config['encoder_layers']} layers, dim {config['encoder_embed_dim']}")
+
+
+if __name__ == "__main__":
+    main()

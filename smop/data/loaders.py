@@ -1,0 +1,97 @@
+"""ESPnet data types for smop's inputs, registered in ``espnet2.train.dataset.DATA_TYPES``.
+
+  wav16k     <utt> <path>   16 kHz mono audio (any soundfile format); another rate or
+                            channel count is an error naming the file and the utterance.
+  mouth_npy  <utt> <path>   (T, H, W) uint8 grayscale mouth crops at 25 fps, saved with numpy.
+
+Names must not start with an existing type name: ESPnet matches types with ``re.match``.
+"""
+import collections.abc
+from typing import Dict
+
+import numpy as np
+import soundfile
+from espnet2.train import dataset as espnet_dataset
+
+SAMPLE_RATE = 16000
+
+
+class DataError(RuntimeError):
+    """Bad input data; the message names the file and the utterance."""
+
+
+def read_scp(path: str) -> Dict[str, str]:
+    """Kaldi-style ``<utt> <value>`` lines; duplicate or empty ids are errors."""
+    table: Dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                raise DataError(f"{path}:{lineno}: empty line")
+            utt, _, value = line.partition(" ")
+            if not value:
+                raise DataError(f"{path}:{lineno}: no value for utterance {utt!r}")
+            if utt in table:
+                raise DataError(f"{path}:{lineno}: duplicate utterance id {utt!r}")
+            table[utt] = value
+    return table
+
+
+class _ScpMapping(collections.abc.Mapping):
+    def __init__(self, path: str):
+        self.path = path
+        self.table = read_scp(path)
+
+    def __len__(self):
+        return len(self.table)
+
+    def __iter__(self):
+        return iter(self.table)
+
+    def keys(self):
+        return self.table.keys()
+
+
+class Wav16kReader(_ScpMapping):
+    def __getitem__(self, utt: str) -> np.ndarray:
+        path = self.table[utt]
+        try:
+            wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        except Exception as e:
+            raise DataError(f"utterance {utt}: cannot read audio {path}: {e}") from e
+        if rate != SAMPLE_RATE:
+            raise DataError(f"utterance {utt}: {path} is {rate} Hz, expected {SAMPLE_RATE} (resample in data prep)")
+        if wave.shape[1] != 1:
+            raise DataError(f"utterance {utt}: {path} has {wave.shape[1]} channels, expected mono")
+        if wave.shape[0] == 0:
+            raise DataError(f"utterance {utt}: {path} is empty")
+        return wave[:, 0]
+
+
+class MouthNpyReader(_ScpMapping):
+    def __getitem__(self, utt: str) -> np.ndarray:
+        path = self.table[utt]
+        try:
+            frames = np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise DataError(f"utterance {utt}: cannot read mouth crops {path}: {e}") from e
+        if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
+            raise DataError(
+                f"utterance {utt}: {path} holds {frames.dtype} {frames.shape}, expected (T>0, H, W) uint8"
+            )
+        return frames
+
+
+def _wav16k(path, float_dtype=None):
+    return Wav16kReader(path)
+
+
+def _mouth_npy(path):
+    return MouthNpyReader(path)
+
+
+def register_data_types() -> None:
+    espnet_dataset.DATA_TYPES.setdefault(
+        "wav16k", dict(func=_wav16k, kwargs=["float_dtype"], help=__doc__)
+    )
+    espnet_dataset.DATA_TYPES.setdefault("mouth_npy", dict(func=_mouth_npy, kwargs=[], help=__doc__))

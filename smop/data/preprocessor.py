@@ -1,0 +1,135 @@
+"""Per-utterance preprocessing: noise and time masking (training), mouth crop, normalisation,
+transcript tokenisation."""
+import os
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import soundfile
+import torch
+
+from smop.data.loaders import SAMPLE_RATE, DataError
+from smop.data.noise import mix_at_snr
+
+VIDEO_FPS = 25
+
+
+class SmopPreprocessor:
+    """Turns loaded ``speech`` (S,) float, ``video`` (T, H, W) uint8 and ``text`` str into model inputs.
+
+    A plain callable (ESPnet's ``preprocess_fn`` contract): importing espnet2.train.preprocessor
+    would pull in its g2p front ends, which try to download NLTK data.
+
+    Args:
+        train: augment (given by the task: true for the training set only).
+        tokenize: transcript -> LLM token ids (given by the task).
+        noise_file: 16 kHz noise (e.g. babble) mixed into training audio; None = no noise.
+        noise_snrs: SNRs in dB drawn uniformly per utterance; null in the list = clean.
+        audio_mask_max: longest zeroed audio span in seconds, one span per second (0 = off).
+        video_mask_max: longest zeroed video span in seconds, one span per second (0 = off).
+        crop_size: square crop of the mouth ROI (random in training, centred otherwise).
+        video_mean, video_std: pixel normalisation after scaling to [0, 1] (AV-HuBERT's values).
+    """
+
+    def __init__(
+        self,
+        train: bool,
+        tokenize: Optional[Callable[[str], List[int]]],
+        noise_file: Optional[str] = None,
+        noise_snrs: Sequence[Optional[float]] = (-5, 0, 5, 10, 15, 20, None),
+        audio_mask_max: float = 0.4,
+        video_mask_max: float = 0.4,
+        crop_size: int = 88,
+        video_mean: float = 0.421,
+        video_std: float = 0.165,
+    ):
+        self.train = train
+        self.tokenize = tokenize
+        self.noise_file = noise_file
+        self.noise_snrs = list(noise_snrs)
+        self.audio_mask_max = audio_mask_max
+        self.video_mask_max = video_mask_max
+        self.crop_size = crop_size
+        self.video_mean = video_mean
+        self.video_std = video_std
+        self._noise: Optional[np.ndarray] = None
+        self._rng_key = None
+        self._rng: Optional[np.random.Generator] = None
+
+    def rng(self) -> np.random.Generator:
+        # One generator per process, seeded from torch's per-worker seed (ESPnet seeds every epoch).
+        key = (os.getpid(), torch.initial_seed())
+        if self._rng_key != key:
+            self._rng_key = key
+            self._rng = np.random.default_rng(torch.initial_seed() % (2**63))
+        return self._rng
+
+    def noise(self) -> np.ndarray:
+        if self._noise is None:
+            wave, rate = soundfile.read(self.noise_file, dtype="float32", always_2d=True)
+            if rate != SAMPLE_RATE or wave.shape[1] != 1:
+                raise DataError(f"noise file {self.noise_file}: {rate} Hz x {wave.shape[1]} ch, expected 16 kHz mono")
+            self._noise = wave[:, 0]
+        return self._noise
+
+    # ------------------------------------------------------------------------------------ parts
+    def _time_mask(self, x: np.ndarray, rate: float, max_seconds: float) -> np.ndarray:
+        if max_seconds <= 0:
+            return x
+        rng = self.rng()
+        n = x.shape[0]
+        window = max(1, int(round(max_seconds * rate)))
+        x = x.copy()
+        for _ in range(int(n // rate)):  # one span per second
+            width = int(rng.integers(0, min(window, n)))
+            start = int(rng.integers(0, n - width + 1))
+            x[start : start + width] = 0
+        return x
+
+    def speech(self, uid: str, wave: np.ndarray) -> np.ndarray:
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise DataError(f"utterance {uid}: speech must be mono (S,), got shape {wave.shape}")
+        if self.train and self.noise_file is not None:
+            rng = self.rng()
+            snr = self.noise_snrs[int(rng.integers(len(self.noise_snrs)))]
+            wave = mix_at_snr(wave, self.noise(), snr, int(rng.integers(self.noise().size)))
+        if self.train:
+            wave = self._time_mask(wave, SAMPLE_RATE, self.audio_mask_max)
+        return wave
+
+    def video(self, uid: str, frames: np.ndarray) -> np.ndarray:
+        t, h, w = frames.shape
+        c = self.crop_size
+        if h < c or w < c:
+            raise DataError(f"utterance {uid}: mouth ROI {h}x{w} is smaller than crop_size {c}")
+        if self.train:
+            rng = self.rng()
+            top, left = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+        else:
+            top, left = (h - c) // 2, (w - c) // 2
+        x = frames[:, top : top + c, left : left + c].astype(np.float32) / 255.0
+        x = (x - self.video_mean) / self.video_std
+        if self.train:
+            x = self._time_mask(x, VIDEO_FPS, self.video_mask_max)
+        return x
+
+    def text(self, uid: str, text: str) -> np.ndarray:
+        text = text.strip()
+        if not text:
+            raise DataError(f"utterance {uid}: empty transcript")
+        ids = self.tokenize(text)
+        if not ids:
+            raise DataError(f"utterance {uid}: transcript {text!r} gives no tokens")
+        return np.asarray(ids, dtype=np.int64)
+
+    def __call__(self, uid: str, data: Dict[str, object]) -> Dict[str, np.ndarray]:
+        out = dict(data)
+        if "speech" in out:
+            out["speech"] = self.speech(uid, out["speech"])
+        if "video" in out:
+            out["video"] = self.video(uid, out["video"])
+        if "text" in out:
+            if self.tokenize is None:
+                raise RuntimeError("SmopPreprocessor got text but no tokenizer")
+            out["text"] = self.text(uid, out["text"])
+        return out

@@ -1,0 +1,191 @@
+"""A frozen Hugging Face causal LM with LoRA adapters (peft) as the transcript decoder."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from peft import LoraConfig, get_peft_model
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds
+from smop.decoders.sequence_layout import build_llm_inputs
+from smop.utils.frozen import FrozenDtypeMixin, parse_dtype
+
+MODALITY_ORDER = ("audio", "video")
+
+
+def load_tokenizer(model_name_or_path: str):
+    """The LLM's own tokenizer, from a local directory or the HF cache (never downloaded)."""
+    return AutoTokenizer.from_pretrained(model_name_or_path, local_files_only=True)
+
+
+class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
+    """Any ``AutoModelForCausalLM`` (Llama 3.x, ...), frozen, with LoRA on ``lora_target_modules``.
+
+    The begin/end markers around each modality's tokens are learned embeddings of ours; the frozen
+    vocabulary is never resized.
+
+    Args:
+        input_modalities: the modalities present, given by the task (audio, video or both).
+        model_name_or_path: local directory (``save_pretrained``) or a hub id in the HF cache.
+        lora_r, lora_alpha, lora_dropout, lora_target_modules: peft ``LoraConfig``; lora_r 0 = no LoRA.
+        frozen_dtype: dtype of the frozen LLM weights; LoRA and markers stay float32.
+        prompt_audio, prompt_video, prompt_audiovisual: instruction after the modality tokens.
+        gradient_checkpointing: recompute LLM activations in backward (long sequences, big LLMs).
+    """
+
+    def __init__(
+        self,
+        input_modalities: Sequence[str],
+        model_name_or_path: str,
+        lora_r: int = 64,
+        lora_alpha: float = 8.0,
+        lora_dropout: float = 0.05,
+        lora_target_modules: Sequence[str] = ("q_proj", "v_proj"),
+        frozen_dtype: str = "float32",
+        prompt_audio: str = "Transcribe speech to text.",
+        prompt_video: str = "Transcribe video to text.",
+        prompt_audiovisual: str = "Transcribe speech and video to text.",
+        gradient_checkpointing: bool = False,
+    ):
+        super().__init__()
+        unknown = set(input_modalities) - set(MODALITY_ORDER)
+        if unknown or not input_modalities:
+            raise ValueError(f"input_modalities must be a non-empty subset of {MODALITY_ORDER}, got {input_modalities}")
+        self.modalities = [m for m in MODALITY_ORDER if m in input_modalities]
+        self.tokenizer = load_tokenizer(model_name_or_path)
+        self.frozen_dtype = parse_dtype(frozen_dtype)
+        llm, info = AutoModelForCausalLM.from_pretrained(
+            model_name_or_path, local_files_only=True, dtype=self.frozen_dtype, output_loading_info=True
+        )
+        if info["missing_keys"]:
+            raise RuntimeError(f"{model_name_or_path}: LLM weights missing: {sorted(info['missing_keys'])[:5]}")
+        for p in llm.parameters():
+            p.requires_grad_(False)
+        if gradient_checkpointing:
+            llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if lora_r > 0:
+            lora = LoraConfig(
+                r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                target_modules=list(lora_target_modules), bias="none", task_type="CAUSAL_LM",
+            )
+            llm = get_peft_model(llm, lora, autocast_adapter_dtype=True)
+            for n, p in llm.named_parameters():
+                if p.requires_grad:
+                    p.data = p.data.float()
+        self.llm = llm
+
+        tok = self.tokenizer
+        if tok.eos_token_id is None:
+            raise ValueError(f"{model_name_or_path}: the tokenizer has no EOS token")
+        self.eos_id = tok.eos_token_id
+        self.bos_id = tok.bos_token_id
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else self.eos_id
+        key = "audiovisual" if len(self.modalities) == 2 else self.modalities[0]
+        self.prompt_text = {"audio": prompt_audio, "video": prompt_video, "audiovisual": prompt_audiovisual}[key]
+        self.register_buffer(
+            "prompt_ids", torch.tensor(self.tokenize(self.prompt_text), dtype=torch.long), persistent=False
+        )
+        d = self.embed_size()
+        std = float(self._input_embeddings().weight.float().std())
+        self.boundary = nn.ParameterDict(
+            {m: nn.Parameter(torch.randn(2, d) * std) for m in self.modalities}
+        )
+        self.to(torch.float32)
+
+    # ----------------------------------------------------------------------------------- helpers
+    def _input_embeddings(self) -> nn.Embedding:
+        return self.llm.get_input_embeddings()
+
+    def embed_size(self) -> int:
+        return self._input_embeddings().weight.shape[1]
+
+    def tokenize(self, text: str) -> List[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def _llm_dtype(self) -> torch.dtype:
+        return self._input_embeddings().weight.dtype
+
+    def _inputs(self, embeds: ModalityEmbeds, targets: Optional[List[torch.Tensor]] = None):
+        emb = self._input_embeddings()
+        dtype = self._llm_dtype()
+        bos = None if self.bos_id is None else emb.weight[self.bos_id]
+        missing = set(self.modalities) - set(embeds)
+        if missing:
+            raise ValueError(f"decoder built for {self.modalities} but {sorted(missing)} is missing")
+        return build_llm_inputs(
+            self.modalities,
+            embeds,
+            {m: b.to(dtype) for m, b in self.boundary.items()},
+            bos,
+            emb(self.prompt_ids),
+            targets,
+            emb,
+        )
+
+    # ---------------------------------------------------------------------------------- training
+    def forward(
+        self, embeds: ModalityEmbeds, text: torch.Tensor, text_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """CE over transcript + EOS tokens; (B, L) ids padded with -1."""
+        eos = text.new_tensor([self.eos_id])
+        targets = [torch.cat([t[: int(n)], eos]) for t, n in zip(text, text_lengths)]
+        inputs = self._inputs(embeds, targets)
+        # Left padding puts every target inside the last k positions: only they need logits.
+        k = max(t.shape[0] for t in targets)
+        out = self.llm(
+            inputs_embeds=inputs.inputs_embeds,
+            attention_mask=inputs.attention_mask,
+            position_ids=inputs.position_ids,
+            logits_to_keep=k + 1,
+            use_cache=False,
+        )
+        logits = out.logits[:, :-1].float()  # position p predicts token p + 1
+        labels = inputs.labels[:, -k:]
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        with torch.no_grad():
+            valid = labels != -100
+            acc = (logits.argmax(-1)[valid] == labels[valid]).float().mean()
+        return loss, {"acc": acc.detach(), "n_tokens": valid.sum().detach().float()}
+
+    # --------------------------------------------------------------------------------- decoding
+    @torch.no_grad()
+    def generate(
+        self, embeds: ModalityEmbeds, max_new_tokens: List[int], beam_size: int = 1
+    ) -> List[Tuple[str, float]]:
+        inputs = self._inputs(embeds)
+        # Deterministic search; nothing is inherited from the model's generation_config.
+        config = GenerationConfig(
+            max_new_tokens=max(max_new_tokens),
+            num_beams=beam_size,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            length_penalty=1.0,
+            early_stopping=True if beam_size > 1 else False,
+            eos_token_id=self.eos_id,
+            pad_token_id=self.pad_id,
+            bos_token_id=self.bos_id,
+            return_dict_in_generate=True,
+            output_scores=True,
+        )
+        out = self.llm.generate(
+            inputs_embeds=inputs.inputs_embeds,
+            attention_mask=inputs.attention_mask,
+            generation_config=config,
+        )
+        base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
+        token_scores = base.compute_transition_scores(
+            out.sequences, out.scores, getattr(out, "beam_indices", None), normalize_logits=beam_size == 1
+        )
+        results = []
+        for seq, scores, limit in zip(out.sequences, token_scores, max_new_tokens):
+            ids = seq.tolist()
+            n = len(ids)
+            if self.eos_id in ids:
+                n = ids.index(self.eos_id)
+            n = min(n, limit)
+            score = float(scores[: min(n + 1, limit)].float().sum())
+            text = self.tokenizer.decode(ids[:n], skip_special_tokens=True).strip()
+            results.append((text, score))
+        return results

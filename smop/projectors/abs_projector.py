@@ -1,0 +1,27 @@
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Dict, Tuple
+
+import torch
+
+# modality name -> ((B, T, D) features, (B,) lengths)
+ModalityFeats = Dict[str, Tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class ProjectorOutput:
+    embeds: Dict[str, torch.Tensor]  # modality -> (B, T, D_llm), zeros on padded frames
+    aux_loss: torch.Tensor  # weighted auxiliary loss to add to the CE (0 for dense projectors)
+    stats: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class AbsProjector(torch.nn.Module, ABC):
+    """Maps encoder frames of each modality into the LLM's embedding space."""
+
+    @abstractmethod
+    def output_size(self) -> int:
+        raise NotImplementedError
+
+    @abstractmethod
+    def forward(self, feats: ModalityFeats) -> ProjectorOutput:
+        raise NotImplementedError

@@ -1,0 +1,225 @@
+"""SmopAVSRTask: ESPnet task for LLM-based ASR / VSR / AVSR with a sparse mixture of projectors."""
+import argparse
+import functools
+import logging
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+import torch
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.trainer import Trainer
+from typeguard import typechecked
+
+from smop.compressors.abs_compressor import AbsCompressor
+from smop.compressors.avg_pool_compressor import AvgPoolCompressor
+from smop.compressors.stack_compressor import StackCompressor
+from smop.data.collate import PadCollate
+from smop.data.loaders import register_data_types
+from smop.data.preprocessor import SmopPreprocessor
+from smop.decoders.abs_decoder import AbsDecoder
+from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder, load_tokenizer
+from smop.encoders.abs_audio_encoder import AbsAudioEncoder
+from smop.encoders.abs_video_encoder import AbsVideoEncoder
+from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
+from smop.encoders.whisper_encoder import WhisperAudioEncoder
+from smop.models.smop_avsr_model import MODALITIES, SmopAVSRModel
+from smop.projectors.abs_projector import AbsProjector
+from smop.projectors.dense_projector import LinearProjector, MLPProjector
+from smop.projectors.smop_projector import SMoPProjector
+from smop.utils.checkpoint import load_model_state
+
+logger = logging.getLogger(__name__)
+
+register_data_types()
+
+# Frames per LLM token by default: Whisper 50 Hz / 4 and AV-HuBERT 25 Hz / 2, both 12.5 Hz.
+DEFAULT_RATES = {"audio": 4, "video": 2}
+
+# --audio_encoder, --audio_encoder_conf
+audio_encoder_choices = ClassChoices(
+    "audio_encoder", classes=dict(whisper=WhisperAudioEncoder), type_check=AbsAudioEncoder, default="whisper"
+)
+# --video_encoder, --video_encoder_conf
+video_encoder_choices = ClassChoices(
+    "video_encoder", classes=dict(avhubert=AVHubertVideoEncoder), type_check=AbsVideoEncoder, default="avhubert"
+)
+_compressors = dict(avg_pool=AvgPoolCompressor, stack=StackCompressor)
+# --audio_compressor, --audio_compressor_conf
+audio_compressor_choices = ClassChoices(
+    "audio_compressor", classes=_compressors, type_check=AbsCompressor, default="avg_pool"
+)
+# --video_compressor, --video_compressor_conf
+video_compressor_choices = ClassChoices(
+    "video_compressor", classes=_compressors, type_check=AbsCompressor, default="avg_pool"
+)
+# --projector, --projector_conf
+projector_choices = ClassChoices(
+    "projector",
+    classes=dict(linear=LinearProjector, mlp=MLPProjector, smop=SMoPProjector),
+    type_check=AbsProjector,
+    default="smop",
+)
+# --decoder, --decoder_conf
+decoder_choices = ClassChoices(
+    "decoder", classes=dict(hf_causal_lm=HFCausalLMDecoder), type_check=AbsDecoder, default="hf_causal_lm"
+)
+# --model, --model_conf
+model_choices = ClassChoices(
+    "model", classes=dict(smop_avsr=SmopAVSRModel), type_check=AbsESPnetModel, default="smop_avsr"
+)
+# --preprocessor, --preprocessor_conf
+preprocessor_choices = ClassChoices("preprocessor", classes=dict(smop=SmopPreprocessor), default="smop")
+
+
+def count_parameters(module: torch.nn.Module) -> Tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return trainable, total
+
+
+class SmopAVSRTask(AbsTask):
+    num_optimizers: int = 1
+
+    class_choices_list = [
+        audio_encoder_choices,
+        video_encoder_choices,
+        audio_compressor_choices,
+        video_compressor_choices,
+        projector_choices,
+        decoder_choices,
+        model_choices,
+        preprocessor_choices,
+    ]
+
+    trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group(description="Task related")
+        group.add_argument(
+            "--modality",
+            type=str,
+            default="audiovisual",
+            choices=sorted(MODALITIES),
+            help="audio: ASR (Whisper only), video: VSR (AV-HuBERT only), audiovisual: AVSR (both)",
+        )
+        group = parser.add_argument_group(description="Model and preprocessing components")
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+        parser.set_defaults(
+            audio_compressor_conf={"rate": DEFAULT_RATES["audio"]},
+            video_compressor_conf={"rate": DEFAULT_RATES["video"]},
+        )
+
+    @classmethod
+    @typechecked
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        # Waveforms and frames pad with 0 (padded frames are masked everywhere); ids with -1.
+        return PadCollate(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    @typechecked
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
+        tokenizer = _tokenizer(args.decoder_conf["model_name_or_path"])
+        preprocessor_class = preprocessor_choices.get_class(args.preprocessor)
+
+        def tokenize(text: str) -> List[int]:
+            return tokenizer(text, add_special_tokens=False).input_ids
+
+        return preprocessor_class(train, tokenize, **args.preprocessor_conf)
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        # speech and video depend on --modality, which this classmethod cannot see; the model
+        # checks them with a message naming the missing data.
+        return () if inference else ("text",)
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech", "video", "text") if inference else ("speech", "video")
+
+    @classmethod
+    @typechecked
+    def build_model(cls, args: argparse.Namespace) -> SmopAVSRModel:
+        modalities = MODALITIES[args.modality]
+        parts: Dict[str, torch.nn.Module] = {}
+
+        # 1. Encoders: only those the modality uses.
+        if "audio" in modalities:
+            parts["audio_encoder"] = audio_encoder_choices.get_class(args.audio_encoder)(**args.audio_encoder_conf)
+        if "video" in modalities:
+            parts["video_encoder"] = video_encoder_choices.get_class(args.video_encoder)(**args.video_encoder_conf)
+
+        # 2. Frame compression per modality.
+        input_sizes = {}
+        for m in modalities:
+            choices = audio_compressor_choices if m == "audio" else video_compressor_choices
+            conf = {"rate": DEFAULT_RATES[m], **getattr(args, f"{m}_compressor_conf")}
+            compressor = choices.get_class(getattr(args, f"{m}_compressor"))(
+                input_size=parts[f"{m}_encoder"].output_size(), **conf
+            )
+            parts[f"{m}_compressor"] = compressor
+            input_sizes[m] = compressor.output_size()
+
+        # 3. LLM decoder (frozen, LoRA).
+        decoder = decoder_choices.get_class(args.decoder)(input_modalities=list(modalities), **args.decoder_conf)
+
+        # 4. Projector into the LLM's embedding space.
+        projector = projector_choices.get_class(args.projector)(
+            input_sizes=input_sizes, output_size=decoder.embed_size(), **args.projector_conf
+        )
+
+        # 5. The model.
+        model = model_choices.get_class(args.model)(
+            modality=args.modality,
+            audio_encoder=parts.get("audio_encoder"),
+            video_encoder=parts.get("video_encoder"),
+            audio_compressor=parts.get("audio_compressor"),
+            video_compressor=parts.get("video_compressor"),
+            projector=projector,
+            decoder=decoder,
+            **args.model_conf,
+        )
+
+        # 6. Report what trains.
+        for name, module in model.named_children():
+            trainable, total = count_parameters(module)
+            logger.info(f"{name}: {trainable:,} trainable / {total:,} parameters")
+        trainable, total = count_parameters(model)
+        logger.info(f"model: {trainable:,} trainable / {total:,} parameters")
+        return model
+
+    @classmethod
+    @typechecked
+    def build_model_from_file(
+        cls,
+        config_file: Optional[Union[Path, str]] = None,
+        model_file: Optional[Union[Path, str]] = None,
+        device: str = "cpu",
+    ) -> Tuple[SmopAVSRModel, argparse.Namespace]:
+        """Rebuild pretrained parts from their sources, then overlay the trained weights.
+
+        Unlike AbsTask's version, the checkpoint is read with ``weights_only=True`` (no pickle
+        code runs) and must match the trainable part of the model exactly.
+        """
+        import yaml
+
+        if config_file is None:
+            if model_file is None:
+                raise ValueError("give config_file or model_file")
+            config_file = Path(model_file).parent / "config.yaml"
+        with open(config_file, encoding="utf-8") as f:
+            args = argparse.Namespace(**yaml.safe_load(f))
+        model = cls.build_model(args)
+        if model_file is not None:
+            model.load_state_dict(load_model_state(model_file), strict=True)
+        model.to(device)
+        return model, args
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(path: str):
+    return load_tokenizer(path)

@@ -1,0 +1,25 @@
+"""Safe reading of smop model checkpoints (no pickled code is ever run)."""
+from pathlib import Path
+from typing import Dict, Union
+
+import torch
+
+
+def load_model_state(path: Union[str, Path], map_location: str = "cpu") -> Dict[str, torch.Tensor]:
+    """A model state dict from an ESPnet ``*.pth`` (``weights_only=True``) or ``.safetensors``."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device=map_location)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # pickle.UnpicklingError for anything beyond tensors and containers
+        raise RuntimeError(
+            f"{path}: refused to load; it is not a plain tensor checkpoint ({type(e).__name__}: {e})"
+        ) from e
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # ESPnet's checkpoint.pth bundles optimiser and reporter states
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RuntimeError(f"{path}: not a model state dict")
+    return state

@@ -1,0 +1,64 @@
+"""Freezing pretrained parts and keeping them in a low-precision dtype.
+
+ESPnet's ``main_worker`` casts the whole model with ``model.to(dtype=train_dtype)`` (float32 at most
+precision choices), which would double the memory of a bf16 LLM. Components that own frozen
+weights mix in :class:`FrozenDtypeMixin`: its ``_apply`` lets every conversion through, then casts
+frozen floating-point parameters back to ``frozen_dtype``. Trainable parameters (LoRA, projectors)
+and buffers keep what the conversion gave them, so optimiser state stays in float32.
+"""
+from typing import Optional, Union
+
+import torch
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def parse_dtype(name: Optional[Union[str, torch.dtype]]) -> Optional[torch.dtype]:
+    if name is None or isinstance(name, torch.dtype):
+        return name
+    if name not in DTYPES:
+        raise ValueError(f"frozen_dtype must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
+def freeze_module(module: torch.nn.Module) -> None:
+    for p in module.parameters():
+        p.requires_grad_(False)
+    module.eval()
+
+
+class FrozenDtypeMixin:
+    """Keeps frozen parameters in ``self.frozen_dtype`` across ``.to()``/``.float()`` calls."""
+
+    frozen_dtype: Optional[torch.dtype] = None
+
+    def _apply(self, fn, recurse=True):
+        dtype = self.frozen_dtype
+        if dtype is None:
+            return super()._apply(fn, recurse)
+
+        def keep_frozen(t):
+            out = fn(t)
+            if (
+                isinstance(t, torch.nn.Parameter)
+                and not t.requires_grad
+                and out.is_floating_point()
+                and out.dtype != dtype
+            ):
+                out = out.to(dtype)
+            return out
+
+        return super()._apply(keep_frozen, recurse)
+
+
+class FreezableMixin(FrozenDtypeMixin):
+    """A pretrained component that is frozen by default: ``train()`` keeps it in eval mode.
+
+    Frozen encoders must not switch dropout, layer drop or batch-norm statistics on when the
+    trainer calls ``model.train()`` at the start of every epoch.
+    """
+
+    freeze: bool = True
+
+    def train(self, mode: bool = True):
+        return super().train(mode and not self.freeze)

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+import yaml
+
+from conftest import write_datadir, write_train_config
+from smop.bin import avsr_inference
+from smop.tasks.avsr import SmopAVSRTask
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, pretrained, datadir):
+    root = tmp_path_factory.mktemp("inference")
+    cfg = write_train_config(root / "c.yaml", pretrained, datadir, max_epoch=1, num_iters_per_epoch=20)
+    SmopAVSRTask.main(cmd=["--config", str(cfg), "--output_dir", str(root / "exp")])
+    test = write_datadir(root / "test", n=7, seed=5)
+    return root, test
+
+
+def _decode(root, test, out, batch_size, beam_size=1, **kw):
+    cmd = [
+        "--output_dir", str(out),
+        "--data_path_and_name_and_type", f"{test}/wav.scp,speech,wav16k",
+        "--data_path_and_name_and_type", f"{test}/video.scp,video,mouth_npy",
+        "--train_config", str(root / "exp" / "config.yaml"),
+        "--model_file", str(root / "exp" / "valid.loss.ave.pth"),
+        "--batch_size", str(batch_size), "--beam_size", str(beam_size), "--num_workers", "0",
+    ]
+    for k, v in kw.items():
+        cmd += [f"--{k}", str(v)]
+    avsr_inference.main(cmd)
+    return (out / "1best_recog" / "text").read_text()
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_batched_decoding_equals_batch_one(trained, tmp_path, beam):
+    root, test = trained
+    one = _decode(root, test, tmp_path / "b1", 1, beam)
+    many = _decode(root, test, tmp_path / "b4", 4, beam)
+    assert one == many
+    keys = [line.split()[0] for line in many.splitlines()]
+    assert keys == sorted(keys) and len(keys) == 7
+    assert all(len(line.split()) > 1 for line in many.splitlines())  # non-empty hypotheses
+
+
+def test_outputs_and_settings_are_recorded(trained, tmp_path):
+    root, test = trained
+    _decode(root, test, tmp_path / "d", 3, 2, max_new_tokens_min=5)
+    scores = (tmp_path / "d" / "1best_recog" / "score").read_text().splitlines()
+    assert len(scores) == 7 and all(float(s.split()[1]) <= 0 for s in scores)
+    settings = yaml.safe_load((tmp_path / "d" / "decode_config.yaml").read_text())
+    assert settings["args"]["beam_size"] == 2 and settings["args"]["max_new_tokens_min"] == 5
+    assert settings["versions"]["espnet"] == "202511"
+    usage = json.loads((tmp_path / "d" / "expert_usage.json").read_text())
+    assert set(usage) == {"audio", "video"}
+    for m in usage:
+        assert sum(usage[m]["top1"]) == pytest.approx(sum(usage[m]["top2"]))
+        assert len(usage[m]["top1"]) == 4
+
+
+def test_key_file_restricts_and_orders(trained, tmp_path):
+    root, test = trained
+    keys = [line.split()[0] for line in (test / "wav.scp").read_text().splitlines()]
+    key_file = tmp_path / "keys"
+    key_file.write_text("".join(f"{k}\n" for k in reversed(keys[:3])))
+    text = _decode(root, test, tmp_path / "k", 2, key_file=key_file)
+    assert [line.split()[0] for line in text.splitlines()] == sorted(keys[:3])

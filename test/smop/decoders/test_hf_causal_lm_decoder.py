@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
+
+
+@pytest.fixture(scope="module")
+def decoder(pretrained):
+    torch.manual_seed(0)
+    return HFCausalLMDecoder(["audio", "video"], pretrained["llm"], lora_r=4, lora_alpha=8, lora_dropout=0.0)
+
+
+def _embeds(d, lengths_a=(5, 3), lengths_v=(3, 2), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(len(lengths_a), max(lengths_a), d, generator=g)
+    v = torch.randn(len(lengths_v), max(lengths_v), d, generator=g)
+    return {"audio": (a, torch.tensor(lengths_a)), "video": (v, torch.tensor(lengths_v))}
+
+
+def test_only_lora_and_markers_train(decoder):
+    trainable = {n for n, p in decoder.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith("boundary.") for n in trainable)
+    assert {n for n in trainable if n.startswith("boundary.")} == {"boundary.audio", "boundary.video"}
+    # LoRA r=4 on q_proj and v_proj of 2 layers: q (48->48), v (48->24 with 2 KV heads of 12)
+    lora = sum(p.numel() for n, p in decoder.named_parameters() if "lora_" in n)
+    assert lora == 2 * (4 * (48 + 48) + 4 * (48 + 24))
+    vocab = decoder.llm.get_input_embeddings().weight.shape[0]
+    assert vocab == len(decoder.tokenizer)  # never resized
+
+
+def test_loss_covers_only_transcript_and_eos(decoder):
+    emb = _embeds(decoder.embed_size())
+    text = torch.tensor([[10, 11, 12], [13, -1, -1]])
+    loss, stats = decoder(emb, text, torch.tensor([3, 1]))
+    assert stats["n_tokens"] == 3 + 1 + 1 + 1  # transcripts + one EOS each
+    loss.backward()
+    assert decoder.boundary["audio"].grad is not None and torch.isfinite(loss)
+    # the loss equals a hand-made CE over the same positions
+    inputs = decoder._inputs(emb, [torch.tensor([10, 11, 12, decoder.eos_id]), torch.tensor([13, decoder.eos_id])])
+    with torch.no_grad():
+        logits = decoder.llm(inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask,
+                             position_ids=inputs.position_ids).logits
+        ref = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                                inputs.labels[:, 1:].reshape(-1), ignore_index=-100)
+    assert torch.allclose(loss.detach(), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_batched_generation_equals_one_by_one(decoder, beam):
+    emb = _embeds(decoder.embed_size(), (6, 2, 4), (3, 1, 2), seed=1)
+    batched = decoder.generate(emb, [8, 8, 8], beam_size=beam)
+    for i in range(3):
+        one = {m: (x[i : i + 1, : int(n[i])], n[i : i + 1]) for m, (x, n) in emb.items()}
+        (text, score), = decoder.generate(one, [8], beam_size=beam)
+        assert text == batched[i][0]
+        assert score == pytest.approx(batched[i][1], abs=1e-3)
+
+
+def test_generation_ignores_the_models_sampling_config(decoder):
+    decoder.llm.generation_config.do_sample = True
+    decoder.llm.generation_config.temperature = 0.6
+    emb = _embeds(decoder.embed_size(), seed=2)
+    runs = {tuple(t for t, _ in decoder.generate(emb, [8, 8])) for _ in range(3)}
+    assert len(runs) == 1
+
+
+def test_frozen_llm_stays_in_low_precision(pretrained):
+    dec = HFCausalLMDecoder(["audio"], pretrained["llm"], lora_r=4, frozen_dtype="bfloat16")
+    dec.to(torch.float32)  # ESPnet's main_worker cast
+    assert dec.llm.get_input_embeddings().weight.dtype == torch.bfloat16
+    lora = [p for n, p in dec.named_parameters() if "lora_" in n]
+    assert lora and all(p.dtype == torch.float32 for p in lora)
+    assert dec.boundary["audio"].dtype == torch.float32
+    emb = {"audio": (torch.randn(1, 4, dec.embed_size()), torch.tensor([4]))}
+    loss, _ = dec(emb, torch.tensor([[10, 11]]), torch.tensor([2]))
+    loss.backward()
+    assert torch.isfinite(loss) and lora[0].grad is not None and lora[0].grad.dtype == torch.float32
+    assert dec.prompt_text == "Transcribe speech to text."
+
+
+def test_missing_modality(decoder):
+    with pytest.raises(ValueError, match="video"):
+        decoder.generate({"audio": _embeds(decoder.embed_size())["audio"]}, [4, 4])
