@@ -20,6 +20,7 @@ install_requires = [
     "PyYAML>=6.0",
     "tqdm>=4.60",
     "matplotlib>=3.8",
+    "opencv-python-headless>=4.10,<5",  # mouth-ROI alignment (similarity warp) and face drawing
     "tensorboard>=2.15",  # ESPnet trainer default: --use_tensorboard true
     "setuptools<74",
 ]

@@ -30,7 +30,8 @@ TINY_WHISPER = dict(
     max_source_positions=150, max_target_positions=32, vocab_size=100,
     decoder_start_token_id=1, pad_token_id=0, bos_token_id=1, eos_token_id=2,
 )
-TINY_AVHUBERT = dict(encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4, conv_pos=8, conv_pos_groups=4)
+TINY_AVHUBERT = dict(encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4,
+                     conv_pos=8, conv_pos_groups=4, resnet_widths=[8, 8, 16, 16])
 TINY_LLAMA = dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
 
 

@@ -4,13 +4,34 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from peft import LoraConfig, get_peft_model
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds
 from smop.decoders.sequence_layout import build_llm_inputs
 from smop.utils.frozen import FrozenDtypeMixin, parse_dtype
 
 MODALITY_ORDER = ("audio", "video")
+
+
+class EosAtBudget(LogitsProcessor):
+    """Forces EOS once an utterance has used its own token budget.
+
+    ``generate`` has one max length per batch; enforcing each utterance's budget inside the search
+    (rather than truncating afterwards) makes a batch decode exactly like one-by-one decoding.
+    """
+
+    def __init__(self, budgets: List[int], eos_id: int, num_beams: int):
+        self.budgets = torch.tensor(budgets).repeat_interleave(num_beams)
+        self.eos_id = eos_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        # With inputs_embeds only, input_ids holds just the generated tokens.
+        done = self.budgets.to(scores.device) <= input_ids.shape[1]
+        if bool(done.any()):
+            scores = scores.clone()
+            scores[done] = float("-inf")
+            scores[done, self.eos_id] = 0.0
+        return scores
 
 
 def load_tokenizer(model_name_or_path: str):
@@ -155,7 +176,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         inputs = self._inputs(embeds)
         # Deterministic search; nothing is inherited from the model's generation_config.
         config = GenerationConfig(
-            max_new_tokens=max(max_new_tokens),
+            max_new_tokens=max(max_new_tokens) + 1,  # room for the forced EOS
             num_beams=beam_size,
             do_sample=False,
             temperature=None,
@@ -173,19 +194,16 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
             inputs_embeds=inputs.inputs_embeds,
             attention_mask=inputs.attention_mask,
             generation_config=config,
+            logits_processor=LogitsProcessorList([EosAtBudget(max_new_tokens, self.eos_id, beam_size)]),
         )
         base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
         token_scores = base.compute_transition_scores(
             out.sequences, out.scores, getattr(out, "beam_indices", None), normalize_logits=beam_size == 1
         )
         results = []
-        for seq, scores, limit in zip(out.sequences, token_scores, max_new_tokens):
+        for seq, scores in zip(out.sequences, token_scores):
             ids = seq.tolist()
-            n = len(ids)
-            if self.eos_id in ids:
-                n = ids.index(self.eos_id)
-            n = min(n, limit)
-            score = float(scores[: min(n + 1, limit)].float().sum())
-            text = self.tokenizer.decode(ids[:n], skip_special_tokens=True).strip()
-            results.append((text, score))
+            n = ids.index(self.eos_id) if self.eos_id in ids else len(ids)
+            score = float(scores[: n + 1].float().sum())  # the transcript and its EOS
+            results.append((self.tokenizer.decode(ids[:n], skip_special_tokens=True).strip(), score))
         return results

@@ -149,7 +149,7 @@ def save_avhubert_fairseq(
         torch.manual_seed(seed)
         net = AVHubertNet(full)
     # Like fairseq, store only the keys the pretraining YAML set (it always sets layer_norm_first).
-    model_cfg = {k: full[k] for k in ("layer_norm_first", *cfg)}
+    model_cfg = {k: full[k] for k in ("layer_norm_first", *cfg) if k != "resnet_widths"}  # widths: from shapes
     model_cfg.update(_name="av_hubert", label_rate=25, final_dim=final_dim, untie_final_proj=True)
     with _fake_fairseq_modules() as Dictionary:
         ckpt = {

@@ -35,6 +35,7 @@ AVHUBERT_DEFAULTS = dict(
     resnet_relu_type="prelu",
     modality_fuse="concat",
     audio_feat_dim=104,
+    resnet_widths=[64, 128, 256, 512],  # not a fairseq option: read off the weights
 )
 
 # Pretraining-only tensors an encoder never uses.
@@ -104,6 +105,8 @@ def resolve_config(model_cfg: dict, state: Dict[str, torch.Tensor]) -> dict:
     if "encoder_attention_heads" not in (model_cfg or {}):
         cfg["encoder_attention_heads"] = dim // 64  # 16 for Large, 12 for Base: head dim 64
     cfg["conv_pos"] = state["encoder.pos_conv.0.weight_v"].shape[2]
+    trunk = "feature_extractor_video.resnet.trunk"
+    cfg["resnet_widths"] = [state[f"{trunk}.layer{i}.0.conv1.weight"].shape[0] for i in range(1, 5)]
     return cfg
 
 

@@ -4,16 +4,16 @@ from typing import Optional
 import torch
 from torch import nn
 
-from smop.encoders.avhubert.resnet import ResEncoder
+from smop.encoders.avhubert.resnet import RESNET18_WIDTHS, ResEncoder
 from smop.encoders.avhubert.transformer import TransformerEncoder
 from smop.utils.masks import make_pad_mask
 
 
 class VideoFeatureExtractor(nn.Module):
-    def __init__(self, dim: int, relu_type: str):
+    def __init__(self, dim: int, relu_type: str, widths=RESNET18_WIDTHS):
         super().__init__()
-        self.resnet = ResEncoder(relu_type)
-        self.proj = nn.Linear(ResEncoder.output_size, dim)
+        self.resnet = ResEncoder(relu_type, widths)
+        self.proj = nn.Linear(self.resnet.output_size, dim)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """(B, T, H, W) -> (B, T, D)."""
@@ -32,7 +32,9 @@ class AVHubertNet(nn.Module):
             raise ValueError(f"unknown modality_fuse {cfg['modality_fuse']!r}")
         self.fuse = cfg["modality_fuse"]
         fused = 2 * dim if self.fuse == "concat" else dim
-        self.feature_extractor_video = VideoFeatureExtractor(dim, cfg["resnet_relu_type"])
+        self.feature_extractor_video = VideoFeatureExtractor(
+            dim, cfg["resnet_relu_type"], tuple(cfg.get("resnet_widths", RESNET18_WIDTHS))
+        )
         self.layer_norm = nn.LayerNorm(fused)
         self.post_extract_proj = nn.Linear(fused, dim)
         self.encoder = TransformerEncoder(

@@ -39,13 +39,20 @@ class BasicBlock(nn.Module):
         return self.relu2(out + residual)
 
 
-class ResNetTrunk(nn.Module):
-    """ResNet-18 without stem and classifier: (N, 64, H, W) -> (N, 512)."""
+RESNET18_WIDTHS = (64, 128, 256, 512)
 
-    def __init__(self, relu_type: str = "prelu", blocks=(2, 2, 2, 2)):
+
+class ResNetTrunk(nn.Module):
+    """ResNet-18 without stem and classifier: (N, w0, H, W) -> (N, w3).
+
+    ``widths`` are the channels of the four stages; AV-HuBERT uses ResNet-18's (64, 128, 256, 512).
+    Narrower stages only serve small models (the mini recipe, tests).
+    """
+
+    def __init__(self, relu_type: str = "prelu", widths=RESNET18_WIDTHS, blocks=(2, 2, 2, 2)):
         super().__init__()
-        planes_in = 64
-        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), blocks), start=1):
+        planes_in = widths[0]
+        for i, (planes, n) in enumerate(zip(widths, blocks), start=1):
             stride = 1 if i == 1 else 2
             layer = [BasicBlock(planes_in, planes, stride, relu_type)]
             layer += [BasicBlock(planes, planes, 1, relu_type) for _ in range(n - 1)]
@@ -59,19 +66,18 @@ class ResNetTrunk(nn.Module):
 
 
 class ResEncoder(nn.Module):
-    """(B, 1, T, H, W) frames -> (B, T, 512); time is never downsampled (25 Hz in, 25 Hz out)."""
+    """(B, 1, T, H, W) frames -> (B, T, widths[-1]); time is never downsampled (25 Hz in and out)."""
 
-    output_size = 512
-
-    def __init__(self, relu_type: str = "prelu"):
+    def __init__(self, relu_type: str = "prelu", widths=RESNET18_WIDTHS):
         super().__init__()
+        self.output_size = widths[-1]
         self.frontend3D = nn.Sequential(
-            nn.Conv3d(1, 64, kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=(2, 3, 3), bias=False),
-            nn.BatchNorm3d(64),
-            _activation(relu_type, 64),
+            nn.Conv3d(1, widths[0], kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=(2, 3, 3), bias=False),
+            nn.BatchNorm3d(widths[0]),
+            _activation(relu_type, widths[0]),
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
         )
-        self.trunk = ResNetTrunk(relu_type)
+        self.trunk = ResNetTrunk(relu_type, widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]

@@ -81,3 +81,16 @@ def test_frozen_llm_stays_in_low_precision(pretrained):
 def test_missing_modality(decoder):
     with pytest.raises(ValueError, match="video"):
         decoder.generate({"audio": _embeds(decoder.embed_size())["audio"]}, [4, 4])
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_per_utterance_budgets_match_one_by_one(decoder, beam):
+    # Different budgets in one batch: each utterance must stop exactly where it would alone.
+    emb = _embeds(decoder.embed_size(), (6, 2, 4), (3, 1, 2), seed=4)
+    budgets = [2, 5, 3]
+    batched = decoder.generate(emb, budgets, beam_size=beam)
+    for i in range(3):
+        one = {m: (x[i : i + 1, : int(n[i])], n[i : i + 1]) for m, (x, n) in emb.items()}
+        (text, score), = decoder.generate(one, [budgets[i]], beam_size=beam)
+        assert text == batched[i][0] and score == pytest.approx(batched[i][1], abs=1e-3)
+        assert len(decoder.tokenize(text)) <= budgets[i] + 1

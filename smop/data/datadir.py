@@ -1,0 +1,87 @@
+"""Kaldi-style data directories: writing tables atomically and validating them.
+
+A data dir holds ``wav.scp`` and/or ``video.scp``, ``text``, ``utt2spk``, ``spk2utt`` and
+``utt2num_frames`` (25 Hz video frames), each ``<utt> <value>`` per line, sorted by id in C order.
+"""
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Tuple
+
+from smop.utils.io import atomic_write
+
+TABLES = ("wav.scp", "video.scp", "text", "utt2spk", "utt2num_frames")
+
+
+class DataDirError(ValueError):
+    pass
+
+
+def c_sorted(keys: Iterable[str]) -> List[str]:
+    """Kaldi's LC_ALL=C order (byte order)."""
+    return sorted(keys, key=lambda k: k.encode("utf-8"))
+
+
+def write_table(path: Path, table: Mapping[str, str]) -> None:
+    with atomic_write(path) as f:
+        for key in c_sorted(table):
+            f.write(f"{key} {table[key]}\n")
+
+
+def spk2utt(utt2spk: Mapping[str, str]) -> Dict[str, str]:
+    groups: Dict[str, List[str]] = {}
+    for utt in c_sorted(utt2spk):
+        groups.setdefault(utt2spk[utt], []).append(utt)
+    return {spk: " ".join(utts) for spk, utts in groups.items()}
+
+
+def write_data_dir(out: Path, tables: Mapping[str, Mapping[str, str]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        write_table(out / name, table)
+    if "utt2spk" in tables:
+        write_table(out / "spk2utt", spk2utt(tables["utt2spk"]))
+
+
+def read_table(path: Path) -> List[Tuple[str, str]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                raise DataDirError(f"{path}:{lineno}: empty line")
+            key, _, value = line.partition(" ")
+            if not value.strip():
+                raise DataDirError(f"{path}:{lineno}: no value for {key!r}")
+            rows.append((key, value))
+    return rows
+
+
+def validate_data_dir(d: Path) -> int:
+    """Checks in the spirit of Kaldi's validate_data_dir.sh; returns the number of utterances."""
+    d = Path(d)
+    present = [t for t in TABLES if (d / t).exists()]
+    if "text" not in present or "utt2spk" not in present:
+        raise DataDirError(f"{d}: needs text and utt2spk")
+    if "wav.scp" not in present and "video.scp" not in present:
+        raise DataDirError(f"{d}: needs wav.scp or video.scp")
+    keys = None
+    for name in present + ["spk2utt"]:
+        if not (d / name).exists():
+            raise DataDirError(f"{d}: missing {name}")
+        rows = read_table(d / name)
+        ids = [k for k, _ in rows]
+        if ids != c_sorted(ids):
+            raise DataDirError(f"{d / name}: not sorted (LC_ALL=C)")
+        if len(set(ids)) != len(ids):
+            raise DataDirError(f"{d / name}: duplicate ids")
+        if name == "spk2utt":
+            utts = [u for _, v in rows for u in v.split()]
+            if sorted(utts) != sorted(keys):
+                raise DataDirError(f"{d}: spk2utt and utt2spk disagree")
+            continue
+        if keys is None:
+            keys = ids
+        elif ids != keys:
+            missing = sorted(set(keys) - set(ids))[:3]
+            extra = sorted(set(ids) - set(keys))[:3]
+            raise DataDirError(f"{d}: {name} ids differ from {present[0]} (missing {missing}, extra {extra})")
+    return len(keys)

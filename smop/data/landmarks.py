@@ -1,0 +1,46 @@
+"""Facial landmark tracks: (T, 68, 2) float arrays with NaN rows where the detector found no face.
+
+Stored per video as ``<id>.npy``. ``python -m smop.bin.convert_landmarks`` turns the precomputed
+LRS3 landmark pickles of auto_avsr (a list of (68, 2) arrays or None per frame) into this format.
+"""
+import numpy as np
+
+
+class LandmarkError(ValueError):
+    pass
+
+
+def load_landmarks(path: str) -> np.ndarray:
+    marks = np.load(path, allow_pickle=False)
+    if marks.ndim != 3 or marks.shape[1:] != (68, 2):
+        raise LandmarkError(f"{path}: landmarks of shape {marks.shape}, expected (T, 68, 2)")
+    return marks.astype(np.float64)
+
+
+def interpolate_missing(marks: np.ndarray) -> np.ndarray:
+    """Fill frames without landmarks linearly between detected ones; repeat the edge frames.
+
+    Raises LandmarkError when no frame has landmarks.
+    """
+    valid = ~np.isnan(marks).any(axis=(1, 2))
+    if not valid.any():
+        raise LandmarkError("no frame has landmarks")
+    if valid.all():
+        return marks
+    t = np.arange(marks.shape[0])
+    flat = marks.reshape(marks.shape[0], -1)
+    filled = np.stack([np.interp(t, t[valid], flat[valid, j]) for j in range(flat.shape[1])], axis=1)
+    return filled.reshape(marks.shape)
+
+
+def smooth(marks: np.ndarray, window: int = 12) -> np.ndarray:
+    """Centred moving average over ``window`` frames (shorter at the edges) against detector jitter."""
+    if window <= 1 or marks.shape[0] == 1:
+        return marks
+    half = window // 2
+    csum = np.concatenate([np.zeros((1,) + marks.shape[1:]), np.cumsum(marks, axis=0)])
+    out = np.empty_like(marks)
+    for i in range(marks.shape[0]):
+        lo, hi = max(0, i - half), min(marks.shape[0], i + half + 1)
+        out[i] = (csum[hi] - csum[lo]) / (hi - lo)
+    return out

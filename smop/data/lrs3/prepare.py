@@ -1,0 +1,147 @@
+"""LRS3 layout -> Kaldi data dir with 16 kHz wav files and uint8 mouth-ROI arrays.
+
+    <corpus>/<subset>/<speaker>/<video>.mp4   + <video>.txt
+    <landmarks>/<subset>/<speaker>/<video>.npy   (T, 68, 2), NaN where no face
+
+Each video is handled on its own (in parallel): a bad file is skipped with its reason in the
+report, never silently. Long clips are cut at word boundaries.
+"""
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import soundfile
+
+from smop.data.landmarks import LandmarkError, load_landmarks
+from smop.data.lrs3.transcript import TranscriptError, read_transcript, split_by_words
+from smop.data.media import MediaError, probe, read_audio, read_gray_frames
+from smop.data.mouth_roi import AlignmentError, crop_mouths
+from smop.utils.io import atomic_write
+
+logger = logging.getLogger(__name__)
+
+FPS = 25
+SAMPLE_RATE = 16000
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
+# Allowed audio/video length difference before a file counts as broken (seconds).
+MAX_AV_MISMATCH = 0.2
+_BAD_ID = re.compile(r"\s")
+
+
+@dataclass
+class Job:
+    video: Path
+    landmarks: Optional[Path]
+    utt_prefix: str
+    speaker: str
+    max_seconds: Optional[float]
+
+
+@dataclass
+class Utterance:
+    utt: str
+    speaker: str
+    text: str
+    wav: str
+    npy: str
+    frames: int
+
+
+@dataclass
+class Result:
+    video: Path
+    utterances: List[Utterance] = field(default_factory=list)
+    skipped: Optional[str] = None  # reason
+    notes: List[Tuple[str, str]] = field(default_factory=list)  # (kind, detail)
+
+
+def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Path], max_seconds: Optional[float],
+              include: Optional[set] = None, exclude: Optional[set] = None) -> List[Job]:
+    """Every ``<subset>/<speaker>/<video>.mp4``; ids are ``<speaker>-<video>``, filtered by the id lists."""
+    jobs = []
+    for subset in subsets:
+        root = corpus / subset
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: no such LRS3 subset directory")
+        for mp4 in sorted(root.glob("*/*.mp4")):
+            speaker = mp4.parent.name
+            prefix = f"{speaker}-{mp4.stem}"
+            key = f"{speaker}/{mp4.stem}"
+            if include is not None and key not in include:
+                continue
+            if exclude is not None and key in exclude:
+                continue
+            marks = None if landmarks_root is None else landmarks_root / subset / speaker / f"{mp4.stem}.npy"
+            jobs.append(Job(mp4, marks, prefix, speaker, max_seconds if subset == "pretrain" else None))
+    return jobs
+
+
+def _fit_audio(wave: np.ndarray, frames: int, video: Path) -> Tuple[np.ndarray, float]:
+    """Audio cut or zero-padded to exactly 640 samples per video frame; returns it and the change (s)."""
+    want = frames * SAMPLES_PER_FRAME
+    diff = abs(wave.size - want) / SAMPLE_RATE
+    if diff > MAX_AV_MISMATCH:
+        raise MediaError(f"{video}: audio lasts {wave.size / SAMPLE_RATE:.2f} s but video {frames / FPS:.2f} s")
+    return np.pad(wave[:want], (0, max(0, want - wave.size))), diff
+
+
+def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[np.ndarray] = None) -> Result:
+    """One video -> one or more utterances (written to ``media_dir``), or a skip with its reason."""
+    res = Result(job.video)
+    try:
+        if _BAD_ID.search(job.utt_prefix):
+            raise ValueError(f"id {job.utt_prefix!r} contains whitespace, which Kaldi tables cannot hold")
+        transcript = read_transcript(job.video.with_suffix(".txt"))
+        info = probe(job.video)
+        if not info.has_video:
+            raise MediaError(f"{job.video}: no video stream")
+        if not info.has_audio:
+            raise MediaError(f"{job.video}: no audio stream")
+        if job.landmarks is None or not job.landmarks.exists():
+            raise LandmarkError(f"no landmarks file {job.landmarks}")
+        frames = read_gray_frames(job.video, info, FPS)
+        marks = load_landmarks(str(job.landmarks))
+        if abs(marks.shape[0] - frames.shape[0]) > 2:
+            raise LandmarkError(f"{job.landmarks}: {marks.shape[0]} landmark frames for {frames.shape[0]} video frames")
+        n = min(marks.shape[0], frames.shape[0])
+        frames, marks = frames[:n], marks[:n]
+        missing = int(np.isnan(marks).any(axis=(1, 2)).sum())
+        if missing:
+            res.notes.append(("landmarks interpolated", f"{missing}/{n} frames"))
+        rois = crop_mouths(frames, marks, size=roi_size, reference=reference)
+        wave = read_audio(job.video, SAMPLE_RATE)
+        if info.sample_rate != SAMPLE_RATE or info.channels != 1:
+            res.notes.append(("audio converted to 16 kHz mono", f"{info.sample_rate} Hz x {info.channels} ch"))
+        wave, diff = _fit_audio(wave, n, job.video)
+        if diff > 0:
+            res.notes.append(("audio length fitted to the video", f"{diff * 1000:.0f} ms"))
+
+        if job.max_seconds is not None and n / FPS > job.max_seconds:
+            if not transcript.words:
+                raise TranscriptError(f"{job.video.with_suffix('.txt')}: long clip without word timings")
+            segments = split_by_words(transcript.words, job.max_seconds)
+            pieces = [(f"{job.utt_prefix}-{i:02d}", text, int(round(s * FPS)), int(round(e * FPS)))
+                      for i, (text, s, e) in enumerate(segments)]
+        else:
+            pieces = [(job.utt_prefix, transcript.text, 0, n)]
+        for utt, text, f0, f1 in pieces:
+            f1 = min(f1, n)
+            if f1 - f0 < 2:
+                res.notes.append(("segment shorter than 2 frames dropped", utt))
+                continue
+            wav_path = media_dir / f"{utt}.wav"
+            npy_path = media_dir / f"{utt}.npy"
+            with atomic_write(wav_path, "wb") as f:
+                soundfile.write(f, wave[f0 * SAMPLES_PER_FRAME : f1 * SAMPLES_PER_FRAME], SAMPLE_RATE, format="WAV", subtype="PCM_16")
+            with atomic_write(npy_path, "wb") as f:
+                np.save(f, np.ascontiguousarray(rois[f0:f1]))
+            res.utterances.append(Utterance(utt, job.speaker, text.lower(), str(wav_path), str(npy_path), f1 - f0))
+        if not res.utterances:
+            raise ValueError("no usable segment")
+    except (TranscriptError, MediaError, LandmarkError, AlignmentError, ValueError, OSError) as e:
+        res.skipped = f"{type(e).__name__}: {e}"
+        res.utterances = []
+    return res

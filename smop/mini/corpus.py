@@ -1,0 +1,196 @@
+"""Generate the mini audio-visual corpus in the LRS3 layout.
+
+    <out>/corpus/{pretrain,trainval,test}/<speaker>/<id>.mp4 + <id>.txt
+    <out>/landmarks/{pretrain,trainval,test}/<speaker>/<id>.npy   (T, 68, 2), NaN = no face
+    <out>/valid.id          <speaker>/<id> held out of trainval for validation
+    <out>/babble.wav        babble noise from voices used in neither training nor test
+    <out>/lm_text.txt       training transcripts, for pretraining the small LLM
+
+Voices (espeak-ng language + variant): training m1-m5 f1-f3, test m6 m7 f4, babble others.
+Everything is drawn from one seed, so the corpus is the same on every machine.
+
+    python -m smop.mini.corpus --out downloads/mini_av --nj 2
+"""
+import argparse
+import hashlib
+import json
+import logging
+import multiprocessing
+import random
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+from smop.mini.face import HOP, FaceStyle, articulation, render
+from smop.mini.grid import sample_sentence
+from smop.mini.tts import SAMPLE_RATE, Voice, synthesize, word_timings
+from smop.utils.io import atomic_write
+
+logger = logging.getLogger("mini_corpus")
+
+LANGUAGES = ("en-us", "en-gb", "en-gb-scotland", "en-029")
+TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3")
+TEST_VARIANTS = ("m6", "m7", "f4")
+BABBLE_VOICES = (("en-us", "m8"), ("en-gb", "f5"), ("en-us", "klatt"), ("en-gb", "klatt2"),
+                 ("en-us", "shelby"), ("en-gb", "travis"), ("en-029", "victor"), ("en-us", "norbert"))
+FRAME_SIZE = 160
+
+
+@dataclass
+class UttSpec:
+    subset: str
+    speaker: str
+    voice: tuple
+    utt: str
+    sentences: List[str]
+    speed: int
+    pitch: int
+    word_gap: int
+    seed: int
+
+
+def plan(seed: int, n_trainval: int, n_valid: int, n_pretrain: int, n_test: int):
+    rng = random.Random(seed)
+    train_voices = [Voice(lang, v) for lang in LANGUAGES for v in TRAIN_VARIANTS]
+    test_voices = [Voice(lang, v) for lang in LANGUAGES for v in TEST_VARIANTS]
+    specs: List[UttSpec] = []
+    counters = {}
+
+    def add(subset, voice, n_sentences):
+        counters[voice.speaker] = counters.get(voice.speaker, 0) + 1
+        specs.append(UttSpec(subset, voice.speaker, (voice.language, voice.variant),
+                             f"{counters[voice.speaker]:05d}", [sample_sentence(rng) for _ in range(n_sentences)],
+                             rng.randint(140, 190), rng.randint(30, 70), rng.randint(3, 6), rng.randrange(2**31)))
+
+    for i in range(n_trainval):
+        add("trainval", train_voices[i % len(train_voices)], 1)
+    for i in range(n_pretrain):
+        add("pretrain", train_voices[(i * 7) % len(train_voices)], rng.choice((2, 3)))
+    for i in range(n_test):
+        add("test", test_voices[i % len(test_voices)], 1)
+    trainval = [s for s in specs if s.subset == "trainval"]
+    valid = sorted(f"{s.speaker}/{s.utt}" for s in rng.sample(trainval, n_valid))
+    return specs, valid
+
+
+def lrs3_transcript(words) -> str:
+    text = " ".join(w for w, _, _ in words).upper()
+    lines = [f"Text:  {text}", "Conf:  4", "", "WORD START END ASDSCORE"]
+    lines += [f"{w.upper()} {s:.2f} {e:.2f} 1.0" for w, s, e in words]
+    return "\n".join(lines) + "\n"
+
+
+def make_utterance(spec: UttSpec, out: Path, styles: dict) -> Optional[str]:
+    voice = Voice(*spec.voice)
+    rng = np.random.default_rng(spec.seed)
+    pieces, words, t0 = [], [], 0.0
+    gap = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)
+    for i, sentence in enumerate(spec.sentences):
+        wave = synthesize(sentence, voice, spec.speed, spec.pitch, spec.word_gap)
+        words += [(w, s + t0, e + t0) for w, s, e in word_timings(wave, sentence.split())]
+        pieces += [wave, gap] if i + 1 < len(spec.sentences) else [wave]
+        t0 += (wave.size + (gap.size if i + 1 < len(spec.sentences) else 0)) / SAMPLE_RATE
+    wave = np.concatenate(pieces)
+    frames = int(np.ceil(wave.size / HOP))
+    wave = np.pad(wave, (0, frames * HOP - wave.size))
+    video, marks = render(articulation(wave, frames), styles[spec.speaker], rng, FRAME_SIZE)
+    marks = marks + rng.normal(0, 0.5, marks.shape).astype(np.float32)  # tracker jitter
+    if rng.random() < 0.05:  # the tracker loses the face for a few frames
+        start = int(rng.integers(0, max(1, frames - 6)))
+        marks[start : start + int(rng.integers(2, 6))] = np.nan
+
+    video_dir = out / "corpus" / spec.subset / spec.speaker
+    marks_dir = out / "landmarks" / spec.subset / spec.speaker
+    video_dir.mkdir(parents=True, exist_ok=True)
+    marks_dir.mkdir(parents=True, exist_ok=True)
+    mp4 = video_dir / f"{spec.utt}.mp4"
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "a.wav"
+        soundfile.write(wav, wave, SAMPLE_RATE, subtype="PCM_16")
+        tmp_mp4 = Path(tmp) / "v.mp4"
+        cmd = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "gray",
+               "-s", f"{FRAME_SIZE}x{FRAME_SIZE}", "-r", "25", "-i", "-", "-i", str(wav),
+               "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
+               "-c:a", "aac", "-b:a", "64k", "-ar", str(SAMPLE_RATE), "-threads", "1", str(tmp_mp4)]
+        subprocess.run(cmd, input=video.tobytes(), check=True, capture_output=True)
+        tmp_mp4.replace(mp4)
+    with atomic_write(video_dir / f"{spec.utt}.txt") as f:
+        f.write(lrs3_transcript(words))
+    with atomic_write(marks_dir / f"{spec.utt}.npy", "wb") as f:
+        np.save(f, marks.astype(np.float32))
+    return " ".join(spec.sentences)
+
+
+def make_babble(out: Path, seed: int, seconds: float = 60.0, talkers: int = 6) -> None:
+    """Sum of ``talkers`` overlapping streams of sentences by the babble voices."""
+    rng = random.Random(seed)
+    n = int(seconds * SAMPLE_RATE)
+    babble = np.zeros(n, np.float64)
+    for _ in range(talkers):
+        stream, length = [], 0
+        while length < n:
+            lang, variant = rng.choice(BABBLE_VOICES)
+            w = synthesize(sample_sentence(rng), Voice(lang, variant), rng.randint(140, 190), rng.randint(30, 70), 3)
+            w = w / (np.sqrt(np.mean(w**2)) + 1e-8)
+            stream.append(w)
+            length += w.size
+        babble += np.roll(np.concatenate(stream)[:n], rng.randrange(n))
+    babble *= 0.3 / np.max(np.abs(babble))
+    with atomic_write(out / "babble.wav", "wb") as f:
+        soundfile.write(f, babble.astype(np.float32), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+
+
+def _work(args):
+    spec, out, styles = args
+    return spec, make_utterance(spec, out, styles)
+
+
+def main(cmd=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n_trainval", type=int, default=1200)
+    p.add_argument("--n_valid", type=int, default=100)
+    p.add_argument("--n_pretrain", type=int, default=100)
+    p.add_argument("--n_test", type=int, default=200)
+    p.add_argument("--nj", type=int, default=2)
+    args = p.parse_args(cmd)
+    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "nj")}
+    stamp = args.out / ".done"
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        logger.info(f"{args.out}: corpus already generated with these settings")
+        return
+    specs, valid = plan(args.seed, args.n_trainval, args.n_valid, args.n_pretrain, args.n_test)
+    style_rng = np.random.default_rng(args.seed)
+    styles = {s: FaceStyle.sample(style_rng, FRAME_SIZE) for s in sorted({x.speaker for x in specs})}
+    args.out.mkdir(parents=True, exist_ok=True)
+    texts = []
+    with multiprocessing.Pool(args.nj) as pool:
+        for spec, text in tqdm(pool.imap_unordered(_work, [(s, args.out, styles) for s in specs], chunksize=8),
+                               total=len(specs), desc="mini corpus", unit="utt", file=sys.stderr, mininterval=5):
+            if spec.subset != "test":
+                texts.append(text)
+    make_babble(args.out, args.seed + 1)
+    with atomic_write(args.out / "valid.id") as f:
+        f.writelines(f"{v}\n" for v in valid)
+    valid_set = set(valid)
+    with atomic_write(args.out / "lm_text.txt") as f:
+        f.writelines(f"{s}\n" for spec in specs if spec.subset != "test" and f"{spec.speaker}/{spec.utt}" not in valid_set
+                     for s in spec.sentences)
+    with atomic_write(args.out / "plan.json") as f:
+        json.dump([asdict(s) for s in specs], f)
+    stamp.write_text(digest + "\n")
+    logger.info(f"{args.out}: {len(specs)} videos, {len(valid)} validation ids, babble.wav")
+
+
+if __name__ == "__main__":
+    main()
