@@ -1,9 +1,36 @@
 #!/usr/bin/env bash
-# The test command of README.md (and of CI): install what is needed, then run the tests.
-# Usage: ci/test.sh [pytest args...]
+# The test command of README.md (and of CI): install what is needed, run the unit tests, then the
+# mini recipe end to end (stages 0-5) on a small corpus with a short DEBUG config.
+# Usage: ci/test.sh [--skip_recipe] [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
+
+skip_recipe=false
+if [ "${1:-}" = --skip_recipe ]; then skip_recipe=true; shift; fi
 
 tools/install.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 tools/venv/bin/python -m pytest -q "$@"
+
+"${skip_recipe}" && exit 0
+echo "=== mini recipe (small corpus, DEBUG config) ==="
+cd egs/mini_av/avsr_smop
+export MINI_AV=downloads/mini_av_small PRETRAINED=pretrained
+rm -rf exp/train_debug RESULTS.md
+./run.sh --model_prep_args "--corpus_size small --pretrain_steps 60" \
+  --train_configs conf/train_debug.yaml --noise_snrs "-5 0" --decode_args "--beam_size 2"
+# Every scored set must have a sclite report that jiwer agreed with (score_wer checks), and RESULTS.md a row each.
+for set in test test_snr-5 test_snr0; do
+  f=exp/train_debug/decode_decode/${set}/score_wer/wer.json
+  [ -f "${f}" ] || { echo "missing ${f}" >&2; exit 1; }
+  grep -q "^|${set}|" RESULTS.md || { echo "RESULTS.md has no row for ${set}" >&2; exit 1; }
+done
+"${root}/tools/venv/bin/python" - << 'PY'
+import json
+for s in ("test", "test_snr-5", "test_snr0"):
+    r = json.load(open(f"exp/train_debug/decode_decode/{s}/score_wer/wer.json"))
+    assert r["counts"]["err"] == r["jiwer"]["err"] and r["counts"]["wrd"] == r["jiwer"]["wrd"], r
+    print(f"{s}: WER {r['wer']:.1f} % (sclite and jiwer agree)")
+PY
+echo "mini recipe OK: $(pwd)/RESULTS.md"

@@ -70,7 +70,7 @@ def write_datadir(root: Path, n: int = 6, seed: int = 0, sentences=SENTENCES[:8]
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     (root / "media").mkdir(exist_ok=True)
-    wav, video, text, shape = [], [], [], []
+    wav, video, text, shape, spk = [], [], [], [], []
     for i in range(n):
         utt = f"spk{i % 2}-utt{i:03d}"
         k = i % len(sentences)
@@ -85,8 +85,12 @@ def write_datadir(root: Path, n: int = 6, seed: int = 0, sentences=SENTENCES[:8]
         video.append(f"{utt} {root / 'media' / (utt + '.npy')}\n")
         text.append(f"{utt} {sentences[k]}\n")
         shape.append(f"{utt} {frames}\n")
-    for name, lines in (("wav.scp", wav), ("video.scp", video), ("text", text), ("frames_shape", shape)):
+        spk.append(f"{utt} spk{i % 2}\n")
+    for name, lines in (("wav.scp", wav), ("video.scp", video), ("text", text), ("frames_shape", shape),
+                        ("utt2num_frames", shape), ("utt2spk", spk)):
         (root / name).write_text("".join(sorted(lines)))
+    utts = sorted(line.split()[0] for line in spk)
+    (root / "spk2utt").write_text("".join(f"spk{j} {' '.join(u for u in utts if u.startswith(f'spk{j}-'))}\n" for j in (0, 1)))
     return root
 
 

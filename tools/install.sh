@@ -27,9 +27,10 @@ fi
 "${python}" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
   || { echo "$0: smop needs Python 3.11 (espnet 202511 is the newest release for it)" >&2; exit 1; }
 
-# 1. Debian packages the recipes call: sox (audio), ffmpeg (mp4), sctk (sclite), espeak-ng (mini corpus).
+# 1. Debian packages the recipes call: sox (audio), ffmpeg (mp4), sctk (sclite), espeak-ng (mini corpus);
+#    and the script linter used by the tests.
 need_apt=()
-for pair in sox:sox ffmpeg:ffmpeg espeak-ng:espeak-ng /usr/lib/sctk/bin/sclite:sctk; do
+for pair in sox:sox ffmpeg:ffmpeg espeak-ng:espeak-ng /usr/lib/sctk/bin/sclite:sctk shellcheck:shellcheck; do
   bin=${pair%%:*}; pkg=${pair##*:}
   if ! command -v "${bin}" >/dev/null 2>&1 && [ ! -x "${bin}" ]; then need_apt+=("${pkg}"); fi
 done

@@ -45,7 +45,8 @@ def get_parser():
     p.add_argument("--include_list", type=Path, help="keep only these <speaker>/<video> ids")
     p.add_argument("--exclude_list", type=Path, help="drop these <speaker>/<video> ids")
     p.add_argument("--max_seconds", type=float, default=16.0, help="cut pretrain clips longer than this")
-    p.add_argument("--roi_size", type=int, default=96)
+    p.add_argument("--roi_size", type=int, default=96, help="side of the square mouth crop, in reference-face pixels")
+    p.add_argument("--roi_resize", type=int, help="resize the crops to this side (small models on CPUs)")
     p.add_argument("--mean_face", type=Path, help="(68, 2) reference landmarks .npy (default: smop's)")
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--max_skip_share", type=float, default=0.01)
@@ -62,7 +63,8 @@ def main(cmd=None):
         raise SystemExit(f"no videos found under {args.corpus_root} for subsets {args.subsets}")
     reference = np.load(args.mean_face).astype(np.float32) if args.mean_face else None
     args.media_dir.mkdir(parents=True, exist_ok=True)
-    work = functools.partial(process, media_dir=args.media_dir, roi_size=args.roi_size, reference=reference)
+    work = functools.partial(process, media_dir=args.media_dir, roi_size=args.roi_size, reference=reference,
+                             roi_resize=args.roi_resize)
     results = []
     with multiprocessing.Pool(args.nj) if args.nj > 1 else _Serial() as pool:
         for r in tqdm(pool.imap_unordered(work, jobs, chunksize=4), total=len(jobs), desc=f"prep {args.output_dir.name}",

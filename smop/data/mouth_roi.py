@@ -28,8 +28,11 @@ def crop_mouths(
     reference: Optional[np.ndarray] = None,
     smooth_window: int = 12,
     max_offset: float = 0.25,
+    out_size: Optional[int] = None,
 ) -> np.ndarray:
     """(T, H, W) uint8 frames + (T, 68, 2) landmarks (NaN = missing) -> (T, size, size) uint8.
+
+    ``out_size`` resizes the crops (small models on CPUs); None keeps ``size``.
 
     Missing landmarks are interpolated; all missing, a degenerate transform, or a mouth that would
     fall outside the warped canvas raise (LandmarkError / AlignmentError) so the caller can skip
@@ -40,7 +43,8 @@ def crop_mouths(
     reference = MEAN_FACE if reference is None else reference
     marks = smooth(interpolate_missing(landmarks), smooth_window)
     stable = list(STABLE_POINTS)
-    out = np.empty((frames.shape[0], size, size), dtype=np.uint8)
+    final = size if out_size is None else out_size
+    out = np.empty((frames.shape[0], final, final), dtype=np.uint8)
     half = size // 2
     ref_centre = reference[MOUTH].mean(0)
     for t in range(frames.shape[0]):
@@ -55,7 +59,8 @@ def crop_mouths(
         cx, cy = int(round(mouth[0])), int(round(mouth[1]))
         x0 = min(max(cx - half, 0), CANVAS - size)
         y0 = min(max(cy - half, 0), CANVAS - size)
-        out[t] = warped[y0 : y0 + size, x0 : x0 + size]
+        crop = warped[y0 : y0 + size, x0 : x0 + size]
+        out[t] = crop if final == size else cv2.resize(crop, (final, final), interpolation=cv2.INTER_AREA)
     return out
 
 

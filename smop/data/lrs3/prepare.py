@@ -88,7 +88,8 @@ def _fit_audio(wave: np.ndarray, frames: int, video: Path) -> Tuple[np.ndarray, 
     return np.pad(wave[:want], (0, max(0, want - wave.size))), diff
 
 
-def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[np.ndarray] = None) -> Result:
+def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[np.ndarray] = None,
+            roi_resize: Optional[int] = None) -> Result:
     """One video -> one or more utterances (written to ``media_dir``), or a skip with its reason."""
     res = Result(job.video)
     try:
@@ -111,7 +112,7 @@ def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[n
         missing = int(np.isnan(marks).any(axis=(1, 2)).sum())
         if missing:
             res.notes.append(("landmarks interpolated", f"{missing}/{n} frames"))
-        rois = crop_mouths(frames, marks, size=roi_size, reference=reference)
+        rois = crop_mouths(frames, marks, size=roi_size, reference=reference, out_size=roi_resize)
         wave = read_audio(job.video, SAMPLE_RATE)
         if info.sample_rate != SAMPLE_RATE or info.channels != 1:
             res.notes.append(("audio converted to 16 kHz mono", f"{info.sample_rate} Hz x {info.channels} ch"))

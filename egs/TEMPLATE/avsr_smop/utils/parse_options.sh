@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Parse --name value options into the shell variables the calling script declared.
+# Source it after declaring the defaults:   . utils/parse_options.sh || exit 1
+# --name and --name=value both work; --help or -h prints ${help_message}; a dash in a name maps to
+# an underscore. An option without a declared variable is an error (exit 2).
+# Positional arguments stay in "$@".
+
+while true; do
+  [ -z "${1:-}" ] && break
+  case "$1" in
+    --help|-h)
+      if [ -z "${help_message:-}" ]; then echo "No help found." 1>&2; else printf "%s\n" "$help_message" 1>&2; fi
+      exit 0 ;;
+    --*=*)
+      __name=$(echo "${1%%=*}" | sed 's/^--//; s/-/_/g')
+      __value="${1#*=}"
+      shift ;;
+    --*)
+      __name=$(echo "$1" | sed 's/^--//; s/-/_/g')
+      if [ $# -lt 2 ]; then echo "$0: option $1 needs a value" 1>&2; exit 2; fi
+      __value="$2"
+      shift 2 ;;
+    *) break ;;
+  esac
+  if ! declare -p "${__name}" >/dev/null 2>&1; then
+    echo "$0: invalid option --${__name}" 1>&2
+    exit 2
+  fi
+  # Booleans are checked so that a typo such as --use_foo ture fails loudly.
+  __old=$(eval "echo \"\${${__name}}\"")
+  if { [ "${__old}" = true ] || [ "${__old}" = false ]; } && [ "${__value}" != true ] && [ "${__value}" != false ]; then
+    echo "$0: --${__name} takes true or false, not '${__value}'" 1>&2
+    exit 2
+  fi
+  printf -v "${__name}" '%s' "${__value}"
+done
+unset __name __value __old
+true

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The mini audio-visual corpus end to end on a CPU: ASR (audio) and AVSR (audio + video) with a
+# DEDR sparse mixture of projectors, both trained with babble noise, scored clean and at -5..10 dB.
+set -euo pipefail
+
+. ./db.sh
+
+./avsr.sh \
+  --train_set train \
+  --valid_set valid \
+  --test_sets test \
+  --noise_file "${MINI_AV}/babble.wav" \
+  --noise_snrs "-5 0 5 10" \
+  --train_configs "conf/train_asr_dedr.yaml conf/train_dedr.yaml" \
+  --decode_config conf/decode.yaml \
+  --nj 2 \
+  "$@"

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Merge the outputs of the decoding jobs; every utterance must be decoded exactly once.
+
+    python -m smop.bin.merge_decodes --keys data/test/text --nj 4 --logdir exp/x/decode/test/logdir \
+        --output_dir exp/x/decode/test
+
+Writes <output_dir>/{text,score,expert_usage.json}. A missing job output, a missing or duplicated
+utterance is an error naming them (no silent holes in the hypotheses).
+"""
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from smop.data.datadir import c_sorted, read_table
+from smop.utils.io import atomic_write
+
+logger = logging.getLogger("merge_decodes")
+
+
+def read_hyps(path: Path):
+    """Hypothesis lines may be empty after the id (nothing recognised)."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition(" ")
+            rows.append((key, value))
+    return rows
+
+
+def main(cmd=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--keys", type=Path, required=True)
+    p.add_argument("--nj", type=int, required=True)
+    p.add_argument("--logdir", type=Path, required=True)
+    p.add_argument("--output_dir", type=Path, required=True)
+    args = p.parse_args(cmd)
+    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    expected = [k for k, _ in read_table(args.keys)]
+    merged = {"text": {}, "score": {}}
+    usage = {}
+    for j in range(1, args.nj + 1):
+        out = args.logdir / f"output.{j}"
+        for name in merged:
+            path = out / "1best_recog" / name
+            if not path.exists():
+                raise SystemExit(f"decoding job {j} left no {path}; see {args.logdir}/decode.{j}.log")
+            for key, value in read_hyps(path):
+                if key in merged[name]:
+                    raise SystemExit(f"utterance {key} decoded twice ({path})")
+                merged[name][key] = value
+        if (out / "expert_usage.json").exists():
+            for m, ranks in json.loads((out / "expert_usage.json").read_text()).items():
+                for rank, counts in ranks.items():
+                    acc = usage.setdefault(m, {}).setdefault(rank, [0.0] * len(counts))
+                    usage[m][rank] = [a + c for a, c in zip(acc, counts)]
+    missing = sorted(set(expected) - set(merged["text"]))
+    extra = sorted(set(merged["text"]) - set(expected))
+    if missing or extra:
+        raise SystemExit(f"decoding covers {len(merged['text'])} of {len(expected)} utterances: "
+                         f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}")
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in merged.items():
+        with atomic_write(args.output_dir / name) as f:
+            f.writelines(f"{k} {table[k]}\n" for k in c_sorted(table))
+    if usage:
+        with atomic_write(args.output_dir / "expert_usage.json") as f:
+            json.dump(usage, f, indent=2)
+    logger.info(f"{args.output_dir}: {len(expected)} hypotheses from {args.nj} jobs")
+
+
+if __name__ == "__main__":
+    main()

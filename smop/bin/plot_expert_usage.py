@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Plot the share of tokens each expert receives, as first and as second choice, per modality
+(Llama-SMoP's Figure 5), from the routing counts that decoding records.
+
+    python -m smop.bin.plot_expert_usage exp/train_dedr [--decode_tag decode_decode] [--sets test]
+
+Reads <exp>/<decode_tag>/<set>/expert_usage.json (default: every clean set, i.e. without _snr)
+and writes <exp>/expert_usage.png and <exp>/expert_usage.json. An experiment without sparse
+experts (linear or mlp projector) is reported and skipped.
+"""
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger("plot_expert_usage")
+
+
+def collect(exp: Path, decode_tag: str, sets):
+    files = []
+    for d in sorted((exp / decode_tag).glob("*/expert_usage.json")) if (exp / decode_tag).is_dir() else []:
+        name = d.parent.name
+        if (sets and name in sets) or (not sets and "_snr" not in name):
+            files.append(d)
+    usage = {}
+    for f in files:
+        for m, ranks in json.loads(f.read_text()).items():
+            for rank, counts in ranks.items():
+                acc = usage.setdefault(m, {}).setdefault(rank, [0.0] * len(counts))
+                usage[m][rank] = [a + c for a, c in zip(acc, counts)]
+    return usage, [f.parent.name for f in files]
+
+
+def plot(usage, sets, out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modalities = [m for m in ("audio", "video") if m in usage]
+    fig, axes = plt.subplots(1, len(modalities), figsize=(4.5 * len(modalities), 3.4), squeeze=False)
+    for ax, m in zip(axes[0], modalities):
+        ranks = sorted(usage[m])
+        n_exp = len(usage[m][ranks[0]])
+        width = 0.8 / len(ranks)
+        for i, rank in enumerate(ranks):
+            counts = usage[m][rank]
+            share = [100 * c / max(sum(counts), 1) for c in counts]
+            label = {"top1": "first choice", "top2": "second choice"}.get(rank, rank)
+            ax.bar([e + (i - (len(ranks) - 1) / 2) * width for e in range(n_exp)], share, width, label=label)
+        ax.axhline(100 / n_exp, color="gray", linestyle=":", linewidth=1)
+        ax.set_xticks(range(n_exp))
+        ax.set_xticklabels([f"E{e + 1}" for e in range(n_exp)])
+        ax.set_ylabel("tokens (%)")
+        ax.set_title(f"{m} tokens")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{title} ({', '.join(sets)})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def main(cmd=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("exp", type=Path)
+    p.add_argument("--decode_tag", default="decode_decode")
+    p.add_argument("--sets", nargs="*", default=None)
+    args = p.parse_args(cmd)
+    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    usage, sets = collect(args.exp, args.decode_tag, args.sets)
+    if not usage:
+        logger.info(f"{args.exp}: no expert usage recorded (no sparse projector, or not decoded yet); no plot")
+        return
+    (args.exp / "expert_usage.json").write_text(json.dumps({"sets": sets, "usage": usage}, indent=2))
+    plot(usage, sets, args.exp / "expert_usage.png", args.exp.name)
+    logger.info(f"{args.exp / 'expert_usage.png'}: {', '.join(sets)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Score hypotheses with sclite (NIST SCTK) and cross-check the counts with jiwer.
+
+    python -m smop.bin.score_wer --ref data/test/text --hyp exp/x/decode/test/text \
+        --utt2spk data/test/utt2spk --output_dir exp/x/decode/test/score_wer
+
+Writes ref.trn, hyp.trn, result.txt (``sclite -i rm -o all``) and wer.json. Hypotheses must
+cover exactly the reference utterances (an error names the ones missing). sclite and jiwer must
+agree on the number of reference words and of errors, or this exits with an error.
+"""
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jiwer
+
+from smop.bin.merge_decodes import read_hyps
+from smop.data.datadir import c_sorted, read_table
+from smop.utils.io import atomic_write
+
+logger = logging.getLogger("score_wer")
+SCLITE_CANDIDATES = ("/usr/lib/sctk/bin/sclite",)
+FIELDS = ("snt", "wrd", "corr", "sub", "del", "ins", "err", "s_err")
+
+
+def find_sclite() -> str:
+    for candidate in (os.environ.get("SCLITE"), shutil.which("sclite"), *SCLITE_CANDIDATES):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise SystemExit("sclite not found: install SCTK (Debian: apt-get install sctk) or set SCLITE=/path/to/sclite")
+
+
+def parse_sclite(report: str) -> dict:
+    """Counts from the "| Sum |" line (rsum report), percentages from "| Sum/Avg|"."""
+    counts = re.search(r"\|\s*Sum\s*\|\s*(\d+)\s+(\d+)\s*\|\s*([\d.\s]+)\|", report)
+    pct = re.search(r"\|\s*Sum/Avg\s*\|\s*(\d+)\s+(\d+)\s*\|\s*([\d.\s]+)\|", report)
+    if not counts or not pct:
+        raise SystemExit("could not find the Sum and Sum/Avg lines in the sclite report")
+    raw = [int(counts.group(1)), int(counts.group(2))] + [int(float(x)) for x in counts.group(3).split()]
+    per = [float(x) for x in pct.group(3).split()]
+    return {"counts": dict(zip(FIELDS, raw)), "percent": dict(zip(FIELDS[2:], per))}
+
+
+def main(cmd=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ref", type=Path, required=True)
+    p.add_argument("--hyp", type=Path, required=True)
+    p.add_argument("--utt2spk", type=Path, required=True)
+    p.add_argument("--output_dir", type=Path, required=True)
+    args = p.parse_args(cmd)
+    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    refs = dict(read_table(args.ref))
+    hyps = dict(read_hyps(args.hyp))
+    spk = dict(read_table(args.utt2spk))
+    missing, extra = sorted(set(refs) - set(hyps)), sorted(set(hyps) - set(refs))
+    if missing or extra:
+        raise SystemExit(f"{args.hyp} does not cover {args.ref}: {len(missing)} reference ids without a hypothesis "
+                         f"(e.g. {missing[:5]}), {len(extra)} hypotheses without a reference (e.g. {extra[:5]})")
+    keys = c_sorted(refs)
+    out = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in (("ref.trn", refs), ("hyp.trn", hyps)):
+        with atomic_write(out / name) as f:
+            f.writelines(f"{' '.join(table[k].split())} ({spk[k]}-{k})\n" for k in keys)
+    sclite = find_sclite()
+    res = subprocess.run([sclite, "-r", str(out / "ref.trn"), "trn", "-h", str(out / "hyp.trn"), "trn",
+                          "-i", "rm", "-o", "all", "stdout"], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"sclite failed: {res.stderr.strip()[-500:]}")
+    with atomic_write(out / "result.txt") as f:
+        f.write(res.stdout)
+    scores = parse_sclite(res.stdout)
+
+    words = jiwer.process_words([refs[k] for k in keys], [hyps[k] if hyps[k].strip() else "" for k in keys])
+    check = {"wrd": sum(len(refs[k].split()) for k in keys), "sub": words.substitutions, "del": words.deletions,
+             "ins": words.insertions, "err": words.substitutions + words.deletions + words.insertions}
+    scores["jiwer"] = {**check, "wer": 100 * words.wer}
+    c = scores["counts"]
+    if c["wrd"] != check["wrd"] or c["err"] != check["err"]:
+        raise SystemExit(f"sclite and jiwer disagree: sclite {c['err']} errors / {c['wrd']} words, "
+                         f"jiwer {check['err']} / {check['wrd']}")
+    scores["wer"] = 100 * c["err"] / max(c["wrd"], 1)
+    with atomic_write(out / "wer.json") as f:
+        json.dump(scores, f, indent=2)
+    logger.info(f"{out}: WER {scores['wer']:.2f} % ({c['err']} / {c['wrd']}; sub {c['sub']} del {c['del']} "
+                f"ins {c['ins']}); jiwer agrees")
+
+
+if __name__ == "__main__":
+    main()
