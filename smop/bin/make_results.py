@@ -98,7 +98,7 @@ def main(cmd=None):
         if wanted:
             lines += ["", "Training curves: " + ", ".join(f"[{i.stem}]({i})" for i in wanted)]
         if (exp / "expert_usage.png").exists():
-            lines += ["", f"Expert usage (share of tokens per expert, first and second choice):", "",
+            lines += ["", "Expert usage (share of tokens per expert, first and second choice):", "",
                       f"![expert usage of {exp.name}]({exp / 'expert_usage.png'})"]
     if len(summary) > 1:
         lines += ["", "## WER (%) by experiment and condition", "",
