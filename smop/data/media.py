@@ -3,7 +3,6 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -55,29 +54,27 @@ def probe(path: Path) -> StreamInfo:
     return si
 
 
-def read_gray_frames(path: Path, info: StreamInfo, fps: float = 25.0) -> np.ndarray:
-    """All frames as (T, H, W) uint8 grayscale, resampled to ``fps`` if the file differs."""
+def read_frames_and_audio(path: Path, info: StreamInfo, fps: float = 25.0, sample_rate: int = 16000):
+    """Both streams in one ffmpeg run: (T, H, W) uint8 grayscale frames, mono float32 audio."""
+    import os
+    import tempfile
+
     vf = [] if abs(info.fps - fps) < 0.01 else ["-vf", f"fps={fps}"]
-    raw = _run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), *vf, "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-               "video decoding", path)
+    fd, audio_path = tempfile.mkstemp(suffix=".f32")
+    os.close(fd)
+    try:
+        raw = _run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(path),
+                    "-map", "0:v:0", *vf, "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
+                    "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", audio_path],
+                   "decoding", path)
+        wave = np.fromfile(audio_path, dtype="<f4").astype(np.float32)
+    finally:
+        os.unlink(audio_path)
     frame = info.width * info.height
     if frame == 0 or len(raw) < frame:
         raise MediaError(f"{path}: no decodable video frames")
     if len(raw) % frame:
         raise MediaError(f"{path}: truncated video stream")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, info.height, info.width)
-
-
-def read_audio(path: Path, sample_rate: int = 16000, start: Optional[float] = None, end: Optional[float] = None) -> np.ndarray:
-    """Mono float32 audio at ``sample_rate`` (resampled and down-mixed by ffmpeg)."""
-    cut = []
-    if start is not None:
-        cut += ["-ss", f"{start:.3f}"]
-    if end is not None:
-        cut += ["-to", f"{end:.3f}"]
-    raw = _run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), *cut, "-vn", "-ac", "1", "-ar", str(sample_rate),
-                "-f", "f32le", "-"], "audio decoding", path)
-    wave = np.frombuffer(raw, dtype="<f4").astype(np.float32)
     if wave.size == 0:
         raise MediaError(f"{path}: no decodable audio")
-    return wave
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, info.height, info.width), wave

@@ -2,20 +2,21 @@
 # Stage 0 of the mini recipe: generate the corpus, then briefly pretrain its small Whisper,
 # AV-HuBERT and Llama on the training set and store them as the real releases are stored
 # (HF directories; a fairseq checkpoint converted to safetensors by smop.bin.convert_avhubert).
-# Usage: local/prepare_models.sh [--nj 2] [--corpus_size full|small] [--pretrain_steps 400]
+# Usage: local/prepare_models.sh [--nj 2] [--corpus_size full|small] [--pretrain_steps N]
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($0:${BASH_LINENO[0]}) $*"; }
 
 nj=2
 corpus_size=full    # full: 1,200 trainval + 100 pretrain clips, 200 test; small: a quick debug corpus
-pretrain_steps=400  # optimisation steps of each small model
+pretrain_steps=     # optimisation steps of each small model (default: smop.mini.pretrain's)
 . utils/parse_options.sh
 case "${corpus_size}" in
   full) corpus_args="--n_trainval 1200 --n_valid 100 --n_pretrain 100 --n_test 200" ;;
   small) corpus_args="--n_trainval 240 --n_valid 24 --n_pretrain 16 --n_test 36" ;;
   *) log "Error: --corpus_size full or small"; exit 2 ;;
 esac
-pretrain_args="--whisper_steps ${pretrain_steps} --avhubert_steps ${pretrain_steps} --lm_steps ${pretrain_steps}"
+pretrain_args=""
+[ -n "${pretrain_steps}" ] && pretrain_args="--whisper_steps ${pretrain_steps} --avhubert_steps ${pretrain_steps} --lm_steps ${pretrain_steps}"
 . ./path.sh
 . ./db.sh
 

@@ -1,0 +1,1 @@
+"""smop benchmarks: each module answers one question with ratios measured side by side."""

@@ -1,0 +1,46 @@
+"""Random-weight models at the real sizes (Whisper-medium.en, AV-HuBERT Large, Llama-3.2-1B),
+saved the way the releases are stored, so that benchmarks build them through the same code as
+the recipes (nothing is downloaded)."""
+import os
+from pathlib import Path
+
+import torch
+
+from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
+
+WHISPER_MEDIUM = dict(d_model=1024, encoder_layers=24, encoder_attention_heads=16, encoder_ffn_dim=4096,
+                      decoder_layers=1, decoder_attention_heads=16, decoder_ffn_dim=4096, num_mel_bins=80,
+                      max_source_positions=1500, max_target_positions=448, vocab_size=51864)
+AVHUBERT_LARGE = dict(encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096, encoder_attention_heads=16)
+LLAMA_32_1B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+                   num_key_value_heads=8, max_position_embeddings=131072, rope_theta=500000.0, tie_word_embeddings=True,
+                   vocab_size=128256, head_dim=64)
+
+
+def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:
+    """Paths of the three models under ``root`` (written once, then reused)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration
+
+    from smop.pretrain.export import save_avhubert_fairseq, save_whisper, train_spm_tokenizer
+
+    root = Path(root)
+    paths = {"whisper": root / "whisper-medium", "llm": root / "llama-3.2-1b",
+             "avhubert": root / "avhubert" / "large_vox_iter5.safetensors"}
+    if not (paths["whisper"] / "config.json").exists():
+        torch.manual_seed(0)
+        save_whisper(paths["whisper"], model=WhisperForConditionalGeneration(WhisperConfig(**WHISPER_MEDIUM)).to(dtype))
+    if not paths["avhubert"].exists():
+        pt = save_avhubert_fairseq(root / "avhubert" / "large_vox_iter5.pt", num_clusters=2000, final_dim=256, **AVHUBERT_LARGE)
+        convert_fairseq_checkpoint(pt, paths["avhubert"])
+        os.unlink(pt)
+    if not (paths["llm"] / "config.json").exists():
+        tok = train_spm_tokenizer(["transcribe speech and video to text"] * 50, root / "tokenizer", vocab_size=300)
+        from transformers import AutoTokenizer
+
+        t = AutoTokenizer.from_pretrained(str(tok))
+        with torch.device("cpu"):
+            torch.manual_seed(0)
+            model = LlamaForCausalLM(LlamaConfig(bos_token_id=t.bos_token_id, eos_token_id=t.eos_token_id, **LLAMA_32_1B))
+        model.to(dtype).save_pretrained(paths["llm"])
+        t.save_pretrained(paths["llm"])
+    return {k: str(v) for k, v in paths.items()}

@@ -1,0 +1,111 @@
+"""LRS3 data preparation on a tiny generated corpus, including every kind of broken input."""
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile
+
+from smop.bin import prepare_lrs3
+from smop.data.datadir import read_table, validate_data_dir
+from smop.mini.corpus import main as make_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mini")
+    make_corpus(["--out", str(out), "--n_trainval", "12", "--n_valid", "2", "--n_pretrain", "2", "--n_test", "3", "--nj", "2"])
+    return out
+
+
+def _prepare(corpus_root, landmarks, out, *extra, subsets="trainval"):
+    args = ["--corpus_root", str(corpus_root), "--landmarks_root", str(landmarks), "--subsets", subsets,
+            "--output_dir", str(out / "data"), "--media_dir", str(out / "media"), *extra]
+    try:
+        prepare_lrs3.main(args)
+        return 0
+    except SystemExit as e:
+        return e.code
+
+
+def test_clean_corpus(corpus, tmp_path):
+    code = _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, "--subsets", "pretrain,trainval",
+                    "--max_seconds", "4", "--roi_resize", "48", subsets="pretrain,trainval")
+    assert code == 0
+    d = tmp_path / "data"
+    n = validate_data_dir(d)
+    assert n >= 14  # 12 trainval clips + pretrain clips cut into 2+ segments each
+    text = dict(read_table(d / "text"))
+    assert all(t == t.lower() and len(t.split()) >= 1 for t in text.values())
+    utt, wav = read_table(d / "wav.scp")[0]
+    wave, rate = soundfile.read(wav)
+    rois = np.load(dict(read_table(d / "video.scp"))[utt])
+    assert rate == 16000 and wave.ndim == 1 and rois.dtype == np.uint8 and rois.shape[1:] == (48, 48)
+    assert wave.size == rois.shape[0] * 640 == int(dict(read_table(d / "utt2num_frames"))[utt]) * 640
+    segments = [u for u in text if u.count("-") == 2]
+    assert segments, "pretrain clips longer than --max_seconds are cut"
+    assert "skipped: 0 " in (d / "prep_report.txt").read_text()
+
+
+def _broken_corpus(corpus, root):
+    """A copy of the trainval subset with one defect per video."""
+    src = sorted((corpus / "corpus" / "trainval").glob("*/*.mp4"))
+    shutil.copytree(corpus / "corpus" / "trainval", root / "corpus" / "trainval")
+    shutil.copytree(corpus / "landmarks" / "trainval", root / "landmarks" / "trainval")
+    vids = [root / "corpus" / "trainval" / p.parent.name / p.name for p in src]
+    marks = [root / "landmarks" / "trainval" / p.parent.name / (p.stem + ".npy") for p in src]
+    defects = {}
+
+    def ff(i, *opts):
+        tmp = vids[i].with_name("tmp.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(vids[i]), *opts, str(tmp)], check=True)
+        tmp.replace(vids[i])
+
+    data = vids[0].read_bytes()
+    vids[0].write_bytes(data[: len(data) // 2])
+    defects[vids[0]] = "MediaError"  # cut in half
+    ff(1, "-an", "-c", "copy")
+    defects[vids[1]] = "no audio stream"
+    ff(2, "-vn", "-c", "copy")
+    defects[vids[2]] = "no video stream"
+    vids[3].with_suffix(".txt").unlink()
+    defects[vids[3]] = "cannot read transcript"
+    vids[4].with_suffix(".txt").write_bytes("Text:  CAF\xc9 AU LAIT\n".encode("latin-1"))
+    defects[vids[4]] = "not UTF-8"
+    vids[5].with_suffix(".txt").write_text("Conf: 4\nWORD START END\n")
+    defects[vids[5]] = "no 'Text:' line"
+    vids[6].with_suffix(".txt").write_text("Text:   \n")
+    defects[vids[6]] = "empty transcript"
+    m = np.load(marks[7])
+    np.save(marks[7], np.full_like(m, np.nan))
+    defects[vids[7]] = "no frame has landmarks"
+    marks[8].unlink()
+    defects[vids[8]] = "no landmarks file"
+    ff(9, "-c:v", "copy", "-ac", "2", "-ar", "44100")  # converted, not rejected
+    m = np.load(marks[10])
+    m[3:6] = np.nan
+    np.save(marks[10], m)  # a few frames without a face: interpolated
+    spaced = vids[11].with_name("bad id.mp4")
+    vids[11].rename(spaced)
+    vids[11].with_suffix(".txt").rename(spaced.with_suffix(".txt"))
+    marks[11].rename(marks[11].with_name("bad id.npy"))
+    defects[spaced] = "contains whitespace"
+    return defects
+
+
+def test_broken_inputs_are_reported_and_counted(corpus, tmp_path):
+    defects = _broken_corpus(corpus, tmp_path)
+    code = _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path)
+    assert code == 1  # 10 of 12 videos skipped, far above the 1 % limit
+    report = (tmp_path / "data" / "prep_report.txt").read_text()
+    assert "videos: 12\n" in report and "skipped: 10 (83.33 %)" in report
+    skips = {line.split("\t")[0][5:]: line.split("\t")[1] for line in report.splitlines() if line.startswith("SKIP ")}
+    assert len(skips) == 10
+    for video, reason in defects.items():
+        assert reason in skips[str(video)], (video, skips[str(video)])
+    assert "note: audio converted to 16 kHz mono: 1 files" in report
+    assert "note: landmarks interpolated: 1 files" in report
+    # the two good videos are kept (the stereo 44.1 kHz one converted), and the data dir is valid
+    assert validate_data_dir(tmp_path / "data") == 2
+    # a generous limit makes the same run succeed
+    assert _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, "--max_skip_share", "0.9") == 0
