@@ -169,27 +169,31 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         return loss, {"acc": acc.detach(), "n_tokens": valid.sum().detach().float()}
 
     # --------------------------------------------------------------------------------- decoding
-    @torch.no_grad()
-    def generate(
-        self, embeds: ModalityEmbeds, max_new_tokens: List[int], beam_size: int = 1
-    ) -> List[Tuple[str, float]]:
-        inputs = self._inputs(embeds)
-        # Deterministic search; nothing is inherited from the model's generation_config.
-        config = GenerationConfig(
-            max_new_tokens=max(max_new_tokens) + 1,  # room for the forced EOS
+    def generation_settings(self, beam_size: int) -> dict:
+        """Deterministic search; nothing is inherited from the model's generation_config
+        (Llama checkpoints ship temperature 0.6 sampling). The token budget (max_new_tokens) is
+        set per batch from the utterances' durations."""
+        return dict(
             num_beams=beam_size,
             do_sample=False,
             temperature=None,
             top_p=None,
             top_k=None,
             length_penalty=1.0,
-            early_stopping=True if beam_size > 1 else False,
+            early_stopping=beam_size > 1,
             eos_token_id=self.eos_id,
             pad_token_id=self.pad_id,
             bos_token_id=self.bos_id,
             return_dict_in_generate=True,
             output_scores=True,
         )
+
+    @torch.no_grad()
+    def generate(
+        self, embeds: ModalityEmbeds, max_new_tokens: List[int], beam_size: int = 1
+    ) -> List[Tuple[str, float]]:
+        inputs = self._inputs(embeds)
+        config = GenerationConfig(**self.generation_settings(beam_size), max_new_tokens=max(max_new_tokens) + 1)
         out = self.llm.generate(
             inputs_embeds=inputs.inputs_embeds,
             attention_mask=inputs.attention_mask,

@@ -9,7 +9,6 @@ import torch
 from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.class_choices import ClassChoices
-from espnet2.train.trainer import Trainer
 from typeguard import typechecked
 
 from smop.compressors.abs_compressor import AbsCompressor
@@ -28,6 +27,7 @@ from smop.models.smop_avsr_model import MODALITIES, SmopAVSRModel
 from smop.projectors.abs_projector import AbsProjector
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
 from smop.projectors.smop_projector import SMoPProjector
+from smop.tasks.trainer import SmopTrainer
 from smop.utils.checkpoint import load_model_state
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class SmopAVSRTask(AbsTask):
         preprocessor_choices,
     ]
 
-    trainer = Trainer
+    trainer = SmopTrainer
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):

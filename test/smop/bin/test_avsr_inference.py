@@ -58,6 +58,17 @@ def test_outputs_and_settings_are_recorded(trained, tmp_path):
         assert len(usage[m]["top1"]) == 4
 
 
+def test_decoding_twice_gives_the_same_hypotheses(trained, tmp_path):
+    root, test = trained
+    a = _decode(root, test, tmp_path / "a", 3, 3)
+    b = _decode(root, test, tmp_path / "b", 3, 3)
+    assert a == b
+    assert (tmp_path / "a" / "1best_recog" / "score").read_text() == (tmp_path / "b" / "1best_recog" / "score").read_text()
+    gen = yaml.safe_load((tmp_path / "a" / "generation_config.yaml").read_text())
+    assert gen["generation"]["do_sample"] is False and gen["generation"]["num_beams"] == 3
+    assert gen["model"]["projector"] == "smop"
+
+
 def test_key_file_restricts_and_orders(trained, tmp_path):
     root, test = trained
     keys = [line.split()[0] for line in (test / "wav.scp").read_text().splitlines()]
