@@ -61,6 +61,9 @@ def main(cmd=None):
     jobs = find_jobs(args.corpus_root, args.subsets.split(","), args.landmarks_root, args.max_seconds, include, exclude)
     if not jobs:
         raise SystemExit(f"no videos found under {args.corpus_root} for subsets {args.subsets}")
+    # Two videos with one id (e.g. the same clip under pretrain/ and trainval/) would write the same
+    # media files from two workers; keep the first and report the others before anything is written.
+    jobs, duplicates = _drop_duplicate_ids(jobs)
     reference = np.load(args.mean_face).astype(np.float32) if args.mean_face else None
     args.media_dir.mkdir(parents=True, exist_ok=True)
     work = functools.partial(process, media_dir=args.media_dir, roi_size=args.roi_size, reference=reference,
@@ -72,7 +75,7 @@ def main(cmd=None):
             results.append(r)
 
     tables = {n: {} for n in ("wav.scp", "video.scp", "text", "utt2spk", "utt2num_frames")}
-    skipped, notes, duplicates = [], Counter(), []
+    skipped, notes = list(duplicates), Counter()
     for r in sorted(results, key=lambda r: str(r.video)):
         if r.skipped:
             skipped.append((r.video, r.skipped))
@@ -80,20 +83,17 @@ def main(cmd=None):
         for kind, _ in r.notes:
             notes[kind] += 1
         for u in r.utterances:
-            if u.utt in tables["text"]:
-                duplicates.append(u.utt)
+            if u.utt in tables["text"]:  # a segment id that equals another video's id
+                skipped.append((r.video, f"DuplicateId: duplicate utterance id {u.utt} (kept the first)"))
                 continue
             tables["wav.scp"][u.utt] = u.wav
             tables["video.scp"][u.utt] = u.npy
             tables["text"][u.utt] = u.text
             tables["utt2spk"][u.utt] = u.speaker
             tables["utt2num_frames"][u.utt] = str(u.frames)
-    for utt in duplicates:
-        skipped.append((Path(utt), "duplicate utterance id (kept the first)"))
-
-    share = len(skipped) / len(jobs)
+    share = len(skipped) / (len(jobs) + len(duplicates))
     with atomic_write(args.output_dir / "prep_report.txt") as f:
-        f.write(f"videos: {len(jobs)}\nutterances: {len(tables['text'])}\nskipped: {len(skipped)} ({100 * share:.2f} %)\n")
+        f.write(f"videos: {len(jobs) + len(duplicates)}\nutterances: {len(tables['text'])}\nskipped: {len(skipped)} ({100 * share:.2f} %)\n")
         reasons = Counter(reason.split(":")[0] for _, reason in skipped)
         for reason, count in reasons.most_common():
             f.write(f"  {reason}: {count}\n")
@@ -106,13 +106,25 @@ def main(cmd=None):
         n = validate_data_dir(args.output_dir)
     else:
         n = 0
-    logger.info(f"{args.output_dir}: kept {n} utterances from {len(jobs)} videos; skipped {len(skipped)} "
+    logger.info(f"{args.output_dir}: kept {n} utterances from {len(jobs) + len(duplicates)} videos; skipped {len(skipped)} "
                 f"({100 * share:.2f} %), see {args.output_dir / 'prep_report.txt'}")
     for video, reason in skipped[:10]:
         logger.warning(f"skipped {video}: {reason}")
     if share > args.max_skip_share or n == 0:
         logger.error(f"{100 * share:.2f} % of the videos were skipped (limit {100 * args.max_skip_share:.2f} %)")
         sys.exit(1)
+
+
+def _drop_duplicate_ids(jobs):
+    """Jobs with unique utterance ids, and (video, reason) for each later job that repeats an id."""
+    first, kept, dropped = {}, [], []
+    for job in jobs:
+        if job.utt_prefix in first:
+            dropped.append((job.video, f"DuplicateId: duplicate utterance id {job.utt_prefix} (also {first[job.utt_prefix]}; kept that one)"))
+        else:
+            first[job.utt_prefix] = job.video
+            kept.append(job)
+    return kept, dropped
 
 
 class _Serial:

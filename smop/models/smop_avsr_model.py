@@ -118,7 +118,7 @@ class SmopAVSRModel(AbsESPnetModel):
         loss = ce + proj.aux_loss
         if self.check_finite and not bool(torch.isfinite(loss)):
             raise FloatingPointError(
-                f"non-finite loss (ce={float(ce)}, aux={float(proj.aux_loss)}) in the batch {utt_id}"
+                f"non-finite loss (ce={float(ce.detach())}, aux={float(proj.aux_loss.detach())}) in the batch {utt_id}"
             )
         stats = dict(loss=loss.detach(), loss_ce=ce.detach(), acc=dec_stats["acc"], **proj.stats)
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)

@@ -1,16 +1,26 @@
-"""ESPnet's Trainer with crash-safe checkpoint files.
+"""ESPnet's Trainer with crash-safe checkpoint files and pickle-free checkpoint loading.
 
 The trainer writes ``checkpoint.pth`` and ``<N>epoch.pth`` in place; a job killed while writing
 leaves a truncated file that ``--resume true`` then trusts. During training every ``torch.save``
 to a path goes to a temporary file in the same directory, renamed over the target when complete.
+
+ESPnet reads ``checkpoint.pth`` (resume) and ``<N>epoch.pth`` (averaging) with
+``weights_only=False``, which runs whatever code a tampered file holds. During training every
+``torch.load`` is ``weights_only=True``, with numpy scalars (the reporter's statistics) allowed.
 """
 import contextlib
+import datetime
 import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from espnet2.train.trainer import Trainer
+
+# plain-data types found in ESPnet's reporter state (numpy scalars, elapsed times); none runs code
+_SAFE_GLOBALS = [np._core.multiarray.scalar, np.dtype, *{type(np.dtype(t)) for t in "?bBhHiIlLqQefdgFDG"},
+                 datetime.timedelta]
 
 
 @contextlib.contextmanager
@@ -38,8 +48,24 @@ def atomic_torch_save():
         torch.save = original
 
 
+@contextlib.contextmanager
+def weights_only_torch_load():
+    original = torch.load
+
+    def load(*args, **kwargs):
+        kwargs["weights_only"] = True
+        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+            return original(*args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original
+
+
 class SmopTrainer(Trainer):
     @classmethod
     def run(cls, *args, **kwargs):
-        with atomic_torch_save():
+        with atomic_torch_save(), weights_only_torch_load():
             return super().run(*args, **kwargs)

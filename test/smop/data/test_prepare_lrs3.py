@@ -1,6 +1,7 @@
 """LRS3 data preparation on a tiny generated corpus, including every kind of broken input."""
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from smop.mini.corpus import main as make_corpus
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("mini")
-    make_corpus(["--out", str(out), "--n_trainval", "12", "--n_valid", "2", "--n_pretrain", "2", "--n_test", "3", "--nj", "2"])
+    make_corpus(["--out", str(out), "--n_trainval", "15", "--n_valid", "2", "--n_pretrain", "2", "--n_test", "3", "--nj", "2"])
     return out
 
 
@@ -90,22 +91,40 @@ def _broken_corpus(corpus, root):
     vids[11].with_suffix(".txt").rename(spaced.with_suffix(".txt"))
     marks[11].rename(marks[11].with_name("bad id.npy"))
     defects[spaced] = "contains whitespace"
-    return defects
+    m = np.load(marks[12])
+    np.save(marks[12], np.broadcast_to(m[:, :1], m.shape).copy())  # every point on one spot: no face to align
+    defects[vids[12]] = "AlignmentError"
+    shell = vids[13].with_name("it's;$(touch${IFS}PWNED)&.mp4")  # kept: never passed through a shell
+    vids[13].rename(shell)
+    vids[13].with_suffix(".txt").rename(shell.with_suffix(".txt"))
+    marks[13].rename(marks[13].with_name(shell.stem + ".npy"))
+    # the same <speaker>/<video> under pretrain/ and trainval/: the first (pretrain) is kept
+    for src, dst in ((vids[14], root / "corpus" / "pretrain"), (marks[14], root / "landmarks" / "pretrain")):
+        (dst / src.parent.name).mkdir(parents=True, exist_ok=True)
+        for f in src.parent.glob(src.stem + ".*"):
+            shutil.copy(f, dst / src.parent.name / f.name)
+    defects[vids[14]] = "duplicate utterance id"
+    return defects, shell
 
 
 def test_broken_inputs_are_reported_and_counted(corpus, tmp_path):
-    defects = _broken_corpus(corpus, tmp_path)
-    code = _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path)
-    assert code == 1  # 10 of 12 videos skipped, far above the 1 % limit
+    defects, shell = _broken_corpus(corpus, tmp_path)
+    code = _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, subsets="pretrain,trainval")
+    assert code == 1  # 12 of 16 videos skipped, far above the 1 % limit
     report = (tmp_path / "data" / "prep_report.txt").read_text()
-    assert "videos: 12\n" in report and "skipped: 10 (83.33 %)" in report
+    assert "videos: 16\n" in report and "skipped: 12 (75.00 %)" in report
     skips = {line.split("\t")[0][5:]: line.split("\t")[1] for line in report.splitlines() if line.startswith("SKIP ")}
-    assert len(skips) == 10
+    assert len(skips) == 12
     for video, reason in defects.items():
         assert reason in skips[str(video)], (video, skips[str(video)])
+    assert "  DuplicateId: 1\n" in report and "  AlignmentError: 1\n" in report
     assert "note: audio converted to 16 kHz mono: 1 files" in report
     assert "note: landmarks interpolated: 1 files" in report
-    # the two good videos are kept (the stereo 44.1 kHz one converted), and the data dir is valid
-    assert validate_data_dir(tmp_path / "data") == 2
+    # the good videos are kept (the stereo 44.1 kHz one converted), and the data dir is valid
+    assert validate_data_dir(tmp_path / "data") == 4
+    wav = dict(read_table(tmp_path / "data" / "wav.scp"))
+    assert soundfile.info(wav[f"{shell.parent.name}-{shell.stem}"]).samplerate == 16000
+    assert not list(tmp_path.rglob("PWNED")) and not (Path.cwd() / "PWNED").exists()
     # a generous limit makes the same run succeed
-    assert _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, "--max_skip_share", "0.9") == 0
+    assert _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, "--max_skip_share", "0.9",
+                    subsets="pretrain,trainval") == 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import write_train_config
-from smop.tasks.trainer import atomic_torch_save
+from smop.tasks.trainer import atomic_torch_save, weights_only_torch_load
 
 
 class _Unpicklable:
@@ -29,7 +29,8 @@ def test_interrupted_save_leaves_the_old_file(tmp_path):
 
 
 def _epoch(exp):
-    state = torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)
+    with weights_only_torch_load():
+        state = torch.load(exp / "checkpoint.pth", map_location="cpu")
     return state["reporter"]["epoch"], state["reporter"]["stats"]
 
 
@@ -56,3 +57,22 @@ def test_sigkill_then_resume_finishes_the_same_epochs(tmp_path, pretrained, data
     assert stats[1]["train"]["loss"] == first_epoch_loss  # the history continues, it is not restarted
     assert stats[3]["train"]["loss"] < stats[1]["train"]["loss"]
     assert not list(exp.glob(".*.tmp"))
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_resume_refuses_a_checkpoint_with_pickled_code(tmp_path, pretrained, datadir):
+    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, max_epoch=1, num_iters_per_epoch=2)
+    exp, marker = tmp_path / "exp", tmp_path / "code_ran"
+    exp.mkdir()
+    torch.save({"model": {}, "reporter": _Payload(marker)}, exp / "checkpoint.pth")
+    cmd = [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir", str(exp), "--resume", "true"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "Weights only load failed" in res.stderr
+    assert not marker.exists()
