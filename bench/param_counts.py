@@ -8,23 +8,9 @@ from pathlib import Path
 
 import torch
 
-from bench.real_sizes import real_size_models
-from smop.tasks.avsr import SmopAVSRTask
+from bench.real_sizes import build_model, real_size_models
 
 CASES = [("linear", None), ("smop", "jejr"), ("smop", "dedr"), ("smop", "jedr")]
-
-
-def build(paths, projector, layout, modality="audiovisual"):
-    conf = [] if layout is None else ["--projector_conf", f"layout={layout}", "--projector_conf", "num_experts=4",
-                                      "--projector_conf", "top_k=2", "--projector_conf", "expert_hidden=2048"]
-    args = SmopAVSRTask.get_parser().parse_args([
-        "--output_dir", "/tmp/unused", "--modality", modality, "--projector", projector, *conf,
-        "--audio_encoder_conf", f"model_name_or_path={paths['whisper']}", "--audio_encoder_conf", "frozen_dtype=bfloat16",
-        "--video_encoder_conf", f"checkpoint={paths['avhubert']}", "--video_encoder_conf", "frozen_dtype=bfloat16",
-        "--decoder_conf", f"model_name_or_path={paths['llm']}", "--decoder_conf", "frozen_dtype=bfloat16",
-        "--decoder_conf", "lora_r=64", "--decoder_conf", "lora_alpha=8",
-    ])
-    return SmopAVSRTask.build_model(args)
 
 
 def counts(model):
@@ -50,7 +36,7 @@ def main(cmd=None):
     print("|---|---|---|---|---|---|---|")
     for projector, layout in CASES:
         with torch.no_grad():
-            c = counts(build(paths, projector, layout))
+            c = counts(build_model(paths, projector, layout))
         name = projector if layout is None else f"smop {layout.upper()}"
         print(f"| {name} | {c['projector']:,} | {c['active_per_token']:,} | {c['lora']:,} | {c['markers']:,} | "
               f"{c['trainable']:,} | {c['total']:,} |", flush=True)

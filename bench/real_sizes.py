@@ -3,6 +3,7 @@ saved the way the releases are stored, so that benchmarks build them through the
 the recipes (nothing is downloaded)."""
 import os
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -15,6 +16,34 @@ AVHUBERT_LARGE = dict(encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_emb
 LLAMA_32_1B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
                    num_key_value_heads=8, max_position_embeddings=131072, rope_theta=500000.0, tie_word_embeddings=True,
                    vocab_size=128256, head_dim=64)
+
+
+def build_model(paths: dict, projector: str = "linear", layout: Optional[str] = None, modality: str = "audiovisual",
+                frozen_dtype: str = "bfloat16", length_aware: bool = True, num_experts: int = 4):
+    """The Llama-SMoP model at the real sizes through SmopAVSRTask, as a recipe config builds it
+    (E experts, k=2, expert hidden 2048, LoRA r=64 on q_proj/v_proj)."""
+    from smop.tasks.avsr import SmopAVSRTask
+
+    conf = [] if layout is None else ["--projector_conf", f"layout={layout}", "--projector_conf", f"num_experts={num_experts}",
+                                      "--projector_conf", "top_k=2", "--projector_conf", "expert_hidden=2048"]
+    args = SmopAVSRTask.get_parser().parse_args([
+        "--output_dir", "/tmp/unused", "--modality", modality, "--projector", projector, *conf,
+        "--audio_encoder_conf", f"model_name_or_path={paths['whisper']}",
+        "--audio_encoder_conf", f"frozen_dtype={frozen_dtype}", "--audio_encoder_conf", f"length_aware={length_aware}",
+        "--video_encoder_conf", f"checkpoint={paths['avhubert']}", "--video_encoder_conf", f"frozen_dtype={frozen_dtype}",
+        "--decoder_conf", f"model_name_or_path={paths['llm']}", "--decoder_conf", f"frozen_dtype={frozen_dtype}",
+        "--decoder_conf", "lora_r=64", "--decoder_conf", "lora_alpha=8",
+    ])
+    return SmopAVSRTask.build_model(args)
+
+
+def build_projector(model, projector: str, layout: Optional[str] = None, num_experts: int = 4):
+    """A projector of another kind for ``model`` (same input and output sizes), to swap in."""
+    from smop.tasks.avsr import projector_choices
+
+    sizes = {m: getattr(model, f"{m}_compressor").output_size() for m in model.modalities}
+    conf = {} if layout is None else dict(layout=layout, num_experts=num_experts, top_k=2, expert_hidden=2048)
+    return projector_choices.get_class(projector)(input_sizes=sizes, output_size=model.decoder.embed_size(), **conf)
 
 
 def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:

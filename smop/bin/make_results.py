@@ -15,34 +15,12 @@ from pathlib import Path
 import yaml
 
 from smop.utils.io import atomic_write
-from smop.utils.versions import versions
+from smop.utils.versions import machine, versions
 
 
 def snr_of(name: str) -> str:
     m = re.search(r"_snr(-?\d+(?:\.\d+)?)$", name)
     return m.group(1) if m else "clean"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    text = f"{cpu}, {os.cpu_count()} cores"
-    try:
-        gpus = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                              text=True, timeout=10).stdout.strip().splitlines()
-        if gpus:
-            text += f"; GPUs: {', '.join(gpus)}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return text
 
 
 def describe(exp: Path) -> str:

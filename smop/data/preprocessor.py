@@ -27,6 +27,9 @@ class SmopPreprocessor:
         audio_mask_max: longest zeroed audio span in seconds, one span per second (0 = off).
         video_mask_max: longest zeroed video span in seconds, one span per second (0 = off).
         crop_size: square crop of the mouth ROI (random in training, centred otherwise).
+        modality_dropout: in training, the share of audio-visual utterances in which one
+            modality (audio or video, equally likely) is blanked, so that the model learns to
+            use each alone and does not lean on one (0 = off, as in Llama-SMoP).
         video_mean, video_std: pixel normalisation after scaling to [0, 1] (AV-HuBERT's values).
     """
 
@@ -41,6 +44,7 @@ class SmopPreprocessor:
         crop_size: int = 88,
         video_mean: float = 0.421,
         video_std: float = 0.165,
+        modality_dropout: float = 0.0,
     ):
         self.train = train
         self.tokenize = tokenize
@@ -51,6 +55,9 @@ class SmopPreprocessor:
         self.crop_size = crop_size
         self.video_mean = video_mean
         self.video_std = video_std
+        if not 0.0 <= modality_dropout <= 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1], got {modality_dropout}")
+        self.modality_dropout = modality_dropout
         self._noise: Optional[np.ndarray] = None
         self._rng_key = None
         self._rng: Optional[np.random.Generator] = None
@@ -128,6 +135,12 @@ class SmopPreprocessor:
             out["speech"] = self.speech(uid, out["speech"])
         if "video" in out:
             out["video"] = self.video(uid, out["video"])
+        if self.train and self.modality_dropout > 0 and "speech" in out and "video" in out:
+            rng = self.rng()
+            if rng.random() < self.modality_dropout:
+                # silence, or the mean frame (0 after normalisation); lengths stay as they were
+                blank = "speech" if rng.random() < 0.5 else "video"
+                out[blank] = np.zeros_like(out[blank])
         if "text" in out:
             if self.tokenize is None:
                 raise RuntimeError("SmopPreprocessor got text but no tokenizer")

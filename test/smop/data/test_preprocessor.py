@@ -63,3 +63,21 @@ def test_text_errors_name_the_utterance():
         p("utt7", {"text": "  "})
     with pytest.raises(DataError, match="smaller than crop_size"):
         p("u", {"video": np.zeros((2, 80, 80), np.uint8)})
+
+
+def test_modality_dropout_blanks_one_modality_in_training_only():
+    speech, video = np.ones(16000, np.float32), np.full((25, 96, 96), 200, np.uint8)
+    p = SmopPreprocessor(True, None, audio_mask_max=0.0, video_mask_max=0.0, modality_dropout=0.5)
+    blanked = {"speech": 0, "video": 0, "none": 0}
+    for i in range(400):
+        out = p(f"u{i}", {"speech": speech, "video": video})
+        a, v = not out["speech"].any(), not out["video"].any()
+        assert not (a and v) and out["speech"].shape == (16000,) and out["video"].shape == (25, 88, 88)
+        blanked["speech" if a else "video" if v else "none"] += 1
+    assert 150 < blanked["none"] < 250 and 60 < blanked["speech"] < 140 and 60 < blanked["video"] < 140
+    # one modality alone is never blanked, and evaluation never blanks
+    assert p("u", {"speech": speech})["speech"].all()
+    out = SmopPreprocessor(False, None, modality_dropout=1.0)("u", {"speech": speech, "video": video})
+    assert out["speech"].all() and out["video"].any()
+    with pytest.raises(ValueError, match="modality_dropout"):
+        SmopPreprocessor(True, None, modality_dropout=1.5)

@@ -56,6 +56,17 @@ def test_batched_generation_equals_one_by_one(decoder, beam):
         assert score == pytest.approx(batched[i][1], abs=1e-3)
 
 
+def test_output_head_only_sees_contiguous_inputs(decoder):
+    # a strided input makes CPU matmul copy the vocabulary matrix per row (25x slower beam prefill)
+    seen = []
+    hook = decoder.llm.get_output_embeddings().register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous()))
+    try:
+        decoder.generate(_embeds(decoder.embed_size(), seed=3), [4, 4], beam_size=3)
+    finally:
+        hook.remove()
+    assert len(seen) >= 2 and all(seen)
+
+
 def test_generation_ignores_the_models_sampling_config(decoder):
     decoder.llm.generation_config.do_sample = True
     decoder.llm.generation_config.temperature = 0.6

@@ -1,0 +1,74 @@
+"""Shared pieces of the benchmarks: timing by median of repeats, result rows, peak memory."""
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional
+
+
+@dataclass
+class Row:
+    """One line of the results table; ``ratio`` is the figure the target is stated in."""
+
+    case: str
+    measured: str
+    baseline: str = ""
+    ratio: Optional[float] = None
+    target: str = ""
+    met: Optional[bool] = None
+    note: str = ""
+
+    def markdown(self) -> str:
+        ratio = "" if self.ratio is None else f"{self.ratio:.3g}"
+        met = "" if self.met is None else ("yes" if self.met else "**no**")
+        return f"| {self.case} | {self.measured} | {self.baseline} | {ratio} | {self.target} | {met} |"
+
+
+HEADER = "| case | measured | baseline | ratio | target | met |\n|---|---|---|---|---|---|"
+
+
+def median_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
+    """Median wall time (s) of ``fn`` over ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def interleaved_times(fns: dict, repeats: int = 3, warmup: int = 1) -> dict:
+    """Median time per named function, the calls interleaved (a, b, c, a, b, c, ...) so that a
+    slow drift of the machine (thermal, other jobs) reaches every case alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def reset_peak_rss() -> None:
+    """Restart the kernel's high-water mark of this process's resident memory (Linux)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def table(rows: List[Row]) -> str:
+    return "\n".join([HEADER, *(r.markdown() for r in rows)])

@@ -1,0 +1,124 @@
+"""Case 6: data preparation speed, as a multiple of real time on one CPU core.
+
+Videos like LRS3's (224x224 H.264 at 25 fps, AAC audio; made from the mini corpus's talking
+faces, scaled up with their landmarks) go through the LRS3 preparation, pinned to one core
+(ffmpeg included): the whole per-video job (probe, one ffmpeg pass for frames and 16 kHz mono
+audio, mouth-ROI warp, wav + npy written), and its two halves timed alone.
+
+    python -m bench.data_prep_speed
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import List
+
+import numpy as np
+
+from bench.common import Row, table
+
+LRS3_SIZE = 224
+
+
+def make_videos(out: Path, n: int) -> List[tuple]:
+    """(mp4, landmarks.npy) pairs at LRS3's frame size."""
+    from smop.mini.corpus import main as make_corpus
+
+    make_corpus(["--out", str(out / "mini"), "--n_trainval", str(n), "--n_valid", "0", "--n_pretrain", "0",
+                 "--n_test", "0", "--nj", "2"])
+    pairs = []
+    for mp4 in sorted((out / "mini" / "corpus" / "trainval").glob("*/*.mp4"))[:n]:
+        rel = mp4.relative_to(out / "mini" / "corpus")
+        marks = np.load(out / "mini" / "landmarks" / rel.with_suffix(".npy"))
+        width = int(json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width", "-of", "json", str(mp4)],
+            capture_output=True, text=True, check=True).stdout)["streams"][0]["width"])
+        big = out / f"{mp4.parent.name}-{mp4.stem}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(mp4), "-vf", f"scale={LRS3_SIZE}:{LRS3_SIZE}",
+                        "-c:v", "libx264", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "copy", str(big)], check=True)
+        np.save(big.with_suffix(".npy"), (marks * LRS3_SIZE / width).astype(np.float32))
+        pairs.append((big, big.with_suffix(".npy")))
+    return pairs
+
+
+def measure(pairs, media_dir: Path, repeats: int) -> dict:
+    """Seconds per stage over all videos (median of repeats), on one core."""
+    from smop.data.landmarks import load_landmarks
+    from smop.data.lrs3.prepare import Job, process
+    from smop.data.media import probe, read_frames_and_audio
+    from smop.data.mouth_roi import crop_mouths
+
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, inherited by ffmpeg
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import cv2
+
+    cv2.setNumThreads(1)
+    totals = {"job": [], "decode": [], "warp": []}
+    audio_seconds = 0.0
+    for rep in range(repeats + 1):
+        acc = dict.fromkeys(totals, 0.0)
+        for mp4, marks in pairs:
+            t = time.perf_counter()
+            res = process(Job(mp4, marks, mp4.stem, "spk", None), media_dir)
+            acc["job"] += time.perf_counter() - t
+            if res.skipped:
+                raise RuntimeError(f"{mp4}: {res.skipped}")
+            t = time.perf_counter()
+            frames, wave = read_frames_and_audio(mp4, probe(mp4))
+            acc["decode"] += time.perf_counter() - t
+            lm = load_landmarks(str(marks))[: frames.shape[0]]
+            t = time.perf_counter()
+            crop_mouths(frames[: lm.shape[0]], lm)
+            acc["warp"] += time.perf_counter() - t
+            if rep == 0:
+                audio_seconds += wave.size / 16000
+        if rep:  # the first pass warms caches
+            for k, v in acc.items():
+                totals[k].append(v)
+    out = {k: statistics.median(v) for k, v in totals.items()}
+    out["seconds"] = audio_seconds
+    return out
+
+
+def run(n: int = 8, repeats: int = 3) -> List[Row]:
+    with tempfile.TemporaryDirectory() as d:
+        pairs = make_videos(Path(d), n)
+        proc = subprocess.run([sys.executable, "-m", "bench.data_prep_speed", "--worker", d, "--repeats", str(repeats)],
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-3000:])
+        m = json.loads(proc.stdout.strip().splitlines()[-1])
+    speech = m["seconds"]
+    what = f"{len(pairs)} videos, {speech:.1f} s, {LRS3_SIZE}x{LRS3_SIZE} 25 fps, 1 core"
+    rows = []
+    for key, name in (("job", "whole per-video preparation (probe, decode, ROI warp, write)"),
+                      ("warp", "mouth-ROI extraction (landmark smoothing + similarity warp)"),
+                      ("decode", "audio + frame extraction (one ffmpeg pass to 16 kHz mono + gray frames)")):
+        x = speech / m[key]
+        rows.append(Row(f"6 {name} ({what})", f"{x:.1f}× real time", f"{m[key]:.2f} s for {speech:.1f} s", x,
+                        "≥ 10×", x >= 10))
+    return rows
+
+
+def main(cmd=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--videos", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args(cmd)
+    if args.worker:
+        pairs = sorted((mp4, mp4.with_suffix(".npy")) for mp4 in args.worker.glob("*.mp4"))
+        media = args.worker / "media"
+        media.mkdir(exist_ok=True)
+        print(json.dumps(measure(pairs, media, args.repeats)))
+        return
+    print(table(run(args.videos, args.repeats)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Decoding pieces shared by the decode benchmarks: synthetic inputs and a per-stage timer.
+
+The stages are timed around the model's own calls: encoders and compressors, projector, then
+``decoder.generate``, split into prefill and generation by the moment the first logits reach
+the logits processors (after the prompt's forward pass).
+"""
+import time
+from typing import List
+
+import torch
+from transformers import LogitsProcessor
+
+STAGES = ("audio encoder", "video encoder", "projector", "LLM prefill", "LLM generation")
+
+
+def synthetic_batch(batch: int, seconds, seed: int = 0) -> dict:
+    """Random speech (16 kHz) and 88x88 frames (25 fps); ``seconds`` is one value or one per utterance."""
+    g = torch.Generator().manual_seed(seed)
+    secs = [seconds] * batch if isinstance(seconds, (int, float)) else list(seconds)
+    samples = torch.tensor([int(s * 16000) for s in secs])
+    frames = torch.tensor([int(s * 25) for s in secs])
+    speech = torch.randn(batch, int(samples.max()), generator=g) * 0.1
+    video = torch.randn(batch, int(frames.max()), 88, 88, generator=g)
+    for i in range(batch):  # zero padding, as the collate function gives
+        speech[i, samples[i]:] = 0
+        video[i, frames[i]:] = 0
+    return dict(speech=speech, speech_lengths=samples, video=video, video_lengths=frames)
+
+
+def select(batch: dict, index: List[int]) -> dict:
+    """Utterances ``index`` of a synthetic batch, trimmed to their own longest length."""
+    s_len, v_len = batch["speech_lengths"][index], batch["video_lengths"][index]
+    return dict(speech=batch["speech"][index, : int(s_len.max())], speech_lengths=s_len,
+                video=batch["video"][index, : int(v_len.max())], video_lengths=v_len)
+
+
+class FirstLogitsTimer(LogitsProcessor):
+    """Records when the first logits arrive (end of prefill) and counts the steps."""
+
+    def __init__(self):
+        self.first = None
+        self.steps = 0
+
+    def __call__(self, input_ids, scores):
+        if self.first is None:
+            self.first = time.perf_counter()
+        self.steps += 1
+        return scores
+
+
+class NoEosBefore(LogitsProcessor):
+    """Keeps EOS out until ``n`` tokens exist, so every run generates the same number of tokens
+    (random weights would otherwise stop at random points)."""
+
+    def __init__(self, n: int, eos_id: int):
+        self.n, self.eos_id = n, eos_id
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[1] < self.n:
+            scores[:, self.eos_id] = -float("inf")
+        return scores
+
+
+@torch.no_grad()
+def timed_decode(model, batch: dict, new_tokens: int, beam_size: int = 1) -> dict:
+    """Seconds per stage (and "total") of one decode of ``batch`` generating exactly ``new_tokens``
+    tokens, with the hypotheses ("hyps") and the number of search steps ("steps")."""
+    times = dict.fromkeys(STAGES, 0.0)
+    feats = {}
+    t = time.perf_counter()
+    given = {"audio": ("speech", "speech_lengths"), "video": ("video", "video_lengths")}
+    for m in model.modalities:
+        x, lengths = (batch[k] for k in given[m])
+        h, h_lengths = getattr(model, f"{m}_encoder")(x, lengths)
+        feats[m] = getattr(model, f"{m}_compressor")(h, h_lengths)
+        now = time.perf_counter()
+        times[f"{m} encoder"], t = now - t, now
+    out = model.projector(feats)
+    embeds = {m: (out.embeds[m], feats[m][1]) for m in feats}
+    now = time.perf_counter()
+    times["projector"], t = now - t, now
+    timer = FirstLogitsTimer()
+    budget = [new_tokens] * len(batch["speech_lengths"])
+    hyps = model.decoder.generate(embeds, budget, beam_size,
+                                  extra_processors=[NoEosBefore(new_tokens, model.decoder.eos_id), timer])
+    end = time.perf_counter()
+    times["LLM prefill"] = timer.first - t
+    times["LLM generation"] = end - timer.first
+    times["total"] = sum(times[s] for s in STAGES)
+    times["hyps"] = hyps
+    times["steps"] = timer.steps
+    return times

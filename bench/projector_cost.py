@@ -1,0 +1,74 @@
+"""Case 1: what the SMoP projector costs at decoding time against the linear projector.
+
+One AVSR model at the real sizes (Whisper-medium, AV-HuBERT Large, Llama-3.2-1B; random
+weights) decodes one batch of fixed 5 s utterances, generating a fixed number of tokens, with
+each projector swapped in (same encoders and LLM). Runs are interleaved; medians are reported,
+with the share of time per stage and the trainable / active parameter counts.
+
+    python -m bench.projector_cost [--root /tmp/smop_real_models]
+"""
+import argparse
+import statistics
+from pathlib import Path
+from typing import List
+
+import torch
+
+from bench.common import Row, table
+from bench.decode_timing import STAGES, synthetic_batch, timed_decode
+from bench.param_counts import counts
+from bench.real_sizes import build_model, build_projector, real_size_models
+
+PROJECTORS = [("linear", "linear", None), ("smop DEDR", "smop", "dedr"), ("smop JEJR", "smop", "jejr"),
+              ("smop JEDR", "smop", "jedr")]
+
+
+def run(root: Path, model=None, batch: int = 2, seconds: float = 5.0, new_tokens: int = 12, repeats: int = 3,
+        dtype: str = "float32") -> List[Row]:
+    if model is None:
+        torch.manual_seed(0)
+        model = build_model(real_size_models(root), "linear", frozen_dtype=dtype).eval()
+    projectors = {name: (model.projector if kind == "linear" else build_projector(model, kind, layout)).eval()
+                  for name, kind, layout in PROJECTORS}
+    inputs = synthetic_batch(batch, seconds)
+    runs = {name: [] for name in projectors}
+    names = list(projectors)
+    for rep in range(repeats + 1):  # the first round warms up
+        for name in names[rep % len(names):] + names[: rep % len(names)]:  # rotated: no case always first
+            model.projector = projectors[name]
+            t = timed_decode(model, inputs, new_tokens)
+            assert t["steps"] == new_tokens + 1, t["steps"]  # the fixed tokens, then EOS
+            if rep:
+                runs[name].append(t)
+    model.projector = projectors["linear"]
+
+    rows, base = [], None
+    what = f"{batch} x {seconds:g} s AVSR, {new_tokens} new tokens, greedy, {dtype}"
+    for name, _, _ in PROJECTORS:
+        total = statistics.median(r["total"] for r in runs[name])
+        base = base or total
+        model.projector = projectors[name]
+        c = counts(model)
+        shares = {s: statistics.median(r[s] for r in runs[name]) / total for s in STAGES}
+        note = ", ".join(f"{s} {100 * v:.1f} %" for s, v in shares.items())
+        rows.append(Row(f"1 decode time, {name} ({what})", f"{total:.2f} s", f"{base:.2f} s (linear)",
+                        total / base, "≤ 1.02", total / base <= 1.02 if name != "linear" else None, note))
+        rows.append(Row(f"1 parameters, {name}", f"{c['trainable']:,} trainable; projector {c['projector']:,}, "
+                        f"active per token {c['active_per_token']:,}", "", None, "", None))
+    return rows
+
+
+def main(cmd=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", type=Path, default=Path("/tmp/smop_real_models"))
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(cmd)
+    rows = run(args.root, repeats=args.repeats)
+    print(table(rows))
+    for r in rows:
+        if r.note:
+            print(f"- {r.case}: {r.note}")
+
+
+if __name__ == "__main__":
+    main()
