@@ -14,15 +14,20 @@ row costs, while fp32 products over a few rows take 2-3x the time of one (rows 2
 
     python -m bench.batched_decoding [--root /tmp/smop_real_models]
 """
-import argparse
 import time
 from pathlib import Path
 from typing import List
 
 import torch
 
-from bench.common import Row, median_time, table
-from bench.decode_timing import FirstLogitsTimer, NoEosBefore, select, synthetic_batch, timed_decode
+from bench.common import Row, median_time, repeated_case_main
+from bench.decode_timing import (
+    FirstLogitsTimer,
+    NoEosBefore,
+    select,
+    synthetic_batch,
+    timed_decode,
+)
 from bench.real_sizes import build_model, real_size_models
 
 
@@ -82,20 +87,15 @@ def run(root: Path, batches=(1, 4, 8, 16), prefix: int = 32, new_tokens: int = 1
                     f"hypotheses identical batched vs batch 1: {sum(same)}/8; max score difference {score_diff:.2e}"))
     rows.append(Row("2b batched hypotheses = batch-1 hypotheses", f"{sum(same)}/8 identical", "", None, "8/8", all(same)))
     del model
-    rows += generation_rows(_model(root, "float32"), (1, 8), prefix, new_tokens, repeats, "float32")
-    return rows
+    fp32 = generation_rows(_model(root, "float32"), (1, 8), prefix, new_tokens, repeats, "float32")
+    fp32[-1].note = ("fp32 profile: 87 % of the time in aten::mm; an fp32 product over 8 rows costs 2.7x one row on this "
+                     "CPU (Linear 2048->8192: 1.69 ms at 1 row, 4.54 ms at 8), while bf16 on AMX costs the same "
+                     "(1.43 ms, 1.42 ms). Decode on CPUs with frozen_dtype bfloat16.")
+    return rows + fp32
 
 
 def main(cmd=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=Path, default=Path("/tmp/smop_real_models"))
-    p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args(cmd)
-    rows = run(args.root, repeats=args.repeats)
-    print(table(rows))
-    for r in rows:
-        if r.note:
-            print(f"- {r.case}: {r.note}")
+    repeated_case_main(__doc__, run, cmd)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Shared pieces of the benchmarks: timing by median of repeats, result rows, peak memory."""
+import argparse
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
+
+DEFAULT_ROOT = Path("/tmp/smop_real_models")
 
 
 @dataclass
@@ -59,11 +62,19 @@ def reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def peak_rss_bytes() -> int:
+def _status_bytes(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def peak_rss_bytes() -> int:
+    return _status_bytes("VmHWM")
+
+
+def rss_bytes() -> int:
+    return _status_bytes("VmRSS")
 
 
 def gib(n: float) -> str:
@@ -72,3 +83,28 @@ def gib(n: float) -> str:
 
 def table(rows: List[Row]) -> str:
     return "\n".join([HEADER, *(r.markdown() for r in rows)])
+
+
+def notes(rows: List[Row]) -> List[str]:
+    return [f"- {r.case}: {r.note}" for r in rows if r.note]
+
+
+def report(rows: List[Row]) -> str:
+    """The table, then the notes (profiles, explanations) of its rows."""
+    return "\n".join([table(rows), *notes(rows)])
+
+
+def parser(doc: str, root: bool = True) -> argparse.ArgumentParser:
+    """A case's command line: its docstring as help, and --root for the real-size models."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if root:
+        p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where the real-size models are written")
+    return p
+
+
+def repeated_case_main(doc: str, run: Callable, cmd=None) -> None:
+    """Command line of a case whose ``run(root, repeats=...)`` gives its rows."""
+    p = parser(doc)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(cmd)
+    print(report(run(args.root, repeats=args.repeats)))

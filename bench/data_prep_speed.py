@@ -10,6 +10,7 @@ audio, mouth-ROI warp, wav + npy written), and its two halves timed alone.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import List
 
 import numpy as np
 
-from bench.common import Row, table
+from bench.common import Row, parser, report
 
 LRS3_SIZE = 224
 
@@ -42,6 +43,7 @@ def make_videos(out: Path, n: int) -> List[tuple]:
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(mp4), "-vf", f"scale={LRS3_SIZE}:{LRS3_SIZE}",
                         "-c:v", "libx264", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "copy", str(big)], check=True)
         np.save(big.with_suffix(".npy"), (marks * LRS3_SIZE / width).astype(np.float32))
+        shutil.copy(mp4.with_suffix(".txt"), big.with_suffix(".txt"))
         pairs.append((big, big.with_suffix(".npy")))
     return pairs
 
@@ -106,7 +108,7 @@ def run(n: int = 8, repeats: int = 3) -> List[Row]:
 
 
 def main(cmd=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__, root=False)
     p.add_argument("--videos", type=int, default=8)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
@@ -117,7 +119,7 @@ def main(cmd=None):
         media.mkdir(exist_ok=True)
         print(json.dumps(measure(pairs, media, args.repeats)))
         return
-    print(table(run(args.videos, args.repeats)))
+    print(report(run(args.videos, args.repeats)))
 
 
 if __name__ == "__main__":

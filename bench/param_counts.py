@@ -3,11 +3,9 @@ AV-HuBERT-large sizes (E=4, k=2), built through SmopAVSRTask from random-weight 
 
     python -m bench.param_counts [--root /tmp/smop_real_models]
 """
-import argparse
-from pathlib import Path
-
 import torch
 
+from bench.common import parser
 from bench.real_sizes import build_model, real_size_models
 
 CASES = [("linear", None), ("smop", "jejr"), ("smop", "dedr"), ("smop", "jedr")]
@@ -28,8 +26,7 @@ def counts(model):
 
 
 def main(cmd=None):
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--root", type=Path, default=Path("/tmp/smop_real_models"))
+    p = parser(__doc__)
     args = p.parse_args(cmd)
     paths = real_size_models(args.root)
     print("| projector | projector params | active per token | LoRA | markers | trainable | total |")

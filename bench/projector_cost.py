@@ -7,14 +7,13 @@ with the share of time per stage and the trainable / active parameter counts.
 
     python -m bench.projector_cost [--root /tmp/smop_real_models]
 """
-import argparse
 import statistics
 from pathlib import Path
 from typing import List
 
 import torch
 
-from bench.common import Row, table
+from bench.common import Row, repeated_case_main
 from bench.decode_timing import STAGES, synthetic_batch, timed_decode
 from bench.param_counts import counts
 from bench.real_sizes import build_model, build_projector, real_size_models
@@ -59,15 +58,7 @@ def run(root: Path, model=None, batch: int = 2, seconds: float = 5.0, new_tokens
 
 
 def main(cmd=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=Path, default=Path("/tmp/smop_real_models"))
-    p.add_argument("--repeats", type=int, default=3)
-    args = p.parse_args(cmd)
-    rows = run(args.root, repeats=args.repeats)
-    print(table(rows))
-    for r in rows:
-        if r.note:
-            print(f"- {r.case}: {r.note}")
+    repeated_case_main(__doc__, run, cmd)
 
 
 if __name__ == "__main__":

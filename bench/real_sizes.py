@@ -48,9 +48,18 @@ def build_projector(model, projector: str, layout: Optional[str] = None, num_exp
 
 def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:
     """Paths of the three models under ``root`` (written once, then reused)."""
-    from transformers import LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration
+    from transformers import (
+        LlamaConfig,
+        LlamaForCausalLM,
+        WhisperConfig,
+        WhisperForConditionalGeneration,
+    )
 
-    from smop.pretrain.export import save_avhubert_fairseq, save_whisper, train_spm_tokenizer
+    from smop.pretrain.export import (
+        save_avhubert_fairseq,
+        save_whisper,
+        train_spm_tokenizer,
+    )
 
     root = Path(root)
     paths = {"whisper": root / "whisper-medium", "llm": root / "llama-3.2-1b",

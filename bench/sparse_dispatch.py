@@ -6,12 +6,11 @@ tokens/s = 1,000 tokens), fp32, forward and backward (what a training step pays)
 
     python -m bench.sparse_dispatch
 """
-import argparse
 from typing import List
 
 import torch
 
-from bench.common import Row, interleaved_times, table
+from bench.common import Row, interleaved_times, parser, report
 from smop.projectors.expert_pool import ExpertPool
 from smop.projectors.router import TopKRouter
 
@@ -43,10 +42,10 @@ def run(tokens: int = 1000, experts=(4, 8, 16), top_k: int = 2, repeats: int = 5
 
 
 def main(cmd=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__, root=False)
     p.add_argument("--tokens", type=int, default=1000)
     args = p.parse_args(cmd)
-    print(table(run(args.tokens)))
+    print(report(run(args.tokens)))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,15 @@ from typing import List
 
 import torch
 
-from bench.common import Row, gib, peak_rss_bytes, reset_peak_rss, table
+from bench.common import (
+    Row,
+    gib,
+    parser,
+    peak_rss_bytes,
+    report,
+    reset_peak_rss,
+    rss_bytes,
+)
 from bench.decode_timing import synthetic_batch
 from bench.real_sizes import build_model, real_size_models
 
@@ -41,13 +49,16 @@ def worker(root: Path, dtype: str, steps: int, batch: int) -> dict:
         opt.step()
 
     step()  # warm-up: optimizer state and allocator pools exist from here on
-    resting = peak_rss_bytes()
+    resting = rss_bytes()
     reset_peak_rss()
     t = time.perf_counter()
     for _ in range(steps):
         step()
     elapsed = time.perf_counter() - t
-    out = dict(dtype=dtype, peak=peak_rss_bytes(), resting=resting, utt_per_s=steps * batch / elapsed)
+    frozen = sum(p.numel() * p.element_size() for p in model.parameters() if not p.requires_grad)
+    trained = sum(p.numel() for p in params) * 16  # fp32 weight, gradient and AdamW's two moments
+    out = dict(dtype=dtype, peak=peak_rss_bytes(), resting=resting, utt_per_s=steps * batch / elapsed,
+               frozen=frozen, trained_state=trained)
     if dtype == "bfloat16":
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "1epoch.pth"
@@ -75,7 +86,11 @@ def run(root: Path, steps: int = 2, batch: int = 2) -> List[Row]:
     rows = [
         Row(f"4 peak memory of a training step, frozen parts bf16 vs fp32 ({what})", gib(b16["peak"]),
             f"{gib(f32['peak'])} (fp32)", ratio, "≤ 0.6", ratio <= 0.6,
-            f"resident before the step: bf16 {gib(b16['resting'])}, fp32 {gib(f32['resting'])}"),
+            f"where it goes (bf16 / fp32): frozen weights {gib(b16['frozen'])} / {gib(f32['frozen'])}; trained "
+            f"parameters with gradients and AdamW moments (fp32 in both) {gib(b16['trained_state'])}; the rest "
+            f"(activations, runtime) {gib(b16['peak'] - b16['frozen'] - b16['trained_state'])} / "
+            f"{gib(f32['peak'] - f32['frozen'] - f32['trained_state'])}; resident before the step "
+            f"{gib(b16['resting'])} / {gib(f32['resting'])}"),
         Row(f"4 training throughput, bf16 vs fp32 ({what})", f"{b16['utt_per_s']:.3f} utt/s",
             f"{f32['utt_per_s']:.3f} utt/s (fp32)", b16["utt_per_s"] / f32["utt_per_s"], "reported", None),
     ]
@@ -87,8 +102,7 @@ def run(root: Path, steps: int = 2, batch: int = 2) -> List[Row]:
 
 
 def main(cmd=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=Path, default=Path("/tmp/smop_real_models"))
+    p = parser(__doc__)
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--worker", choices=["float32", "bfloat16"], help=argparse.SUPPRESS)
@@ -97,10 +111,7 @@ def main(cmd=None):
         print(json.dumps(worker(args.root, args.worker, args.steps, args.batch)))
         return
     rows = run(args.root, args.steps, args.batch)
-    print(table(rows))
-    for r in rows:
-        if r.note:
-            print(f"- {r.case}: {r.note}")
+    print(report(rows))
 
 
 if __name__ == "__main__":

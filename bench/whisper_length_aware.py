@@ -7,7 +7,6 @@ with each setting through smop.bin.avsr_inference and the jiwer count.
 
     python -m bench.whisper_length_aware [--root /tmp/smop_real_models] [--mini_exp DIR]
 """
-import argparse
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import jiwer
 import torch
 import yaml
 
-from bench.common import Row, interleaved_times, table
+from bench.common import Row, interleaved_times, parser, report
 from bench.real_sizes import real_size_models
 from smop.data.datadir import read_table
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
@@ -45,7 +44,7 @@ def speed_rows(root: Path, batch: int, seconds: float, repeats: int) -> List[Row
         Row(f"7 length-aware Whisper speed-up ({what})", f"{t[True]:.2f} s", f"{t[False]:.2f} s (padded to 30 s)",
             ratio, "≥ 4×", ratio >= 4),
         Row(f"7 output difference over the valid frames ({what})",
-            f"max {diff.max():.3g}, mean {diff.mean():.3g} (mean |output| {full.abs().mean():.3g})", "", None, "reported",
+            f"max {diff.max():.3g}, mean {diff.mean():.3g} (mean absolute output {full.abs().mean():.3g})", "", None, "reported",
             None, "Whisper attends over its 30 s of padding; without it the states change (random weights here)"),
     ]
 
@@ -89,15 +88,11 @@ def run(root: Path, mini_exp: Optional[Path] = MINI / "exp" / "train_asr_dedr", 
 
 
 def main(cmd=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", type=Path, default=Path("/tmp/smop_real_models"))
+    p = parser(__doc__)
     p.add_argument("--mini_exp", type=Path, default=MINI / "exp" / "train_asr_dedr")
     args = p.parse_args(cmd)
     rows = run(args.root, args.mini_exp)
-    print(table(rows))
-    for r in rows:
-        if r.note:
-            print(f"- {r.case}: {r.note}")
+    print(report(rows))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@
 import argparse
 import datetime
 import json
-import platform
 import re
-import subprocess
 from pathlib import Path
 
 import yaml
