@@ -58,7 +58,7 @@ def articulation(wave: np.ndarray, frames: int) -> np.ndarray:
 
 @dataclass
 class FaceStyle:
-    """What makes one speaker's face look like that speaker."""
+    """What makes a face look like itself (the mini corpus draws one per utterance)."""
 
     scale: float  # pixels per normalised unit
     centre: tuple

@@ -27,7 +27,7 @@ from smop.models.smop_avsr_model import MODALITIES, SmopAVSRModel
 from smop.projectors.abs_projector import AbsProjector
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
 from smop.projectors.smop_projector import SMoPProjector
-from smop.tasks.trainer import SmopTrainer
+from smop.tasks.trainer import SmopTrainer, weights_only_torch_load
 from smop.utils.checkpoint import load_model_state
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,13 @@ class SmopAVSRTask(AbsTask):
     ]
 
     trainer = SmopTrainer
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace):
+        # ESPnet reads --init_param files (and, in the trainer, checkpoints) with
+        # torch.load(weights_only=False); here every load is weights-only.
+        with weights_only_torch_load():
+            return super().main_worker(args)
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):

@@ -76,3 +76,14 @@ def test_resume_refuses_a_checkpoint_with_pickled_code(tmp_path, pretrained, dat
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode != 0 and "Weights only load failed" in res.stderr
     assert not marker.exists()
+
+
+def test_init_param_refuses_a_file_with_pickled_code(tmp_path, pretrained, datadir):
+    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, max_epoch=1, num_iters_per_epoch=2)
+    marker, bad = tmp_path / "code_ran", tmp_path / "asr.pth"
+    torch.save({"projector.x": _Payload(marker)}, bad)
+    cmd = [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir", str(tmp_path / "exp"),
+           "--init_param", str(bad)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "Weights only load failed" in res.stderr
+    assert not marker.exists()
