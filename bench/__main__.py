@@ -51,7 +51,7 @@ def main(cmd=None):
         "",
         f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
         f"- machine: {machine()}; measured on: {device} ({torch.get_num_threads()} threads)",
-        f"- command: `python -m bench {shlex.join(sys.argv[1:] if cmd is None else cmd)}`",
+        f"- command: `{shlex.join(['python', '-m', 'bench', *(sys.argv[1:] if cmd is None else cmd)])}`",
         f"- torch `{v['torch']}`, transformers `{v['transformers']}`, peft `{v['peft']}`, smop git `{v['smop_git']}`",
         f"- time per case: {', '.join(timings)}",
         "",

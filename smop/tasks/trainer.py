@@ -1,12 +1,13 @@
-"""ESPnet's Trainer with crash-safe checkpoint files and pickle-free checkpoint loading.
+"""ESPnet's Trainer with crash-safe checkpoint files, and pickle-free checkpoint loading.
 
 The trainer writes ``checkpoint.pth`` and ``<N>epoch.pth`` in place; a job killed while writing
 leaves a truncated file that ``--resume true`` then trusts. During training every ``torch.save``
 to a path goes to a temporary file in the same directory, renamed over the target when complete.
 
-ESPnet reads ``checkpoint.pth`` (resume) and ``<N>epoch.pth`` (averaging) with
-``weights_only=False``, which runs whatever code a tampered file holds. During training every
-``torch.load`` is ``weights_only=True``, with numpy scalars (the reporter's statistics) allowed.
+ESPnet reads ``--init_param`` files, ``checkpoint.pth`` (resume) and ``<N>epoch.pth`` (averaging)
+with ``weights_only=False``, which runs whatever code a tampered file holds.
+:func:`weights_only_torch_load` (entered by SmopAVSRTask.main_worker around all of training) makes
+every ``torch.load`` weights-only, with numpy scalars (the reporter's statistics) allowed.
 """
 import contextlib
 import datetime
@@ -67,5 +68,5 @@ def weights_only_torch_load():
 class SmopTrainer(Trainer):
     @classmethod
     def run(cls, *args, **kwargs):
-        with atomic_torch_save(), weights_only_torch_load():
+        with atomic_torch_save():
             return super().run(*args, **kwargs)
