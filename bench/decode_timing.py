@@ -1,9 +1,11 @@
 """Decoding pieces shared by the decode benchmarks: synthetic inputs and a per-stage timer.
 
-The stages are timed around the model's own calls: encoders and compressors, projector, then
-``decoder.generate``, split into prefill and generation by the moment the first logits reach
-the logits processors (after the prompt's forward pass).
+The stages are timed on the model's own calls: ``model.encode`` (hooks mark each modality's
+encoder + compressor and the projector), then ``decoder.generate``, split into prefill and
+generation by the moment the first logits reach the logits processors (after the prompt's
+forward pass).
 """
+import contextlib
 import time
 from typing import List
 
@@ -61,24 +63,32 @@ class NoEosBefore(LogitsProcessor):
         return scores
 
 
+@contextlib.contextmanager
+def _stage_clock(model, times: dict):
+    """Adds to ``times`` the span of each stage of ``model.encode``: a modality's encoder through
+    its compressor, and the projector (forward hooks, so the model's own code path is timed)."""
+    spans = [(f"{m} encoder", getattr(model, f"{m}_encoder"), getattr(model, f"{m}_compressor")) for m in model.modalities]
+    spans.append(("projector", model.projector, model.projector))
+    handles, started = [], {}
+    for name, first, last in spans:
+        handles.append(first.register_forward_pre_hook(lambda *_, name=name: started.__setitem__(name, time.perf_counter())))
+        handles.append(last.register_forward_hook(
+            lambda *_, name=name: times.__setitem__(name, times[name] + time.perf_counter() - started[name])))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 @torch.no_grad()
 def timed_decode(model, batch: dict, new_tokens: int, beam_size: int = 1) -> dict:
     """Seconds per stage (and "total") of one decode of ``batch`` generating exactly ``new_tokens``
     tokens, with the hypotheses ("hyps") and the number of search steps ("steps")."""
     times = dict.fromkeys(STAGES, 0.0)
-    feats = {}
+    with _stage_clock(model, times):
+        embeds, _ = model.encode(**batch)
     t = time.perf_counter()
-    given = {"audio": ("speech", "speech_lengths"), "video": ("video", "video_lengths")}
-    for m in model.modalities:
-        x, lengths = (batch[k] for k in given[m])
-        h, h_lengths = getattr(model, f"{m}_encoder")(x, lengths)
-        feats[m] = getattr(model, f"{m}_compressor")(h, h_lengths)
-        now = time.perf_counter()
-        times[f"{m} encoder"], t = now - t, now
-    out = model.projector(feats)
-    embeds = {m: (out.embeds[m], feats[m][1]) for m in feats}
-    now = time.perf_counter()
-    times["projector"], t = now - t, now
     timer = FirstLogitsTimer()
     budget = [new_tokens] * len(batch["speech_lengths"])
     hyps = model.decoder.generate(embeds, budget, beam_size,

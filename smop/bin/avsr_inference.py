@@ -80,7 +80,7 @@ def inference(
     model.to(dtype=getattr(torch, dtype)).eval()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in model.decoder.generation_settings(beam_size).items()}
+    settings = model.decoder.generation_settings(beam_size)
     settings.update(max_new_tokens=f"{max_new_tokens_min} + ceil({max_new_tokens_per_second} * seconds) per utterance")
     with atomic_write(out / "generation_config.yaml") as f:
         yaml.safe_dump({"generation": settings, "train_config": train_config, "model_file": model_file,

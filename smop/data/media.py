@@ -1,6 +1,8 @@
 """Reading audio-visual media with ffmpeg/ffprobe (argument lists, never a shell)."""
 import json
+import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +58,6 @@ def probe(path: Path) -> StreamInfo:
 
 def read_frames_and_audio(path: Path, info: StreamInfo, fps: float = 25.0, sample_rate: int = 16000):
     """Both streams in one ffmpeg run: (T, H, W) uint8 grayscale frames, mono float32 audio."""
-    import os
-    import tempfile
-
     vf = [] if abs(info.fps - fps) < 0.01 else ["-vf", f"fps={fps}"]
     fd, audio_path = tempfile.mkstemp(suffix=".f32")
     os.close(fd)

@@ -26,7 +26,7 @@ def test_timed_decode_generates_the_fixed_tokens_and_splits_the_time(tmp_path, p
     for beam in (1, 2):
         t = timed_decode(model, batch, new_tokens=5, beam_size=beam)
         assert t["steps"] == 6 and len(t["hyps"]) == 3  # 5 forced tokens, then EOS at the budget
-        assert all(t[s] >= 0 for s in STAGES) and abs(t["total"] - sum(t[s] for s in STAGES)) < 1e-9
+        assert all(t[s] > 0 for s in STAGES) and abs(t["total"] - sum(t[s] for s in STAGES)) < 1e-9
     one = select(batch, [1])
     assert one["speech"].shape == (1, 9600) and one["video"].shape[1] == 15
 
