@@ -28,9 +28,10 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from smop.mini.face import HOP, FaceStyle, articulation, render
+from smop.mini.face import HOP, FaceStyle, render
 from smop.mini.grid import sample_sentence
 from smop.mini.tts import SAMPLE_RATE, Voice, synthesize, word_timings
+from smop.mini.visemes import viseme_track
 from smop.utils.io import atomic_write
 
 logger = logging.getLogger("mini_corpus")
@@ -45,7 +46,7 @@ TEST_VARIANTS = ("m6", "m7", "f4")
 BABBLE_VOICES = (("en-us", "m8"), ("en-gb", "f5"), ("en-us", "klatt"), ("en-gb", "klatt2"),
                  ("en-us", "shelby"), ("en-gb", "travis"), ("en-029", "victor"), ("en-us", "norbert"))
 FRAME_SIZE = 160
-CORPUS_VERSION = 2  # 2: 32 training voice variants, a face per utterance
+CORPUS_VERSION = 3  # 2: 32 training voice variants, a face per utterance; 3: mouths driven by phonemes
 
 
 @dataclass
@@ -108,7 +109,7 @@ def make_utterance(spec: UttSpec, out: Path) -> Optional[str]:
     wave = np.concatenate(pieces)
     frames = int(np.ceil(wave.size / HOP))
     wave = np.pad(wave, (0, frames * HOP - wave.size))
-    video, marks = render(articulation(wave, frames), style, rng, FRAME_SIZE)
+    video, marks = render(viseme_track(words, frames), style, rng, FRAME_SIZE)
     marks = marks + rng.normal(0, 0.5, marks.shape).astype(np.float32)  # tracker jitter
     if rng.random() < 0.05:  # the tracker loses the face for a few frames
         start = int(rng.integers(0, max(1, frames - 6)))

@@ -1,10 +1,7 @@
-"""A synthetic talking face whose mouth is driven by the clean speech.
+"""A synthetic talking face drawn from per-frame mouth parameters (smop.mini.visemes makes them
+from what is said, so that the picture still tells it when the audio is buried in noise).
 
-Every 40 ms video frame gets articulation parameters from the spectrum of the clean audio around
-it (opening from loudness, spreading and rounding from spectral balance, teeth and tongue
-visibility from high and mid bands), so that the picture still tells what was said when the
-audio track is buried in noise. The face is drawn from 68 landmarks (iBUG order) that are also
-returned, like a face tracker's output.
+The face is drawn from 68 landmarks (iBUG order) that are also returned, like a face tracker's output.
 """
 from dataclasses import dataclass
 
@@ -16,44 +13,8 @@ from smop.data.mean_face import NORMALISED
 FPS = 25
 SAMPLE_RATE = 16000
 HOP = SAMPLE_RATE // FPS  # 640 samples per video frame
-N_BANDS = 12
 MOUTH_OUTER = slice(48, 60)
 MOUTH_INNER = slice(60, 68)
-
-
-def articulation(wave: np.ndarray, frames: int) -> np.ndarray:
-    """(frames, 8) parameters in [-1, 1]: open, spread, upper, lower, skew, round, teeth, tongue."""
-    win = 2 * HOP
-    padded = np.pad(wave.astype(np.float64), (win // 2, win))
-    edges = np.geomspace(100, 7600, N_BANDS + 1)
-    freqs = np.fft.rfftfreq(win, 1 / SAMPLE_RATE)
-    band = [(freqs >= lo) & (freqs < hi) for lo, hi in zip(edges[:-1], edges[1:])]
-    window = np.hanning(win)
-    spec = np.empty((frames, N_BANDS))
-    for t in range(frames):
-        power = np.abs(np.fft.rfft(padded[t * HOP : t * HOP + win] * window)) ** 2
-        spec[t] = [power[b].sum() + 1e-10 for b in band]
-    db = 10 * np.log10(spec)
-    loud = 10 * np.log10(spec.sum(1))
-    level = np.clip((loud - loud.max() + 45) / 45, 0, 1)  # 0 = silence, 1 = loudest frame
-    shape = db - db.mean(1, keepdims=True)  # spectral shape, loudness removed
-    shape = shape / (np.abs(shape).max() + 1e-6)
-    low, mid, high = shape[:, :4].mean(1), shape[:, 4:8].mean(1), shape[:, 8:].mean(1)
-    tilt = high - low
-    params = np.stack([
-        2 * level - 1,  # open
-        np.tanh(2 * tilt),  # spread (i, e, s) vs round (u, o)
-        np.tanh(3 * (mid - low)),  # upper lip raise
-        np.tanh(3 * (low - mid)) * level,  # lower lip drop on back vowels
-        np.tanh(3 * (shape[:, 2] - shape[:, 6])),  # corner skew
-        np.tanh(-3 * tilt) * level,  # rounding / protrusion
-        np.tanh(4 * high) * (1 - 0.5 * level),  # teeth (fricatives)
-        np.tanh(4 * mid) * level,  # tongue
-    ], axis=1)
-    # Lips move smoothly: a light low-pass with one frame of anticipation.
-    smoothed = params.copy()
-    smoothed[1:-1] = 0.25 * params[:-2] + 0.5 * params[1:-1] + 0.25 * params[2:]
-    return smoothed.astype(np.float32)
 
 
 @dataclass
