@@ -154,15 +154,12 @@ def write_train_config(path: Path, pretrained: dict, datadir: Path, valid_dir: P
 
 def dataset_loss(model, train_args, datadir: Path) -> float:
     """Mean loss of ``model`` over a data dir, without augmentation."""
-    from smop.tasks.avsr import SmopAVSRTask
+    from smop.bin.avsr_inference import evaluation_loader
+    from smop.data.loaders import read_scp
 
-    loader = SmopAVSRTask.build_streaming_iterator(
-        [(str(datadir / "wav.scp"), "speech", "wav16k"), (str(datadir / "video.scp"), "video", "mouth_npy"),
-         (str(datadir / "text"), "text", "text")],
-        preprocess_fn=SmopAVSRTask.build_preprocess_fn(train_args, False),
-        collate_fn=SmopAVSRTask.build_collate_fn(train_args, False),
-        batch_size=3, num_workers=0, dtype="float32",
-    )
+    data = [(str(datadir / "wav.scp"), "speech", "wav16k"), (str(datadir / "video.scp"), "video", "mouth_npy"),
+            (str(datadir / "text"), "text", "text")]
+    loader = evaluation_loader(data, train_args, sorted(read_scp(str(datadir / "text"))), batch_size=3)
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():

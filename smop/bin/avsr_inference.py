@@ -7,9 +7,7 @@ counts ``<output_dir>/expert_usage.json`` and the resolved settings ``<output_di
 import argparse
 import json
 import logging
-import math
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -19,6 +17,7 @@ import torch
 import yaml
 from espnet2.torch_utils.device_funcs import to_device
 from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
+from espnet2.train.dataset import ESPnetDataset
 from espnet2.utils import config_argparse
 from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 from tqdm import tqdm
@@ -38,8 +37,9 @@ def utterance_length(path: str, data_type: str) -> int:
     return int(soundfile.info(path).frames // 640)  # 16 kHz samples -> 25 Hz frames
 
 
-def sorted_key_file(data: Sequence[Tuple[str, str, str]], key_file: Optional[str], out: Path) -> str:
-    """Keys ordered longest first, so batches hold similar lengths and the largest comes first."""
+def decoding_keys(data: Sequence[Tuple[str, str, str]], key_file: Optional[str], sort_by_length: bool) -> List[str]:
+    """The utterances to decode (``key_file`` or all of the first input), longest first when
+    ``sort_by_length``, so batches hold similar lengths and the largest comes first."""
     path, _, data_type = data[0]
     table = read_scp(path)
     if key_file:
@@ -49,11 +49,25 @@ def sorted_key_file(data: Sequence[Tuple[str, str, str]], key_file: Optional[str
     missing = [k for k in keys if k not in table]
     if missing:
         raise ValueError(f"{len(missing)} keys of {key_file} are not in {path}, e.g. {missing[:3]}")
-    lengths = {k: utterance_length(table[k], data_type) for k in keys}
-    keys.sort(key=lambda k: (-lengths[k], k))
-    with open(out, "w", encoding="utf-8") as f:
-        f.writelines(f"{k}\n" for k in keys)
-    return str(out)
+    if sort_by_length:
+        lengths = {k: utterance_length(table[k], data_type) for k in keys}
+        keys.sort(key=lambda k: (-lengths[k], k))
+    return keys
+
+
+def evaluation_loader(data: Sequence[Tuple[str, str, str]], train_args, keys: Sequence[str], batch_size: int,
+                      num_workers: int = 0, dtype: str = "float32") -> torch.utils.data.DataLoader:
+    """(keys, batch) in batches of ``keys`` in the given order, preprocessed as in validation.
+
+    A map-style ESPnet dataset read in our own batches: ESPnet's streaming iterator reads the scp
+    files in order (no length sorting) and, for types it cannot stream, runs the preprocessor
+    twice (the video would be normalised twice).
+    """
+    dataset = ESPnetDataset(data, preprocess=SmopAVSRTask.build_preprocess_fn(train_args, False), float_dtype=dtype)
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=[list(keys[i : i + batch_size]) for i in range(0, len(keys), batch_size)],
+        collate_fn=SmopAVSRTask.build_collate_fn(train_args, False), num_workers=num_workers,
+    )
 
 
 def inference(
@@ -87,39 +101,25 @@ def inference(
                         "model": {k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))}},
                        f, sort_keys=False)
 
-    with tempfile.TemporaryDirectory(dir=out) as tmp:
-        if sort_by_length:
-            key_file = sorted_key_file(data_path_and_name_and_type, key_file, Path(tmp) / "keys")
-        loader = SmopAVSRTask.build_streaming_iterator(
-            data_path_and_name_and_type,
-            dtype=dtype,
-            batch_size=batch_size,
-            key_file=key_file,
-            num_workers=num_workers,
-            preprocess_fn=SmopAVSRTask.build_preprocess_fn(train_args, False),
-            collate_fn=SmopAVSRTask.build_collate_fn(train_args, False),
-            allow_variable_data_keys=False,
-            inference=True,
+    keys = decoding_keys(data_path_and_name_and_type, key_file, sort_by_length)
+    loader = evaluation_loader(data_path_and_name_and_type, train_args, keys, batch_size, num_workers, dtype)
+    texts: Dict[str, str] = {}
+    scores: Dict[str, float] = {}
+    usage: Dict[str, Dict[str, List[float]]] = {}
+    for batch_keys, batch in tqdm(loader, total=len(loader), desc="decoding", unit="batch", file=sys.stderr):
+        batch = to_device(batch, device)
+        inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
+        hyps, proj = model.recognize(
+            **inputs,
+            beam_size=beam_size,
+            max_new_tokens_per_second=max_new_tokens_per_second,
+            max_new_tokens_min=max_new_tokens_min,
+            utt_id=list(batch_keys),
         )
-        n_keys = sum(1 for _ in open(key_file, encoding="utf-8")) if key_file else None
-        total = math.ceil(n_keys / batch_size) if n_keys else None
-        texts: Dict[str, str] = {}
-        scores: Dict[str, float] = {}
-        usage: Dict[str, Dict[str, List[float]]] = {}
-        for keys, batch in tqdm(loader, total=total, desc="decoding", unit="batch", file=sys.stderr):
-            batch = to_device(batch, device)
-            inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
-            hyps, proj = model.recognize(
-                **inputs,
-                beam_size=beam_size,
-                max_new_tokens_per_second=max_new_tokens_per_second,
-                max_new_tokens_min=max_new_tokens_min,
-                utt_id=list(keys),
-            )
-            for key, (text, score) in zip(keys, hyps):
-                texts[key] = text
-                scores[key] = score
-            accumulate_usage(usage, proj.stats)
+        for key, (text, score) in zip(batch_keys, hyps):
+            texts[key] = text
+            scores[key] = score
+        accumulate_usage(usage, proj.stats)
 
     with atomic_write(out / "1best_recog" / "text") as f:
         f.writelines(f"{k} {texts[k]}\n".replace(" \n", "\n") for k in sorted(texts))

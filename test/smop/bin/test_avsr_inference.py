@@ -76,3 +76,45 @@ def test_key_file_restricts_and_orders(trained, tmp_path):
     key_file.write_text("".join(f"{k}\n" for k in reversed(keys[:3])))
     text = _decode(root, test, tmp_path / "k", 2, key_file=key_file)
     assert [line.split()[0] for line in text.splitlines()] == sorted(keys[:3])
+
+
+def test_decoder_sees_the_inputs_training_sees(trained, tmp_path, monkeypatch):
+    """Each utterance goes through the preprocessor once, and model.recognize gets exactly what
+    the training-time preprocessor makes of it (a second pass once normalised the video twice)."""
+    import numpy as np
+
+    from smop.data.loaders import MouthNpyReader, Wav16kReader
+    from smop.models.smop_avsr_model import SmopAVSRModel
+
+    root, test = trained
+    seen, calls = {}, []
+    recognize = SmopAVSRModel.recognize
+
+    def spy(self, speech=None, speech_lengths=None, video=None, video_lengths=None, utt_id=None, **kw):
+        for i, u in enumerate(utt_id):
+            seen[u] = (speech[i, : int(speech_lengths[i])].numpy(), video[i, : int(video_lengths[i])].numpy())
+        return recognize(self, speech, speech_lengths, video, video_lengths, utt_id=utt_id, **kw)
+
+    build = SmopAVSRTask.build_preprocess_fn
+
+    def counting(args, train):
+        pre = build(args, train)
+
+        def run(uid, data):
+            calls.append(uid)
+            return pre(uid, data)
+
+        return run
+
+    monkeypatch.setattr(SmopAVSRModel, "recognize", spy)
+    monkeypatch.setattr(SmopAVSRTask, "build_preprocess_fn", classmethod(lambda cls, a, t: counting(a, t)))
+    _decode(root, test, tmp_path / "s", 3)
+    keys = sorted(Wav16kReader(str(test / "wav.scp")).keys())
+    assert sorted(calls) == keys  # once each
+    _, train_args = SmopAVSRTask.build_model_from_file(root / "exp" / "config.yaml", root / "exp" / "valid.loss.ave.pth")
+    pre = build(train_args, False)
+    wav, vid = Wav16kReader(str(test / "wav.scp")), MouthNpyReader(str(test / "video.scp"))
+    for u in keys:
+        want = pre(u, {"speech": wav[u], "video": vid[u]})
+        np.testing.assert_array_equal(seen[u][0], want["speech"])
+        np.testing.assert_array_equal(seen[u][1], want["video"])

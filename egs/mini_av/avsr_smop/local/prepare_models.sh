@@ -39,7 +39,7 @@ else
       --noise "${MINI_AV}/babble.wav" --out_dir "${PRETRAINED}" ${pretrain_args} > "${PRETRAINED}/pretrain.log" 2>&1; then
     log "Error: pretraining failed:"; tail -n 20 "${PRETRAINED}/pretrain.log" >&2; exit 1
   fi
-  grep -E "error rate|final training loss" "${PRETRAINED}/pretrain.log" || true
+  grep -E "validation WER|final training loss" "${PRETRAINED}/pretrain.log" || true
   echo "${want}" > "${stamp}"
 fi
 
