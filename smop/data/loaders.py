@@ -52,44 +52,34 @@ class _ScpMapping(collections.abc.Mapping):
         return self.table.keys()
 
 
-def _prefix(utt) -> str:
-    return f"utterance {utt}: " if utt is not None else ""
-
-
-def load_wav16k(path: str, utt=None) -> np.ndarray:
-    """(S,) float32 samples of a 16 kHz mono file; anything else is a DataError naming the file."""
-    try:
-        wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except Exception as e:
-        raise DataError(f"{_prefix(utt)}cannot read audio {path}: {e}") from e
-    if rate != SAMPLE_RATE:
-        raise DataError(f"{_prefix(utt)}{path} is {rate} Hz, expected {SAMPLE_RATE} (resample in data prep)")
-    if wave.shape[1] != 1:
-        raise DataError(f"{_prefix(utt)}{path} has {wave.shape[1]} channels, expected mono")
-    if wave.shape[0] == 0:
-        raise DataError(f"{_prefix(utt)}{path} is empty")
-    return wave[:, 0]
-
-
-def load_mouth_npy(path: str, utt=None) -> np.ndarray:
-    """(T, H, W) uint8 mouth crops; anything else is a DataError naming the file."""
-    try:
-        frames = np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise DataError(f"{_prefix(utt)}cannot read mouth crops {path}: {e}") from e
-    if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
-        raise DataError(f"{_prefix(utt)}{path} holds {frames.dtype} {frames.shape}, expected (T>0, H, W) uint8")
-    return frames
-
-
 class Wav16kReader(_ScpMapping):
     def __getitem__(self, utt: str) -> np.ndarray:
-        return load_wav16k(self.table[utt], utt)
+        path = self.table[utt]
+        try:
+            wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        except Exception as e:
+            raise DataError(f"utterance {utt}: cannot read audio {path}: {e}") from e
+        if rate != SAMPLE_RATE:
+            raise DataError(f"utterance {utt}: {path} is {rate} Hz, expected {SAMPLE_RATE} (resample in data prep)")
+        if wave.shape[1] != 1:
+            raise DataError(f"utterance {utt}: {path} has {wave.shape[1]} channels, expected mono")
+        if wave.shape[0] == 0:
+            raise DataError(f"utterance {utt}: {path} is empty")
+        return wave[:, 0]
 
 
 class MouthNpyReader(_ScpMapping):
     def __getitem__(self, utt: str) -> np.ndarray:
-        return load_mouth_npy(self.table[utt], utt)
+        path = self.table[utt]
+        try:
+            frames = np.load(path, allow_pickle=False)
+        except Exception as e:
+            raise DataError(f"utterance {utt}: cannot read mouth crops {path}: {e}") from e
+        if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
+            raise DataError(
+                f"utterance {utt}: {path} holds {frames.dtype} {frames.shape}, expected (T>0, H, W) uint8"
+            )
+        return frames
 
 
 def _wav16k(path, float_dtype=None):
