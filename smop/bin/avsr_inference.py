@@ -39,16 +39,20 @@ def utterance_length(path: str, data_type: str) -> int:
 
 def decoding_keys(data: Sequence[Tuple[str, str, str]], key_file: Optional[str], sort_by_length: bool) -> List[str]:
     """The utterances to decode (``key_file`` or all of the first input), longest first when
-    ``sort_by_length``, so batches hold similar lengths and the largest comes first."""
+    ``sort_by_length``, so batches hold similar lengths and the largest comes first. Every input
+    must hold every one of them."""
     path, _, data_type = data[0]
     table = read_scp(path)
     if key_file:
         keys = [line.split(maxsplit=1)[0] for line in open(key_file, encoding="utf-8") if line.strip()]
     else:
         keys = list(table)
-    missing = [k for k in keys if k not in table]
-    if missing:
-        raise ValueError(f"{len(missing)} keys of {key_file} are not in {path}, e.g. {missing[:3]}")
+    for other, _, _ in data:
+        have = table if other == path else read_scp(other)
+        missing = [k for k in keys if k not in have]
+        if missing:
+            wanted = key_file or path
+            raise ValueError(f"{len(missing)} utterances of {wanted} are not in {other}, e.g. {missing[:3]}")
     if sort_by_length:
         lengths = {k: utterance_length(table[k], data_type) for k in keys}
         keys.sort(key=lambda k: (-lengths[k], k))

@@ -118,3 +118,19 @@ def test_decoder_sees_the_inputs_training_sees(trained, tmp_path, monkeypatch):
         want = pre(u, {"speech": wav[u], "video": vid[u]})
         np.testing.assert_array_equal(seen[u][0], want["speech"])
         np.testing.assert_array_equal(seen[u][1], want["video"])
+
+
+def test_an_utterance_missing_from_one_input_is_named(trained, tmp_path):
+    root, test = trained
+    lines = (test / "video.scp").read_text().splitlines()
+    short = tmp_path / "video.scp"
+    short.write_text("".join(f"{line}\n" for line in lines[1:]))
+    cmd = [
+        "--output_dir", str(tmp_path / "o"),
+        "--data_path_and_name_and_type", f"{test}/wav.scp,speech,wav16k",
+        "--data_path_and_name_and_type", f"{short},video,mouth_npy",
+        "--train_config", str(root / "exp" / "config.yaml"),
+        "--model_file", str(root / "exp" / "valid.loss.ave.pth"), "--num_workers", "0",
+    ]
+    with pytest.raises(ValueError, match=f"1 utterances of .*wav.scp are not in .*video.scp.*{lines[0].split()[0]}"):
+        avsr_inference.main(cmd)
