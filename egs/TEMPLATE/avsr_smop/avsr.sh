@@ -41,6 +41,7 @@ decode_config=conf/decode.yaml
 decode_args=         # extra options for smop.bin.avsr_inference
 inference_model=valid.loss.ave.pth  # which checkpoint to decode with
 decode_noisy=true    # also decode the noisy copies of the test sets
+decode_threads=      # CPU threads per decoding job (default: this machine's cores / jobs, at least 1)
 
 help_message=$(cat << HELP_END
 Usage: $0 [options]
@@ -66,6 +67,7 @@ Options:
   --decode_args    # extra decoding options (default: "${decode_args}")
   --inference_model  # checkpoint to decode with (default: ${inference_model})
   --decode_noisy   # decode the noisy test sets too (default: ${decode_noisy})
+  --decode_threads # CPU threads per decoding job (default: cores / jobs)
 HELP_END
 )
 
@@ -194,8 +196,10 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
       rm -rf "${logdir}"
       mkdir -p "${logdir}"
       ${python} -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${logdir}/keys"
+      # Jobs that share the cores each get their share: more threads than cores slow every job down.
+      _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
       # shellcheck disable=SC2046,SC2086
-      if ! ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
+      if ! OMP_NUM_THREADS=${_threads} ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
           ${python} -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" \
             $(data_args "${d}" "${modality}" "") --key_file "${logdir}/keys.JOB.scp" \
             --train_config "${exp}/config.yaml" --model_file "${exp}/${inference_model}" \
