@@ -38,28 +38,28 @@ else
           --noise "${MINI_AV}/babble.wav" --out_dir "${PRETRAINED}")
   pretrain() {  # <models> [env...]: one pretraining job, logged to ${PRETRAINED}/pretrain_<models>.log
     local what=$1; shift
+    local log_file=${PRETRAINED}/pretrain_${what}.log
     # shellcheck disable=SC2086
-    env "$@" python3 -m smop.mini.pretrain "${common[@]}" --models "${what}" ${pretrain_args} \
-      > "${PRETRAINED}/pretrain_${what}.log" 2>&1
+    if ! env "$@" python3 -m smop.mini.pretrain "${common[@]}" --models "${what}" ${pretrain_args} > "${log_file}" 2>&1; then
+      log "Error: ${what} pretraining failed:"; tail -n 20 "${log_file}" >&2; return 1
+    fi
   }
   # The LLM first: its tokenizer is the encoders' attention-decoder vocabulary.
   log "Pretraining the small LLM -> ${PRETRAINED}/llm (log: ${PRETRAINED}/pretrain_llm.log)"
-  pretrain llm || { log "Error: LLM pretraining failed:"; tail -n 20 "${PRETRAINED}/pretrain_llm.log" >&2; exit 1; }
+  pretrain llm || exit 1
   # The two encoders side by side with the cores split between them: small models use two threads
   # poorly (on 2 cores, two 1-thread Whisper pretrainings made 1.3x the steps per second of one
   # 2-thread run).
   threads=$(( $(nproc) / 2 )); [ "${threads}" -ge 1 ] || threads=1
   log "Pretraining the small Whisper and AV-HuBERT side by side, ${threads} thread(s) each (logs: ${PRETRAINED}/pretrain_{whisper,avhubert}.log)"
-  declare -A pids
+  pids=()
   for what in whisper avhubert; do
     pretrain "${what}" OMP_NUM_THREADS="${threads}" &
-    pids[${what}]=$!
+    pids+=($!)
   done
   failed=false
-  for what in whisper avhubert; do
-    if ! wait "${pids[${what}]}"; then
-      log "Error: ${what} pretraining failed:"; tail -n 20 "${PRETRAINED}/pretrain_${what}.log" >&2; failed=true
-    fi
+  for pid in "${pids[@]}"; do
+    wait "${pid}" || failed=true
   done
   "${failed}" && exit 1
   grep -hE "validation WER|final training loss" "${PRETRAINED}"/pretrain_{llm,whisper,avhubert}.log || true
