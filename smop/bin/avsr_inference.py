@@ -3,13 +3,20 @@
 
 Writes ``<output_dir>/1best_recog/{text,score}`` sorted by utterance id, the per-expert routing
 counts ``<output_dir>/expert_usage.json`` and the resolved settings ``<output_dir>/decode_config.yaml``.
+
+One process can decode several test sets with the model loaded once (start-up, mostly imports,
+costs ~15 s on a CPU): repeat the set's options, each set naming every input once and in the
+same order, e.g. for two sets
+
+    --data_path_and_name_and_type data/test/wav.scp,speech,wav16k --key_file A --output_dir X \
+    --data_path_and_name_and_type data/test_snr0/wav.scp,speech,wav16k --key_file B --output_dir Y
 """
 import argparse
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile
@@ -74,12 +81,39 @@ def evaluation_loader(data: Sequence[Tuple[str, str, str]], train_args, keys: Se
     )
 
 
+class DecodeSet(NamedTuple):
+    """One test set of a decoding run: its inputs, the utterances to decode, where results go."""
+
+    output_dir: str
+    data: List[Tuple[str, str, str]]
+    key_file: Optional[str] = None
+
+
+def decode_sets(data: Sequence[Tuple[str, str, str]], output_dirs: Sequence[str],
+                key_files: Optional[Sequence[str]] = None) -> List[DecodeSet]:
+    """Group the repeated command-line options into test sets: the inputs in order, one
+    ``--output_dir`` (and, if any, one ``--key_file``) per set, each set naming the same inputs."""
+    n = len(output_dirs)
+    if n == 0:
+        raise ValueError("--output_dir is required")
+    if len(data) % n:
+        raise ValueError(f"{len(data)} --data_path_and_name_and_type for {n} --output_dir: each set needs the same inputs")
+    if key_files and len(key_files) != n:
+        raise ValueError(f"{len(key_files)} --key_file for {n} --output_dir: give one per set or none")
+    m = len(data) // n
+    groups = [list(data[i * m : (i + 1) * m]) for i in range(n)]
+    names = [name for _, name, _ in groups[0]]
+    for out, group in zip(output_dirs, groups):
+        if [name for _, name, _ in group] != names or len(set(names)) != m:
+            raise ValueError(f"the inputs for --output_dir {out} are {[t[1] for t in group]}; every set needs each of "
+                             f"{sorted(set(names))} once, in the same order")
+    return [DecodeSet(out, group, key_files[i] if key_files else None) for i, (out, group) in enumerate(zip(output_dirs, groups))]
+
+
 def inference(
-    output_dir: str,
-    data_path_and_name_and_type: Sequence[Tuple[str, str, str]],
+    sets: Sequence[DecodeSet],
     train_config: Optional[str],
     model_file: Optional[str],
-    key_file: Optional[str] = None,
     batch_size: int = 1,
     beam_size: int = 1,
     max_new_tokens_per_second: float = 10.0,
@@ -89,37 +123,42 @@ def inference(
     num_workers: int = 1,
     sort_by_length: bool = True,
     dtype: str = "float32",
-) -> Dict[str, str]:
+) -> List[Dict[str, str]]:
+    """Decode each set with the model loaded once; the hypotheses of each set, by utterance id."""
     if ngpu > 1:
         raise NotImplementedError("decode with --ngpu 0 or 1; split the data over jobs for more")
     device = "cuda" if ngpu > 0 else "cpu"
-    set_all_random_seed(seed)
     model, train_args = SmopAVSRTask.build_model_from_file(train_config, model_file, device)
     model.to(dtype=getattr(torch, dtype)).eval()
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     settings = model.decoder.generation_settings(beam_size)
     settings.update(max_new_tokens=f"{max_new_tokens_min} + ceil({max_new_tokens_per_second} * seconds) per utterance")
-    with atomic_write(out / "generation_config.yaml") as f:
-        yaml.safe_dump({"generation": settings, "train_config": train_config, "model_file": model_file,
-                        "model": {k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))}},
-                       f, sort_keys=False)
+    generation = {"generation": settings, "train_config": train_config, "model_file": model_file,
+                  "model": {k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))}}
+    results = []
+    for one in sets:
+        # Seeded per set: a set's hypotheses do not depend on which sets were decoded before it.
+        set_all_random_seed(seed)
+        out = Path(one.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out / "generation_config.yaml") as f:
+            yaml.safe_dump(generation, f, sort_keys=False)
+        keys = decoding_keys(one.data, one.key_file, sort_by_length)
+        loader = evaluation_loader(one.data, train_args, keys, batch_size, num_workers, dtype)
+        results.append(decode(model, loader, device, out, beam_size=beam_size,
+                              max_new_tokens_per_second=max_new_tokens_per_second, max_new_tokens_min=max_new_tokens_min))
+    return results
 
-    keys = decoding_keys(data_path_and_name_and_type, key_file, sort_by_length)
-    loader = evaluation_loader(data_path_and_name_and_type, train_args, keys, batch_size, num_workers, dtype)
+
+@torch.no_grad()
+def decode(model, loader, device: str, out: Path, **search) -> Dict[str, str]:
+    """Decode one set and write its 1-best text, scores and expert usage under ``out``."""
     texts: Dict[str, str] = {}
     scores: Dict[str, float] = {}
     usage: Dict[str, Dict[str, List[float]]] = {}
-    for batch_keys, batch in tqdm(loader, total=len(loader), desc="decoding", unit="batch", file=sys.stderr):
+    for batch_keys, batch in tqdm(loader, total=len(loader), desc=f"decoding {out}", unit="batch", file=sys.stderr):
         batch = to_device(batch, device)
         inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
-        hyps, proj = model.recognize(
-            **inputs,
-            beam_size=beam_size,
-            max_new_tokens_per_second=max_new_tokens_per_second,
-            max_new_tokens_min=max_new_tokens_min,
-            utt_id=list(batch_keys),
-        )
+        hyps, proj = model.recognize(**inputs, **search, utt_id=list(batch_keys))
         for key, (text, score) in zip(batch_keys, hyps):
             texts[key] = text
             scores[key] = score
@@ -153,14 +192,14 @@ def get_parser() -> config_argparse.ArgumentParser:
         description="Llama-SMoP decoding", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--log_level", default="INFO", choices=("ERROR", "WARNING", "INFO", "DEBUG"))
-    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--output_dir", required=True, action="append", help="one per test set")
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: one GPU")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="float32", choices=("float16", "bfloat16", "float32"))
     parser.add_argument("--num_workers", type=int, default=1)
     group = parser.add_argument_group("Input data")
     group.add_argument("--data_path_and_name_and_type", type=str2triple_str, required=True, action="append")
-    group.add_argument("--key_file", type=str_or_none)
+    group.add_argument("--key_file", type=str_or_none, action="append", help="none, or one per test set")
     group.add_argument("--sort_by_length", type=str2bool, default=True)
     group = parser.add_argument_group("The model")
     group.add_argument("--train_config", type=str, help="config.yaml written by training")
@@ -180,11 +219,18 @@ def main(cmd=None):
     kwargs = vars(args).copy()
     kwargs.pop("config", None)
     kwargs.pop("log_level")
-    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-    with atomic_write(Path(args.output_dir) / "decode_config.yaml") as f:
-        yaml.safe_dump({"args": {k: (list(map(list, v)) if k == "data_path_and_name_and_type" else v) for k, v in kwargs.items()},
-                        "versions": versions()}, f, sort_keys=False)
-    inference(**kwargs)
+    try:
+        sets = decode_sets(kwargs.pop("data_path_and_name_and_type"), kwargs.pop("output_dir"), kwargs.pop("key_file"))
+    except ValueError as e:
+        parser.error(str(e))
+    for one in sets:
+        # The settings as if this set had been decoded alone.
+        recorded = dict(kwargs, output_dir=one.output_dir, key_file=one.key_file,
+                        data_path_and_name_and_type=[list(t) for t in one.data])
+        Path(one.output_dir).mkdir(parents=True, exist_ok=True)
+        with atomic_write(Path(one.output_dir) / "decode_config.yaml") as f:
+            yaml.safe_dump({"args": recorded, "versions": versions()}, f, sort_keys=False)
+    inference(sets, **kwargs)
 
 
 if __name__ == "__main__":

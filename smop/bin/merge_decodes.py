@@ -34,6 +34,7 @@ def main(cmd=None):
     p.add_argument("--nj", type=int, required=True)
     p.add_argument("--logdir", type=Path, required=True)
     p.add_argument("--output_dir", type=Path, required=True)
+    p.add_argument("--job_log", help="the jobs' logs, JOB standing for the job number (default: <logdir>/decode.JOB.log)")
     args = p.parse_args(cmd)
     logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     expected = [k for k, _ in read_table(args.keys)]
@@ -44,7 +45,8 @@ def main(cmd=None):
         for name in merged:
             path = out / "1best_recog" / name
             if not path.exists():
-                raise SystemExit(f"decoding job {j} left no {path}; see {args.logdir}/decode.{j}.log")
+                log = (args.job_log or f"{args.logdir}/decode.JOB.log").replace("JOB", str(j))
+                raise SystemExit(f"decoding job {j} left no {path}; see {log}")
             for key, value in read_hyps(path):
                 if key in merged[name]:
                     raise SystemExit(f"utterance {key} decoded twice ({path})")

@@ -187,27 +187,38 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     exp=exp/${tag}
     modality=$(modality_of "${config}")
     [ -e "${exp}/${inference_model}" ] || { log "Error: ${exp}/${inference_model} not found: run stage 3"; exit 1; }
+    # One process per job decodes its share of every test set: the model and the libraries load
+    # once per job, not once per set and job (start-up is ~15 s of a mini-corpus set's ~30 s).
+    _nj=${nj}
+    for d in ${eval_sets}; do
+      n_utt=$(wc -l < "data/${d}/text")
+      [ "${n_utt}" -ge "${_nj}" ] || _nj=${n_utt}
+    done
+    logdir=${exp}/${decode_tag}/logdir
+    rm -rf "${logdir}"
+    mkdir -p "${logdir}"
+    set_args=""
+    for d in ${eval_sets}; do
+      rm -rf "${exp}/${decode_tag}/${d}/logdir"
+      mkdir -p "${exp}/${decode_tag}/${d}/logdir"
+      ${python} -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${decode_tag}/${d}/logdir/keys"
+      set_args+=" $(data_args "${d}" "${modality}" "") --key_file ${exp}/${decode_tag}/${d}/logdir/keys.JOB.scp"
+      set_args+=" --output_dir ${exp}/${decode_tag}/${d}/logdir/output.JOB"
+    done
+    log "Stage 4: Decoding: ${eval_sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log)"
+    # Jobs that share the cores each get their share: more threads than cores slow every job down.
+    _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
+    # shellcheck disable=SC2046,SC2086
+    if ! OMP_NUM_THREADS=${_threads} ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
+        ${python} -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" ${set_args} \
+          --train_config "${exp}/config.yaml" --model_file "${exp}/${inference_model}" ${decode_args}; then
+      log "Error: decoding failed; see ${logdir}/decode.*.log"
+      exit 1
+    fi
     for d in ${eval_sets}; do
       dir=${exp}/${decode_tag}/${d}
-      logdir=${dir}/logdir
-      n_utt=$(wc -l < "data/${d}/text")
-      _nj=$(( nj < n_utt ? nj : n_utt ))
-      log "Stage 4: Decoding: data/${d} -> ${dir} (${_nj} jobs; logs: ${logdir}/decode.*.log)"
-      rm -rf "${logdir}"
-      mkdir -p "${logdir}"
-      ${python} -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${logdir}/keys"
-      # Jobs that share the cores each get their share: more threads than cores slow every job down.
-      _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
-      # shellcheck disable=SC2046,SC2086
-      if ! OMP_NUM_THREADS=${_threads} ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
-          ${python} -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" \
-            $(data_args "${d}" "${modality}" "") --key_file "${logdir}/keys.JOB.scp" \
-            --train_config "${exp}/config.yaml" --model_file "${exp}/${inference_model}" \
-            --output_dir "${logdir}/output.JOB" ${decode_args}; then
-        log "Error: decoding failed; see ${logdir}/decode.*.log"
-        exit 1
-      fi
-      ${python} -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${logdir}" --output_dir "${dir}"
+      ${python} -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${dir}/logdir" \
+        --output_dir "${dir}" --job_log "${logdir}/decode.JOB.log"
     done
   done
 fi

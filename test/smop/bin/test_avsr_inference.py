@@ -134,3 +134,44 @@ def test_an_utterance_missing_from_one_input_is_named(trained, tmp_path):
     ]
     with pytest.raises(ValueError, match=f"1 utterances of .*wav.scp are not in .*video.scp.*{lines[0].split()[0]}"):
         avsr_inference.main(cmd)
+
+
+def test_several_sets_in_one_run_equal_each_alone(trained, tmp_path):
+    """One process decodes several test sets (the model loads once); each set's outputs are
+    those of decoding it alone."""
+    root, test = trained
+    keys = [line.split()[0] for line in (test / "wav.scp").read_text().splitlines()]
+    key_file = tmp_path / "keys"
+    key_file.write_text("".join(f"{k}\n" for k in keys[2:5]))
+    alone_all = _decode(root, test, tmp_path / "alone_all", 3, 2)
+    alone_part = _decode(root, test, tmp_path / "alone_part", 3, 2, key_file=key_file)
+    sets = []
+    for out, keys_of_set in (("both_part", key_file), ("both_all", "none")):
+        sets += [
+            "--data_path_and_name_and_type", f"{test}/wav.scp,speech,wav16k",
+            "--data_path_and_name_and_type", f"{test}/video.scp,video,mouth_npy",
+            "--key_file", str(keys_of_set), "--output_dir", str(tmp_path / out),
+        ]
+    avsr_inference.main(sets + [
+        "--train_config", str(root / "exp" / "config.yaml"),
+        "--model_file", str(root / "exp" / "valid.loss.ave.pth"),
+        "--batch_size", "3", "--beam_size", "2", "--num_workers", "0",
+    ])
+    assert (tmp_path / "both_all" / "1best_recog" / "text").read_text() == alone_all
+    assert (tmp_path / "both_part" / "1best_recog" / "text").read_text() == alone_part
+    assert len(alone_part.splitlines()) == 3
+    for out in ("both_part", "both_all"):
+        recorded = yaml.safe_load((tmp_path / out / "decode_config.yaml").read_text())["args"]
+        assert recorded["output_dir"] == str(tmp_path / out)
+        assert len(recorded["data_path_and_name_and_type"]) == 2
+        assert json.loads((tmp_path / out / "expert_usage.json").read_text()).keys() == {"audio", "video"}
+
+
+@pytest.mark.parametrize("inputs, outputs, key_files, message", [
+    ([("a", "speech", "t"), ("b", "video", "t"), ("c", "speech", "t")], ["x", "y"], None, "3 --data_path_and_name_and_type for 2"),
+    ([("a", "speech", "t"), ("b", "video", "t"), ("c", "video", "t"), ("d", "speech", "t")], ["x", "y"], None, "--output_dir y are"),
+    ([("a", "speech", "t"), ("c", "speech", "t")], ["x", "y"], ["k"], "1 --key_file for 2"),
+])
+def test_sets_that_do_not_match_are_refused(inputs, outputs, key_files, message):
+    with pytest.raises(ValueError, match=message):
+        avsr_inference.decode_sets(inputs, outputs, key_files)

@@ -58,8 +58,11 @@ def test_merge_names_missing_utterances_and_jobs(tmp_path):
     _write(tmp_path / "text", [f"u{i} w" for i in range(3)])
     log = tmp_path / "logdir"
     _job_output(log, 1, [("u0", "w")])
-    with pytest.raises(SystemExit, match="job 2 left no"):
+    with pytest.raises(SystemExit, match=f"job 2 left no .*; see {log}/decode.2.log"):
         merge_decodes.main(["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="job 2 left no .*; see exp/x/logdir/decode.2.log"):
+        merge_decodes.main(["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "o"),
+                            "--job_log", "exp/x/logdir/decode.JOB.log"])
     _job_output(log, 2, [("u1", "w")])
     with pytest.raises(SystemExit, match=r"covers 2 of 3 utterances: missing \['u2'\]"):
         merge_decodes.main(["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "o")])
