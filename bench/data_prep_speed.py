@@ -2,8 +2,8 @@
 
 Videos like LRS3's (224x224 H.264 at 25 fps, AAC audio; made from the mini corpus's talking
 faces, scaled up with their landmarks) go through the LRS3 preparation, pinned to one core
-(ffmpeg included): the whole per-video job (probe, one ffmpeg pass for frames and 16 kHz mono
-audio, mouth-ROI warp, wav + npy written), and its two halves timed alone.
+(ffmpeg included): the whole per-video job (one ffmpeg pass for the stream layout, frames and
+16 kHz mono audio, mouth-ROI warp, wav + npy written), and its two halves timed alone.
 
     python -m bench.data_prep_speed
 """
@@ -52,7 +52,7 @@ def measure(pairs, media_dir: Path, repeats: int) -> dict:
     """Seconds per stage over all videos (median of repeats), on one core."""
     from smop.data.landmarks import load_landmarks
     from smop.data.lrs3.prepare import Job, process
-    from smop.data.media import probe, read_frames_and_audio
+    from smop.data.media import read_media
     from smop.data.mouth_roi import crop_mouths
 
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, inherited by ffmpeg
@@ -71,7 +71,7 @@ def measure(pairs, media_dir: Path, repeats: int) -> dict:
             if res.skipped:
                 raise RuntimeError(f"{mp4}: {res.skipped}")
             t = time.perf_counter()
-            frames, wave = read_frames_and_audio(mp4, probe(mp4))
+            _, frames, wave = read_media(mp4)
             acc["decode"] += time.perf_counter() - t
             lm = load_landmarks(str(marks))[: frames.shape[0]]
             t = time.perf_counter()
@@ -98,7 +98,7 @@ def run(n: int = 8, repeats: int = 3) -> List[Row]:
     speech = m["seconds"]
     what = f"{len(pairs)} videos, {speech:.1f} s, {LRS3_SIZE}x{LRS3_SIZE} 25 fps, 1 core"
     rows = []
-    for key, name in (("job", "whole per-video preparation (probe, decode, ROI warp, write)"),
+    for key, name in (("job", "whole per-video preparation (decode, ROI warp, write)"),
                       ("warp", "mouth-ROI extraction (landmark smoothing + similarity warp)"),
                       ("decode", "audio + frame extraction (one ffmpeg pass to 16 kHz mono + gray frames)")):
         x = speech / m[key]

@@ -17,7 +17,7 @@ import soundfile
 
 from smop.data.landmarks import LandmarkError, load_landmarks
 from smop.data.lrs3.transcript import TranscriptError, read_transcript, split_by_words
-from smop.data.media import MediaError, probe, read_frames_and_audio
+from smop.data.media import MediaError, read_media
 from smop.data.mouth_roi import AlignmentError, crop_mouths
 from smop.utils.io import atomic_write
 
@@ -96,14 +96,9 @@ def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[n
         if _BAD_ID.search(job.utt_prefix):
             raise ValueError(f"id {job.utt_prefix!r} contains whitespace, which Kaldi tables cannot hold")
         transcript = read_transcript(job.video.with_suffix(".txt"))
-        info = probe(job.video)
-        if not info.has_video:
-            raise MediaError(f"{job.video}: no video stream")
-        if not info.has_audio:
-            raise MediaError(f"{job.video}: no audio stream")
+        info, frames, wave = read_media(job.video, FPS, SAMPLE_RATE)  # raises for a missing stream
         if job.landmarks is None or not job.landmarks.exists():
             raise LandmarkError(f"no landmarks file {job.landmarks}")
-        frames, wave = read_frames_and_audio(job.video, info, FPS, SAMPLE_RATE)
         marks = load_landmarks(str(job.landmarks))
         if abs(marks.shape[0] - frames.shape[0]) > 2:
             raise LandmarkError(f"{job.landmarks}: {marks.shape[0]} landmark frames for {frames.shape[0]} video frames")
@@ -113,8 +108,8 @@ def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[n
         if missing:
             res.notes.append(("landmarks interpolated", f"{missing}/{n} frames"))
         rois = crop_mouths(frames, marks, size=roi_size, reference=reference, out_size=roi_resize)
-        if info.sample_rate != SAMPLE_RATE or info.channels != 1:
-            res.notes.append(("audio converted to 16 kHz mono", f"{info.sample_rate} Hz x {info.channels} ch"))
+        if info.sample_rate != SAMPLE_RATE or not info.mono:
+            res.notes.append(("audio converted to 16 kHz mono", f"{info.sample_rate} Hz {info.channel_layout}"))
         wave, diff = _fit_audio(wave, n, job.video)
         if diff > 1 / FPS:  # AAC priming and padding differ by a few ms; report more than a frame
             res.notes.append(("audio length fitted to the video", f"{diff * 1000:.0f} ms"))
