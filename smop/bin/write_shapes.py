@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Shape files and token statistics for training, without building any model.
 
-    python -m smop.bin.write_shapes --data_dir data/train --train_config conf/train_dedr.yaml \
-        --output_dir dump/shapes/train_dedr/train
+    python -m smop.bin.write_shapes --train_config conf/train_dedr.yaml \
+        --data_dir data/train data/valid --output_dir dump/shapes/train_dedr/train dump/shapes/train_dedr/valid
 
 Writes ``frames_shape`` (25 Hz video frames per utterance: the batch sampler's length, the same
 unit for every modality), ``text_shape`` (LLM tokens per transcript, with the LLM's own
-tokenizer) and ``token_stats.txt``.
+tokenizer) and ``token_stats.txt`` for each data dir (several in one run: the tokenizer and the
+libraries load once).
 """
 import argparse
 import logging
@@ -24,35 +25,42 @@ logger = logging.getLogger("write_shapes")
 
 def main(cmd=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data_dir", type=Path, required=True)
+    p.add_argument("--data_dir", type=Path, nargs="+", required=True)
     p.add_argument("--train_config", type=Path, required=True)
-    p.add_argument("--output_dir", type=Path, required=True)
+    p.add_argument("--output_dir", type=Path, nargs="+", required=True, help="one per --data_dir")
     args = p.parse_args(cmd)
+    if len(args.data_dir) != len(args.output_dir):
+        p.error(f"{len(args.data_dir)} --data_dir but {len(args.output_dir)} --output_dir")
     logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     with open(args.train_config, encoding="utf-8") as f:
         config = yaml.safe_load(f)
     tokenizer = load_tokenizer(config["decoder_conf"]["model_name_or_path"])
-    frames = dict(read_table(args.data_dir / "utt2num_frames"))
-    text = dict(read_table(args.data_dir / "text"))
+    for data_dir, output_dir in zip(args.data_dir, args.output_dir):
+        write_shapes(data_dir, output_dir, tokenizer)
+
+
+def write_shapes(data_dir: Path, output_dir: Path, tokenizer) -> None:
+    frames = dict(read_table(data_dir / "utt2num_frames"))
+    text = dict(read_table(data_dir / "text"))
     if set(frames) != set(text):
-        raise SystemExit(f"{args.data_dir}: utt2num_frames and text have different ids")
+        raise SystemExit(f"{data_dir}: utt2num_frames and text have different ids")
     tokens = {u: len(tokenizer(t, add_special_tokens=False).input_ids) for u, t in text.items()}
     empty = sorted(u for u, n in tokens.items() if n == 0)
     if empty:
-        raise SystemExit(f"{args.data_dir}: transcripts without tokens: {empty[:5]}")
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    write_table(args.output_dir / "frames_shape", frames)
-    write_table(args.output_dir / "text_shape", {u: str(n) for u, n in tokens.items()})
+        raise SystemExit(f"{data_dir}: transcripts without tokens: {empty[:5]}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_table(output_dir / "frames_shape", frames)
+    write_table(output_dir / "text_shape", {u: str(n) for u, n in tokens.items()})
     n_tok = np.array(list(tokens.values()))
     n_frm = np.array([int(v) for v in frames.values()])
     unk = tokenizer.unk_token_id
     n_unk = sum(tokenizer(t, add_special_tokens=False).input_ids.count(unk) for t in text.values()) if unk is not None else 0
-    with atomic_write(args.output_dir / "token_stats.txt") as f:
+    with atomic_write(output_dir / "token_stats.txt") as f:
         f.write(f"utterances {len(text)}\nhours {n_frm.sum() / 25 / 3600:.3f}\n"
                 f"frames mean {n_frm.mean():.1f} max {n_frm.max()}\n"
                 f"tokens total {n_tok.sum()} mean {n_tok.mean():.1f} max {n_tok.max()}\n"
                 f"unknown tokens {n_unk}\n")
-    logger.info(f"{args.output_dir}: {len(text)} utterances, {n_frm.sum() / 25 / 3600:.2f} h, {n_tok.sum()} tokens")
+    logger.info(f"{output_dir}: {len(text)} utterances, {n_frm.sum() / 25 / 3600:.2f} h, {n_tok.sum()} tokens")
 
 
 if __name__ == "__main__":

@@ -137,10 +137,9 @@ fi
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   for config in ${train_configs}; do
     log "Stage 2: Shapes and token statistics: data/{${train_set},${valid_set}} -> dump/shapes/$(tag_of "${config}")"
-    for d in "${train_set}" "${valid_set}"; do
-      ${python} -m smop.bin.write_shapes --data_dir "data/${d}" --train_config "${config}" \
-        --output_dir "dump/shapes/$(tag_of "${config}")/${d}"
-    done
+    ${python} -m smop.bin.write_shapes --train_config "${config}" \
+      --data_dir "data/${train_set}" "data/${valid_set}" \
+      --output_dir "dump/shapes/$(tag_of "${config}")/${train_set}" "dump/shapes/$(tag_of "${config}")/${valid_set}"
   done
 fi
 
