@@ -22,7 +22,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 import soundfile
@@ -46,6 +46,7 @@ TEST_VARIANTS = ("m6", "m7", "f4")
 BABBLE_VOICES = (("en-us", "m8"), ("en-gb", "f5"), ("en-us", "klatt"), ("en-gb", "klatt2"),
                  ("en-us", "shelby"), ("en-gb", "travis"), ("en-029", "victor"), ("en-us", "norbert"))
 FRAME_SIZE = 160
+MUX_BATCH = 8  # clips per ffmpeg run
 CORPUS_VERSION = 3  # 2: 32 training voice variants, a face per utterance; 3: mouths driven by phonemes
 
 
@@ -93,7 +94,18 @@ def lrs3_transcript(words) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_utterance(spec: UttSpec, out: Path) -> Optional[str]:
+@dataclass
+class Rendered:
+    """One utterance, synthesised and rendered, not yet written."""
+
+    spec: UttSpec
+    wave: np.ndarray  # float32, 16 kHz
+    video: np.ndarray  # (T, FRAME_SIZE, FRAME_SIZE) uint8
+    marks: np.ndarray  # (T, 68, 2) float32, NaN = no face
+    words: list  # (word, start, end) seconds
+
+
+def render_utterance(spec: UttSpec) -> Rendered:
     voice = Voice(*spec.voice)
     rng = np.random.default_rng(spec.seed)
     # A face per utterance: LRS3 has thousands of faces, and a video encoder that has seen a few
@@ -114,27 +126,47 @@ def make_utterance(spec: UttSpec, out: Path) -> Optional[str]:
     if rng.random() < 0.05:  # the tracker loses the face for a few frames
         start = int(rng.integers(0, max(1, frames - 6)))
         marks[start : start + int(rng.integers(2, 6))] = np.nan
+    return Rendered(spec, wave, video, marks, words)
 
-    video_dir = out / "corpus" / spec.subset / spec.speaker
-    marks_dir = out / "landmarks" / spec.subset / spec.speaker
-    video_dir.mkdir(parents=True, exist_ok=True)
-    marks_dir.mkdir(parents=True, exist_ok=True)
-    mp4 = video_dir / f"{spec.utt}.mp4"
+
+# H.264 + AAC in mp4, as LRS3 ships; one thread per encoder (the corpus runs one job per core).
+_ENCODE = ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", "-b:a", "64k", "-ar", str(SAMPLE_RATE), "-threads", "1"]
+
+
+def write_utterances(utts: List[Rendered], out: Path) -> None:
+    """The utterances' mp4 files from one ffmpeg run, then their transcripts and landmarks.
+
+    Starting ffmpeg costs more than encoding a short clip; each output has encoders of its own, so
+    the files are byte for byte those of one run per clip.
+    """
+    dirs = []
+    for u in utts:
+        video_dir = out / "corpus" / u.spec.subset / u.spec.speaker
+        marks_dir = out / "landmarks" / u.spec.subset / u.spec.speaker
+        video_dir.mkdir(parents=True, exist_ok=True)
+        marks_dir.mkdir(parents=True, exist_ok=True)
+        dirs.append((video_dir, marks_dir))
     with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "a.wav"
-        soundfile.write(wav, wave, SAMPLE_RATE, subtype="PCM_16")
-        tmp_mp4 = Path(tmp) / "v.mp4"
-        cmd = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "gray",
-               "-s", f"{FRAME_SIZE}x{FRAME_SIZE}", "-r", "25", "-i", "-", "-i", str(wav),
-               "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
-               "-c:a", "aac", "-b:a", "64k", "-ar", str(SAMPLE_RATE), "-threads", "1", str(tmp_mp4)]
-        subprocess.run(cmd, input=video.tobytes(), check=True, capture_output=True)
-        tmp_mp4.replace(mp4)
-    with atomic_write(video_dir / f"{spec.utt}.txt") as f:
-        f.write(lrs3_transcript(words))
-    with atomic_write(marks_dir / f"{spec.utt}.npy", "wb") as f:
-        np.save(f, marks.astype(np.float32))
-    return " ".join(spec.sentences)
+        inputs, outputs = [], []
+        for i, (u, (video_dir, _)) in enumerate(zip(utts, dirs)):
+            raw, wav = Path(tmp) / f"{i}.gray", Path(tmp) / f"{i}.wav"
+            u.video.tofile(raw)
+            soundfile.write(wav, u.wave, SAMPLE_RATE, subtype="PCM_16")
+            inputs += ["-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{FRAME_SIZE}x{FRAME_SIZE}", "-r", "25",
+                       "-i", str(raw), "-i", str(wav)]
+            # Written next to the final file and renamed: a killed run leaves no half-written mp4.
+            outputs += ["-map", f"{2 * i}:v", "-map", f"{2 * i + 1}:a", *_ENCODE, str(video_dir / f".{u.spec.utt}.part.mp4")]
+        res = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *inputs, *outputs], capture_output=True)
+        if res.returncode != 0:
+            names = ", ".join(f"{u.spec.speaker}/{u.spec.utt}" for u in utts)
+            raise RuntimeError(f"ffmpeg failed on {names}: {res.stderr.decode('utf-8', 'replace').strip()[-500:]}")
+    for u, (video_dir, marks_dir) in zip(utts, dirs):
+        (video_dir / f".{u.spec.utt}.part.mp4").replace(video_dir / f"{u.spec.utt}.mp4")
+        with atomic_write(video_dir / f"{u.spec.utt}.txt") as f:
+            f.write(lrs3_transcript(u.words))
+        with atomic_write(marks_dir / f"{u.spec.utt}.npy", "wb") as f:
+            np.save(f, u.marks.astype(np.float32))
 
 
 def make_babble(out: Path, seed: int, seconds: float = 60.0, talkers: int = 6) -> None:
@@ -156,9 +188,10 @@ def make_babble(out: Path, seed: int, seconds: float = 60.0, talkers: int = 6) -
         soundfile.write(f, babble.astype(np.float32), SAMPLE_RATE, format="WAV", subtype="PCM_16")
 
 
-def _work(args):
-    spec, out = args
-    return spec, make_utterance(spec, out)
+def _work(args) -> int:
+    specs, out = args
+    write_utterances([render_utterance(s) for s in specs], out)
+    return len(specs)
 
 
 def main(cmd=None):
@@ -181,12 +214,11 @@ def main(cmd=None):
         return
     specs, valid = plan(args.seed, args.n_trainval, args.n_valid, args.n_pretrain, args.n_test)
     args.out.mkdir(parents=True, exist_ok=True)
-    texts = []
-    with multiprocessing.Pool(args.nj) as pool:
-        for spec, text in tqdm(pool.imap_unordered(_work, [(s, args.out) for s in specs], chunksize=8),
-                               total=len(specs), desc="mini corpus", unit="utt", file=sys.stderr, mininterval=5):
-            if spec.subset != "test":
-                texts.append(text)
+    chunks = [(specs[i : i + MUX_BATCH], args.out) for i in range(0, len(specs), MUX_BATCH)]
+    with multiprocessing.Pool(args.nj) as pool, \
+            tqdm(total=len(specs), desc="mini corpus", unit="utt", file=sys.stderr, mininterval=5) as bar:
+        for n in pool.imap_unordered(_work, chunks):
+            bar.update(n)
     make_babble(args.out, args.seed + 1)
     with atomic_write(args.out / "valid.id") as f:
         f.writelines(f"{v}\n" for v in valid)

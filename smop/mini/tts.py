@@ -33,7 +33,7 @@ def synthesize(text: str, voice: Voice, speed: int, pitch: int, word_gap: int) -
         raw, out = Path(tmp) / "raw.wav", Path(tmp) / "out.wav"
         subprocess.run(["espeak-ng", "-v", voice.name, "-s", str(speed), "-p", str(pitch), "-g", str(word_gap),
                         "-w", str(raw), speakable(text)], check=True, capture_output=True)
-        subprocess.run(["sox", "-V1", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out), "vol", "0.9"],
+        subprocess.run(["sox", "-V1", "-R", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out), "vol", "0.9"],
                        check=True, capture_output=True)
         wave, rate = soundfile.read(out, dtype="float32")
     assert rate == SAMPLE_RATE
