@@ -44,7 +44,8 @@ def write_shapes(data_dir: Path, output_dir: Path, tokenizer) -> None:
     text = dict(read_table(data_dir / "text"))
     if set(frames) != set(text):
         raise SystemExit(f"{data_dir}: utt2num_frames and text have different ids")
-    tokens = {u: len(tokenizer(t, add_special_tokens=False).input_ids) for u, t in text.items()}
+    ids = {u: tokenizer(t, add_special_tokens=False).input_ids for u, t in text.items()}
+    tokens = {u: len(i) for u, i in ids.items()}
     empty = sorted(u for u, n in tokens.items() if n == 0)
     if empty:
         raise SystemExit(f"{data_dir}: transcripts without tokens: {empty[:5]}")
@@ -54,7 +55,7 @@ def write_shapes(data_dir: Path, output_dir: Path, tokenizer) -> None:
     n_tok = np.array(list(tokens.values()))
     n_frm = np.array([int(v) for v in frames.values()])
     unk = tokenizer.unk_token_id
-    n_unk = sum(tokenizer(t, add_special_tokens=False).input_ids.count(unk) for t in text.values()) if unk is not None else 0
+    n_unk = sum(i.count(unk) for i in ids.values()) if unk is not None else 0
     with atomic_write(output_dir / "token_stats.txt") as f:
         f.write(f"utterances {len(text)}\nhours {n_frm.sum() / 25 / 3600:.3f}\n"
                 f"frames mean {n_frm.mean():.1f} max {n_frm.max()}\n"

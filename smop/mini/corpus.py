@@ -140,29 +140,32 @@ def write_utterances(utts: List[Rendered], out: Path) -> None:
     Starting ffmpeg costs more than encoding a short clip; each output has encoders of its own, so
     the files are byte for byte those of one run per clip.
     """
-    dirs = []
+    dirs, parts = [], []
     for u in utts:
         video_dir = out / "corpus" / u.spec.subset / u.spec.speaker
         marks_dir = out / "landmarks" / u.spec.subset / u.spec.speaker
         video_dir.mkdir(parents=True, exist_ok=True)
         marks_dir.mkdir(parents=True, exist_ok=True)
         dirs.append((video_dir, marks_dir))
+        # Written next to the final file and renamed: a killed run leaves no half-written mp4.
+        parts.append(video_dir / f".{u.spec.utt}.part.mp4")
     with tempfile.TemporaryDirectory() as tmp:
         inputs, outputs = [], []
-        for i, (u, (video_dir, _)) in enumerate(zip(utts, dirs)):
+        for i, (u, part) in enumerate(zip(utts, parts)):
             raw, wav = Path(tmp) / f"{i}.gray", Path(tmp) / f"{i}.wav"
             u.video.tofile(raw)
             soundfile.write(wav, u.wave, SAMPLE_RATE, subtype="PCM_16")
             inputs += ["-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{FRAME_SIZE}x{FRAME_SIZE}", "-r", "25",
                        "-i", str(raw), "-i", str(wav)]
-            # Written next to the final file and renamed: a killed run leaves no half-written mp4.
-            outputs += ["-map", f"{2 * i}:v", "-map", f"{2 * i + 1}:a", *_ENCODE, str(video_dir / f".{u.spec.utt}.part.mp4")]
+            outputs += ["-map", f"{2 * i}:v", "-map", f"{2 * i + 1}:a", *_ENCODE, str(part)]
         res = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *inputs, *outputs], capture_output=True)
-        if res.returncode != 0:
-            names = ", ".join(f"{u.spec.speaker}/{u.spec.utt}" for u in utts)
-            raise RuntimeError(f"ffmpeg failed on {names}: {res.stderr.decode('utf-8', 'replace').strip()[-500:]}")
-    for u, (video_dir, marks_dir) in zip(utts, dirs):
-        (video_dir / f".{u.spec.utt}.part.mp4").replace(video_dir / f"{u.spec.utt}.mp4")
+    if res.returncode != 0:
+        for part in parts:
+            part.unlink(missing_ok=True)
+        names = ", ".join(f"{u.spec.speaker}/{u.spec.utt}" for u in utts)
+        raise RuntimeError(f"ffmpeg failed on {names}: {res.stderr.decode('utf-8', 'replace').strip()[-500:]}")
+    for u, (video_dir, marks_dir), part in zip(utts, dirs, parts):
+        part.replace(video_dir / f"{u.spec.utt}.mp4")
         with atomic_write(video_dir / f"{u.spec.utt}.txt") as f:
             f.write(lrs3_transcript(u.words))
         with atomic_write(marks_dir / f"{u.spec.utt}.npy", "wb") as f:
