@@ -100,7 +100,7 @@ def run(n: int = 8, repeats: int = 3) -> List[Row]:
     rows = []
     for key, name in (("job", "whole per-video preparation (decode, ROI warp, write)"),
                       ("warp", "mouth-ROI extraction (landmark smoothing + similarity warp)"),
-                      ("decode", "audio + frame extraction (one ffmpeg pass to 16 kHz mono + gray frames)")):
+                      ("decode", "audio + frame extraction (one ffmpeg pass to 16 kHz mono + RGB frames made grey)")):
         x = speech / m[key]
         rows.append(Row(f"6 {name} ({what})", f"{x:.1f}× real time", f"{m[key]:.2f} s for {speech:.1f} s", x,
                         "≥ 10×", x >= 10))

@@ -5,8 +5,10 @@ LRS3 landmark pickles of auto_avsr (a list of (68, 2) arrays or None per frame) 
 """
 import numpy as np
 
+from smop.data.errors import DataError
 
-class LandmarkError(ValueError):
+
+class LandmarkError(DataError):
     pass
 
 

@@ -13,11 +13,9 @@ import numpy as np
 import soundfile
 from espnet2.train import dataset as espnet_dataset
 
+from smop.data.errors import DataError
+
 SAMPLE_RATE = 16000
-
-
-class DataError(RuntimeError):
-    """Bad input data; the message names the file and the utterance."""
 
 
 def read_scp(path: str) -> Dict[str, str]:

@@ -3,6 +3,11 @@
 One ffmpeg run per file both decodes and describes it: the stream layout comes from the stream
 description ffmpeg logs at level info, so no separate ffprobe process is started (a process
 start costs about as much as decoding a short clip).
+
+Frames are decoded to RGB (ffmpeg's conversion equals PyAV's, which torchvision.io.read_video
+uses) and made grey with torchvision's ``Grayscale`` weights, as in the official LRS3
+preparation: auto_avsr crops the RGB frames and its training transform makes them grey.
+ffmpeg's own ``gray`` output is the luma plane, about a grey level brighter on colour video.
 """
 import os
 import re
@@ -10,12 +15,19 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
+from smop.data.errors import DataError
 
-class MediaError(ValueError):
+# torchvision.transforms.Grayscale (ITU-R 601-2 luma weights), which auto_avsr and Llama-AVSR apply.
+GREY_WEIGHTS = (0.2989, 0.587, 0.114)
+STREAMS = ("video", "audio")
+
+
+class MediaError(DataError):
     pass
 
 
@@ -32,6 +44,16 @@ class StreamInfo:
     @property
     def mono(self) -> bool:
         return self.channel_layout in ("mono", "1 channels")
+
+    def has(self, stream: str) -> bool:
+        return self.has_video if stream == "video" else self.has_audio
+
+
+def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB -> (T, H, W) uint8 grey, rounded (cv2.transform: 7x numpy's speed)."""
+    t, h, w, _ = rgb.shape
+    grey = cv2.transform(np.ascontiguousarray(rgb).reshape(t * h, w, 3), np.array([GREY_WEIGHTS], dtype=np.float32))
+    return grey.reshape(t, h, w)
 
 
 # "level" tags every log line with its level: stream descriptions are told from errors and from
@@ -83,15 +105,19 @@ def _last_error(log: List[str]) -> str:
     return (errors or log or ["no message"])[-1].strip()
 
 
-def _decode(path: Path, fps: Optional[float], sample_rate: int) -> Tuple[StreamInfo, bytes, np.ndarray]:
-    """One ffmpeg run: source description, raw gray frames (at ``fps``, or the source rate if None), mono audio."""
-    vf = [] if fps is None else ["-vf", f"fps={fps}"]
+def _decode(path: Path, streams: Sequence[str], fps: Optional[float],
+            sample_rate: int) -> Tuple[Optional[StreamInfo], int, bytes, np.ndarray, List[str]]:
+    """One ffmpeg run: raw RGB frames (at ``fps``, or the source rate if None) and mono float32
+    audio of the ``streams`` asked for; returns the description, ffmpeg's status, frames, audio, log."""
+    video = []
+    if "video" in streams:
+        vf = [] if fps is None else ["-vf", f"fps={fps}"]
+        video = ["-map", "0:v:0", *vf, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     fd, audio_path = tempfile.mkstemp(suffix=".f32")
     os.close(fd)
+    audio = ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", audio_path] if "audio" in streams else []
     try:
-        cmd = ["ffmpeg", *_LOG, "-nostdin", "-y", "-i", str(path),
-               "-map", "0:v:0", *vf, "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
-               "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", audio_path]
+        cmd = ["ffmpeg", *_LOG, "-nostdin", "-y", "-i", str(path), *video, *audio]
         try:
             res = subprocess.run(cmd, capture_output=True, timeout=600)
         except FileNotFoundError as e:
@@ -100,31 +126,51 @@ def _decode(path: Path, fps: Optional[float], sample_rate: int) -> Tuple[StreamI
     finally:
         os.unlink(audio_path)
     log = res.stderr.decode("utf-8", "replace").splitlines()
-    info = _describe(log)
-    # A missing stream makes ffmpeg fail too (the -map matches nothing): name the cause, not the symptom.
-    if info is not None and not info.has_video:
-        raise MediaError(f"{path}: no video stream")
-    if info is not None and not info.has_audio:
-        raise MediaError(f"{path}: no audio stream")
-    if info is None or res.returncode != 0:
-        raise MediaError(f"{path}: decoding failed: {_last_error(log)}")
-    return info, res.stdout, wave
+    return _describe(log), res.returncode, res.stdout, wave, log
 
 
-def read_media(path: Path, fps: float = 25.0, sample_rate: int = 16000) -> Tuple[StreamInfo, np.ndarray, np.ndarray]:
-    """Source description, (T, H, W) uint8 grayscale frames at ``fps``, and mono float32 audio at ``sample_rate``.
+def read_media(
+    path: Path, fps: float = 25.0, sample_rate: int = 16000,
+    need: Sequence[str] = STREAMS, optional: Sequence[str] = (),
+) -> Tuple[StreamInfo, Optional[np.ndarray], Optional[np.ndarray]]:
+    """Source description, (T, H, W) uint8 grey frames at ``fps`` and mono float32 audio at
+    ``sample_rate``.
 
+    Streams in ``need`` must be there (MediaError names the missing one); streams in ``optional``
+    are decoded when present and None when absent; streams in neither are not decoded (None).
     Sources already at ``fps`` are decoded untouched in one run; the source rate is only known once
     ffmpeg has opened the file, so others are decoded a second time through the fps filter.
     """
-    info, raw, wave = _decode(path, None, sample_rate)
-    if abs(info.fps - fps) >= 0.01:
-        info, raw, wave = _decode(path, fps, sample_rate)
-    frame = info.width * info.height
-    if frame == 0 or len(raw) < frame:
-        raise MediaError(f"{path}: no decodable video frames")
-    if len(raw) % frame:
-        raise MediaError(f"{path}: truncated video stream")
-    if wave.size == 0:
-        raise MediaError(f"{path}: no decodable audio")
-    return info, np.frombuffer(raw, dtype=np.uint8).reshape(-1, info.height, info.width), wave
+    unknown = set(need) | set(optional)
+    if not unknown <= set(STREAMS) or not unknown:
+        raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got need={need} optional={optional}")
+    wanted = [s for s in STREAMS if s in need or s in optional]
+    info, status, raw, wave, log = _decode(path, wanted, None, sample_rate)
+    if info is not None:
+        for s in need:
+            # A missing stream makes ffmpeg fail too (the -map matches nothing): name the cause, not the symptom.
+            if not info.has(s):
+                raise MediaError(f"{path}: no {s} stream")
+        present = [s for s in wanted if info.has(s)]
+        refit = "video" in present and abs(info.fps - fps) >= 0.01
+        if present != wanted or refit:
+            if not present:
+                raise MediaError(f"{path}: no {' or '.join(wanted)} stream")
+            wanted = present
+            info, status, raw, wave, log = _decode(path, wanted, fps if refit else None, sample_rate)
+    if info is None or status != 0:
+        raise MediaError(f"{path}: decoding failed: {_last_error(log)}")
+    frames = None
+    if "video" in wanted:
+        frame = info.width * info.height * 3
+        if frame == 0 or len(raw) < frame:
+            raise MediaError(f"{path}: no decodable video frames")
+        if len(raw) % frame:
+            raise MediaError(f"{path}: truncated video stream")
+        frames = rgb_to_grey(np.frombuffer(raw, dtype=np.uint8).reshape(-1, info.height, info.width, 3))
+    if "audio" in wanted:
+        if wave.size == 0:
+            raise MediaError(f"{path}: no decodable audio")
+    else:
+        wave = None
+    return info, frames, wave

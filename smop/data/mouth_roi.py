@@ -5,11 +5,12 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, interpolate_missing, smooth
 from smop.data.mean_face import CANVAS, MEAN_FACE, MOUTH, STABLE_POINTS
 
 
-class AlignmentError(ValueError):
+class AlignmentError(DataError):
     pass
 
 

@@ -15,10 +15,11 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile
 
+from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, load_landmarks
 from smop.data.lrs3.transcript import TranscriptError, read_transcript, split_by_words
 from smop.data.media import MediaError, read_media
-from smop.data.mouth_roi import AlignmentError, crop_mouths
+from smop.data.mouth_roi import crop_mouths
 from smop.utils.io import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[n
     res = Result(job.video)
     try:
         if _BAD_ID.search(job.utt_prefix):
-            raise ValueError(f"id {job.utt_prefix!r} contains whitespace, which Kaldi tables cannot hold")
+            raise DataError(f"id {job.utt_prefix!r} contains whitespace, which Kaldi tables cannot hold")
         transcript = read_transcript(job.video.with_suffix(".txt"))
         info, frames, wave = read_media(job.video, FPS, SAMPLE_RATE)  # raises for a missing stream
         if job.landmarks is None or not job.landmarks.exists():
@@ -135,8 +136,8 @@ def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[n
                 np.save(f, np.ascontiguousarray(rois[f0:f1]))
             res.utterances.append(Utterance(utt, job.speaker, text.lower(), str(wav_path), str(npy_path), f1 - f0))
         if not res.utterances:
-            raise ValueError("no usable segment")
-    except (TranscriptError, MediaError, LandmarkError, AlignmentError, ValueError, OSError) as e:
+            raise DataError("no usable segment")
+    except (DataError, OSError) as e:  # bad data is a skip with its reason; anything else is a bug
         res.skipped = f"{type(e).__name__}: {e}"
         res.utterances = []
     return res

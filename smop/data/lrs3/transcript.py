@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Tuple
 
+from smop.data.errors import DataError
 
-class TranscriptError(ValueError):
+
+class TranscriptError(DataError):
     pass
 
 

@@ -1,0 +1,73 @@
+"""Reading media with ffmpeg: the official grey conversion and optional streams."""
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile
+
+from smop.data.media import GREY_WEIGHTS, MediaError, read_media, rgb_to_grey
+
+
+def _ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def colour_clip(tmp_path_factory):
+    """2 s of 64x48 video, lossless RGB (so the decoded pixels are known), with a 16 kHz tone."""
+    root = tmp_path_factory.mktemp("media")
+    frames = np.zeros((50, 48, 64, 3), np.uint8)
+    frames[:, :, :16] = (200, 0, 0)
+    frames[:, :, 16:32] = (0, 200, 0)
+    frames[:, :, 32:48] = (0, 0, 200)
+    frames[:, :, 48:] = (90, 160, 30)
+    raw = root / "frames.rgb"
+    raw.write_bytes(frames.tobytes())
+    wav = root / "tone.wav"
+    soundfile.write(wav, 0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000), 16000)
+    mkv = root / "clip.mkv"
+    _ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-r", "25", "-i", str(raw), "-i", str(wav),
+            "-c:v", "ffv1", "-pix_fmt", "bgr0", "-c:a", "pcm_s16le", str(mkv))
+    return root, frames, mkv, wav
+
+
+def test_grey_weights_on_pure_colours():
+    rgb = np.zeros((1, 1, 4, 3), np.uint8)
+    rgb[0, 0, :3] = np.eye(3, dtype=np.uint8) * 255
+    rgb[0, 0, 3] = 255
+    grey = rgb_to_grey(rgb)[0, 0]
+    assert grey.tolist() == [round(255 * w) for w in GREY_WEIGHTS] + [255] == [76, 150, 29, 255]
+
+
+def test_frames_are_grey_by_the_official_weights(colour_clip):
+    _, frames, mkv, _ = colour_clip
+    info, grey, wave = read_media(mkv)
+    want = np.rint(frames.astype(np.float64) @ np.array(GREY_WEIGHTS))
+    assert grey.shape == (50, 48, 64) and grey.dtype == np.uint8
+    assert np.abs(grey.astype(int) - want).max() == 0
+    assert grey[0, 0, :64:16].tolist() == [60, 117, 23, 124]
+    assert info.has_audio and wave.shape == (32000,)
+
+
+def test_optional_and_skipped_streams(colour_clip):
+    _, _, mkv, wav = colour_clip
+    info, frames, wave = read_media(wav, need=("audio",), optional=("video",))
+    assert frames is None and wave.shape == (32000,) and not info.has_video
+    with pytest.raises(MediaError, match="tone.wav: no video stream"):
+        read_media(wav)
+    info, frames, wave = read_media(mkv, need=("video",))
+    assert wave is None and frames.shape == (50, 48, 64)
+    silent = mkv.with_name("silent.mkv")
+    _ffmpeg("-i", str(mkv), "-an", "-c", "copy", str(silent))
+    info, frames, wave = read_media(silent, need=("video",), optional=("audio",))
+    assert wave is None and frames.shape[0] == 50
+    with pytest.raises(MediaError, match="silent.mkv: no audio stream"):
+        read_media(silent)
+
+
+def test_other_frame_rates_are_resampled_to_25(colour_clip):
+    _, _, mkv, _ = colour_clip
+    fast = mkv.with_name("fast.mkv")
+    _ffmpeg("-i", str(mkv), "-r", "50", "-c:v", "ffv1", "-c:a", "copy", str(fast))
+    info, frames, _ = read_media(fast)
+    assert info.fps == 50 and frames.shape[0] == 50
