@@ -6,12 +6,13 @@ A data dir holds ``wav.scp`` and/or ``video.scp``, ``text``, ``utt2spk``, ``spk2
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Tuple
 
+from smop.data.errors import DataError
 from smop.utils.io import atomic_write
 
 TABLES = ("wav.scp", "video.scp", "text", "utt2spk", "utt2num_frames")
 
 
-class DataDirError(ValueError):
+class DataDirError(DataError):
     pass
 
 

@@ -1,5 +1,5 @@
 """A frozen Hugging Face causal LM with LoRA adapters (peft) as the transcript decoder."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from peft import LoraConfig, get_peft_model
@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds
 from smop.decoders.sequence_layout import build_llm_inputs
 from smop.utils.frozen import FrozenDtypeMixin, parse_dtype
+from smop.utils.pretrained import resolve_pretrained_dir
 
 MODALITY_ORDER = ("audio", "video")
 
@@ -44,7 +45,25 @@ def _contiguous_input(module, args):
 
 def load_tokenizer(model_name_or_path: str):
     """The LLM's own tokenizer, from a local directory or the HF cache (never downloaded)."""
-    return AutoTokenizer.from_pretrained(model_name_or_path, local_files_only=True)
+    path = resolve_pretrained_dir(model_name_or_path, "decoder_conf.model_name_or_path")
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+def unmatched_lora_targets(model_name_or_path: str, targets: Union[str, Sequence[str]]) -> List[str]:
+    """The LoRA targets that name no module of the LLM (peft skips such a name silently when
+    another one matches). The LLM is built on the meta device from its config: no weights load."""
+    import re
+
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig
+
+    path = resolve_pretrained_dir(model_name_or_path, "decoder_conf.model_name_or_path")
+    with init_empty_weights():
+        llm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
+    names = [n for n, _ in llm.named_modules()]
+    if isinstance(targets, str):  # peft: a string is a regular expression over the full names
+        return [] if any(re.fullmatch(targets, n) for n in names) else [targets]
+    return [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
 
 
 class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
@@ -61,6 +80,15 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         prompt_audio, prompt_video, prompt_audiovisual: instruction after the modality tokens.
         gradient_checkpointing: recompute LLM activations in backward (long sequences, big LLMs).
     """
+
+    @classmethod
+    def check_conf(cls, key: str, model_name_or_path: str, lora_r: int = 64,
+                   lora_target_modules: Sequence[str] = ("q_proj", "v_proj"), **_) -> None:
+        resolve_pretrained_dir(model_name_or_path, f"{key}.model_name_or_path")
+        missing = unmatched_lora_targets(model_name_or_path, lora_target_modules) if lora_r > 0 else []
+        if missing:
+            raise ValueError(f"{key}.lora_target_modules: {missing} name no module of {model_name_or_path} "
+                             f"(LoRA would silently skip them); e.g. q_proj, k_proj, v_proj, o_proj for Llama")
 
     def __init__(
         self,
@@ -84,7 +112,8 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         self.tokenizer = load_tokenizer(model_name_or_path)
         self.frozen_dtype = parse_dtype(frozen_dtype)
         llm, info = AutoModelForCausalLM.from_pretrained(
-            model_name_or_path, local_files_only=True, dtype=self.frozen_dtype, output_loading_info=True
+            resolve_pretrained_dir(model_name_or_path, "decoder_conf.model_name_or_path"),
+            local_files_only=True, dtype=self.frozen_dtype, output_loading_info=True,
         )
         if info["missing_keys"]:
             raise RuntimeError(f"{model_name_or_path}: LLM weights missing: {sorted(info['missing_keys'])[:5]}")

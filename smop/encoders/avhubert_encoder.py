@@ -1,4 +1,5 @@
 """AV-HuBERT video encoder without fairseq (frozen by default)."""
+from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
@@ -22,6 +23,12 @@ class AVHubertVideoEncoder(FreezableMixin, AbsVideoEncoder):
 
     # The audio branch is not used for video-only features.
     IGNORED_KEYS = PRETRAINING_KEYS + ("feature_extractor_audio.proj.weight", "feature_extractor_audio.proj.bias")
+
+    @classmethod
+    def check_conf(cls, key: str, checkpoint: str, **_) -> None:
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"{key}.checkpoint: {Path(checkpoint).absolute()} does not exist (convert the "
+                                    f"official checkpoint with python -m smop.bin.convert_avhubert)")
 
     def __init__(
         self,

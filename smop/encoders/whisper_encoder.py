@@ -9,6 +9,7 @@ from smop.encoders.abs_audio_encoder import AbsAudioEncoder
 from smop.encoders.whisper_log_mel import WhisperLogMel
 from smop.utils.frozen import FreezableMixin, freeze_module, parse_dtype
 from smop.utils.masks import check_batch, make_pad_mask
+from smop.utils.pretrained import resolve_pretrained_dir
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,10 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
             30 s window as Whisper was trained. Much faster for short utterances.
     """
 
+    @classmethod
+    def check_conf(cls, key: str, model_name_or_path: str, **_) -> None:
+        resolve_pretrained_dir(model_name_or_path, f"{key}.model_name_or_path")
+
     def __init__(
         self,
         model_name_or_path: str,
@@ -37,7 +42,8 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         self.freeze = freeze
         self.length_aware = length_aware
         model, info = WhisperModel.from_pretrained(
-            model_name_or_path, local_files_only=True, output_loading_info=True
+            resolve_pretrained_dir(model_name_or_path, "audio_encoder_conf.model_name_or_path"),
+            local_files_only=True, output_loading_info=True,
         )
         missing = [k for k in info["missing_keys"] if k.startswith("encoder.")]
         if missing:

@@ -2,6 +2,7 @@
 import argparse
 import functools
 import logging
+import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
@@ -27,6 +28,7 @@ from smop.models.smop_avsr_model import MODALITIES, SmopAVSRModel
 from smop.projectors.abs_projector import AbsProjector
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
 from smop.projectors.smop_projector import SMoPProjector
+from smop.tasks.config_check import ConfigError, check_config, constructor_params
 from smop.tasks.trainer import SmopTrainer, weights_only_torch_load
 from smop.utils.checkpoint import load_model_state
 
@@ -72,6 +74,24 @@ model_choices = ClassChoices(
 # --preprocessor, --preprocessor_conf
 preprocessor_choices = ClassChoices("preprocessor", classes=dict(smop=SmopPreprocessor), default="smop")
 
+# Constructor arguments that build_model / build_preprocess_fn pass from the neighbouring
+# components; every other argument comes from the component's *_conf.
+TASK_SUPPLIED = {
+    "audio_compressor": ("input_size",),
+    "video_compressor": ("input_size",),
+    "projector": ("input_sizes", "output_size"),
+    "decoder": ("input_modalities",),
+    "model": ("modality", "audio_encoder", "video_encoder", "audio_compressor", "video_compressor", "projector",
+              "decoder"),
+    "preprocessor": ("train", "tokenize"),
+}
+
+
+def component_used(name: str, modalities) -> bool:
+    """Whether the component ``name`` is built for these modalities (audio_* parts for audio only, ...)."""
+    kind = name.split("_")[0]
+    return kind not in ("audio", "video") or kind in modalities
+
 
 def count_parameters(module: torch.nn.Module) -> Tuple[int, int]:
     """(trainable, total) parameter counts."""
@@ -95,6 +115,37 @@ class SmopAVSRTask(AbsTask):
     ]
 
     trainer = SmopTrainer
+
+    @classmethod
+    def check_args(cls, args: argparse.Namespace) -> None:
+        """Raise ConfigError naming every bad component, ``*_conf`` key or path (nothing is loaded)."""
+        check_config(args, cls.class_choices_list, MODALITIES, TASK_SUPPLIED, component_used)
+
+    @classmethod
+    def main(cls, args: Optional[argparse.Namespace] = None, cmd=None):
+        if args is None:
+            args = cls.get_parser().parse_args(cmd)
+        if not args.print_config:
+            try:
+                cls.check_args(args)
+            except ConfigError as e:
+                print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+                sys.exit(2)
+        return super().main(args=args)
+
+    @classmethod
+    def get_default_config(cls) -> dict:
+        # --print_config lists the required constructor arguments too (as null, to be filled in),
+        # so that the printed file is a complete template for --config.
+        config = super().get_default_config()
+        for choices in cls.class_choices_list:
+            if config.get(choices.name) is None:
+                continue
+            conf = config[f"{choices.name}_conf"]
+            for key, p in constructor_params(choices.get_class(config[choices.name])).items():
+                if p.default is p.empty and key not in TASK_SUPPLIED.get(choices.name, ()):
+                    conf.setdefault(key, None)
+        return config
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace):
@@ -151,6 +202,7 @@ class SmopAVSRTask(AbsTask):
     @classmethod
     @typechecked
     def build_model(cls, args: argparse.Namespace) -> SmopAVSRModel:
+        cls.check_args(args)
         modalities = MODALITIES[args.modality]
         parts: Dict[str, torch.nn.Module] = {}
 
