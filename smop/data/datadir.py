@@ -4,7 +4,7 @@ A data dir holds ``wav.scp`` and/or ``video.scp``, ``text``, ``utt2spk``, ``spk2
 ``utt2num_frames`` (25 Hz video frames), each ``<utt> <value>`` per line, sorted by id in C order.
 """
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from smop.data.errors import DataError
 from smop.utils.io import atomic_write
@@ -86,3 +86,20 @@ def validate_data_dir(d: Path) -> int:
             extra = sorted(set(ids) - set(keys))[:3]
             raise DataDirError(f"{d}: {name} ids differ from {present[0]} (missing {missing}, extra {extra})")
     return len(keys)
+
+
+def check_inputs_agree(inputs: Sequence[Tuple[str, str, str]], keys_from: Optional[str] = None) -> None:
+    """Every input file of a set (``(path, name, type)`` triples) holds every utterance of
+    ``keys_from`` (a shape or key file; default: the first input). A missing one would end as a
+    bare KeyError in a data-loader worker; this names both files and the ids."""
+    if not inputs:
+        return
+    source = keys_from or inputs[0][0]
+    wanted = [key for key, _ in read_table(Path(source))]
+    for path, _, _ in inputs:
+        have = {key for key, _ in read_table(Path(path))}
+        missing = [k for k in wanted if k not in have]
+        if missing:
+            raise DataDirError(f"{len(missing)} of the {len(wanted)} utterances of {source} are not in {path}, e.g. "
+                               f"{missing[:3]}: every input of a set must hold the same utterances (re-run the data "
+                               f"preparation, or keep only the common ids in each file)")

@@ -16,6 +16,7 @@ from smop.compressors.abs_compressor import AbsCompressor
 from smop.compressors.avg_pool_compressor import AvgPoolCompressor
 from smop.compressors.stack_compressor import StackCompressor
 from smop.data.collate import PadCollate
+from smop.data.datadir import DataDirError, check_inputs_agree
 from smop.data.loaders import register_data_types
 from smop.data.preprocessor import SmopPreprocessor
 from smop.decoders.abs_decoder import AbsDecoder
@@ -128,7 +129,10 @@ class SmopAVSRTask(AbsTask):
         if not args.print_config:
             try:
                 cls.check_args(args)
-            except ConfigError as e:
+                for prefix in ("train", "valid"):
+                    shapes = getattr(args, f"{prefix}_shape_file")
+                    check_inputs_agree(getattr(args, f"{prefix}_data_path_and_name_and_type"), shapes[0] if shapes else None)
+            except (ConfigError, DataDirError) as e:
                 print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
                 sys.exit(2)
         return super().main(args=args)
@@ -272,9 +276,10 @@ class SmopAVSRTask(AbsTask):
             config_file = Path(model_file).parent / "config.yaml"
         with open(config_file, encoding="utf-8") as f:
             args = argparse.Namespace(**yaml.safe_load(f))
+        state = None if model_file is None else load_model_state(model_file)  # a bad path fails before the build
         model = cls.build_model(args)
-        if model_file is not None:
-            model.load_state_dict(load_model_state(model_file), strict=True)
+        if state is not None:
+            model.load_state_dict(state, strict=True)
         model.to(device)
         return model, args
 

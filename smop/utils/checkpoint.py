@@ -8,6 +8,8 @@ import torch
 def load_model_state(path: Union[str, Path], map_location: str = "cpu") -> Dict[str, torch.Tensor]:
     """A model state dict from an ESPnet ``*.pth`` (``weights_only=True``) or ``.safetensors``."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint; {describe_checkpoints(path.parent)}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -23,3 +25,11 @@ def load_model_state(path: Union[str, Path], map_location: str = "cpu") -> Dict[
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RuntimeError(f"{path}: not a model state dict")
     return state
+
+
+def describe_checkpoints(directory: Path) -> str:
+    """What a user could load instead: the checkpoints in ``directory``, or that it does not exist."""
+    if not directory.is_dir():
+        return f"the directory {directory} does not exist"
+    found = sorted(p.name for p in directory.iterdir() if p.suffix in (".pth", ".safetensors"))
+    return f"{directory} holds {', '.join(found)}" if found else f"{directory} holds no *.pth or *.safetensors"

@@ -109,3 +109,16 @@ def test_twenty_trainer_steps_lower_the_loss(tmp_path, pretrained, datadir, proj
     model, train_args = SmopAVSRTask.build_model_from_file(exp / "config.yaml", exp / "valid.loss.best.pth")
     after = dataset_loss(model, train_args, datadir)
     assert after < 0.8 * before, (before, after)
+
+
+def test_missing_model_file_lists_the_checkpoints_there(tmp_path, pretrained, datadir):
+    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir)
+    args = _args(cfg, tmp_path / "exp")
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+    for name in ("1epoch.pth", "valid.loss.best.pth"):
+        (tmp_path / "exp" / name).write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"valid\.loss\.ave\.pth: no such checkpoint; .*exp holds 1epoch\.pth, valid\.loss\.best\.pth$"):
+        SmopAVSRTask.build_model_from_file(tmp_path / "exp" / "config.yaml", tmp_path / "exp" / "valid.loss.ave.pth")
+    with pytest.raises(FileNotFoundError, match=r"the directory .*nowhere does not exist"):
+        SmopAVSRTask.build_model_from_file(tmp_path / "exp" / "config.yaml", tmp_path / "nowhere" / "a.pth")

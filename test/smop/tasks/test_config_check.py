@@ -104,3 +104,18 @@ def test_print_config_names_the_required_keys(tmp_path):
     printed.write_text(out)
     with pytest.raises(ConfigError, match="decoder_conf.model_name_or_path: required by decoder 'hf_causal_lm', not set"):
         SmopAVSRTask.check_args(_args(printed, tmp_path))
+
+
+def test_mismatched_ids_between_inputs_name_both_files(tmp_path, pretrained, datadir):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(datadir, data)
+    lines = (data / "video.scp").read_text().splitlines(keepends=True)
+    (data / "video.scp").write_text("".join(lines[1:]))  # one utterance has no video
+    cfg = write_train_config(tmp_path / "c.yaml", pretrained, data)
+    res = subprocess.run([sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir",
+                          str(tmp_path / "exp")], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    first = lines[0].split()[0]
+    assert f"1 of the 6 utterances of {data / 'frames_shape'} are not in {data / 'video.scp'}, e.g. ['{first}']" in res.stderr
