@@ -69,3 +69,28 @@ exit $code
     r = subprocess.run([str(UTILS / "slurm.pl"), "JOB=1:2", str(tmp_path / "f.JOB.log"), "test", "JOB", "-eq", "2"],
                        capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode != 0 and "failed" in r.stderr
+
+
+def test_run_pl_gives_each_gpu_job_its_own_devices(tmp_path):
+    """No GPU needed: the jobs report the CUDA_VISIBLE_DEVICES they were given and when they ran."""
+    script = 'echo "gpus=$CUDA_VISIBLE_DEVICES start=$(date +%s.%N)"; sleep 0.4; echo "end=$(date +%s.%N)"'
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="3,5")  # this process may use GPUs 3 and 5
+    r = subprocess.run([str(UTILS / "run.pl"), "--gpu", "1", "JOB=1:4", str(tmp_path / "log.JOB"), "bash", "-c", script],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    spans = {}
+    for j in range(1, 5):
+        out = dict(w.split("=", 1) for line in (tmp_path / f"log.{j}").read_text().splitlines()
+                   if not line.startswith("#") for w in line.split())
+        gpus, start, end = out["gpus"], float(out["start"]), float(out["end"])
+        spans.setdefault(gpus, []).append((start, end))
+    assert set(spans) == {"3", "5"}  # one GPU each, from the visible ones, never the first for all
+    for intervals in spans.values():  # a GPU serves one job at a time
+        intervals.sort()
+        assert all(a[1] <= b[0] for a, b in zip(intervals, intervals[1:]))
+    two = subprocess.run([str(UTILS / "run.pl"), "--gpu", "2", str(tmp_path / "two.log"), "echo", "$CUDA_VISIBLE_DEVICES"],
+                         capture_output=True, text=True, env=env)
+    assert two.returncode == 0 and (tmp_path / "two.log").read_text().splitlines()[-3] == "3,5"
+    none = subprocess.run([str(UTILS / "run.pl"), "--gpu", "1", str(tmp_path / "none.log"), "true"],
+                          capture_output=True, text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+    assert none.returncode == 0 and "--gpu 1 but 0 GPU(s) visible" in none.stderr
