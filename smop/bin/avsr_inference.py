@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-import soundfile
 import torch
 import yaml
 from espnet2.torch_utils.device_funcs import to_device
@@ -29,7 +28,7 @@ from espnet2.utils import config_argparse
 from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 from tqdm import tqdm
 
-from smop.data.loaders import read_scp
+from smop.data.loaders import audio_samples, read_scp
 from smop.tasks.avsr import SmopAVSRTask
 from smop.utils.io import atomic_write
 from smop.utils.versions import versions
@@ -41,7 +40,7 @@ def utterance_length(path: str, data_type: str) -> int:
     """Cheap length of one input, for length-sorted batching."""
     if data_type == "mouth_npy":
         return int(np.load(path, mmap_mode="r").shape[0])
-    return int(soundfile.info(path).frames // 640)  # 16 kHz samples -> 25 Hz frames
+    return int(audio_samples(path) // 640)  # 16 kHz samples -> 25 Hz frames
 
 
 def decoding_keys(data: Sequence[Tuple[str, str, str]], key_file: Optional[str], sort_by_length: bool) -> List[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import soundfile
 
 from smop.data.datadir import read_table, validate_data_dir, write_table
-from smop.data.loaders import SAMPLE_RATE, DataError
+from smop.data.loaders import SAMPLE_RATE, DataError, read_audio
 from smop.data.noise import mix_at_snr
 from smop.utils.io import atomic_write
 
@@ -45,9 +45,10 @@ def main(cmd=None):
     args.media_dir.mkdir(parents=True, exist_ok=True)
     wav = {}
     for utt, path in read_table(args.src / "wav.scp"):
-        speech, rate = soundfile.read(path, dtype="float32")
-        if rate != SAMPLE_RATE or speech.ndim != 1:
+        rate, speech = read_audio(path)
+        if rate != SAMPLE_RATE or speech.shape[1] != 1:
             raise DataError(f"utterance {utt}: {path} is not 16 kHz mono")
+        speech = speech[:, 0]
         mixed = mix_at_snr(speech, noise, args.snr, noise_offset(args.seed, utt, noise.size))
         out = args.media_dir / f"{utt}.wav"
         with atomic_write(out, "wb") as f:  # float samples: no clipping at low SNRs

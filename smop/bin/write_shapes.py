@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from humanfriendly import format_timespan
 
 from smop.data.datadir import read_table, write_table
 from smop.decoders.hf_causal_lm_decoder import load_tokenizer
@@ -57,11 +58,11 @@ def write_shapes(data_dir: Path, output_dir: Path, tokenizer) -> None:
     unk = tokenizer.unk_token_id
     n_unk = sum(i.count(unk) for i in ids.values()) if unk is not None else 0
     with atomic_write(output_dir / "token_stats.txt") as f:
-        f.write(f"utterances {len(text)}\nhours {n_frm.sum() / 25 / 3600:.3f}\n"
+        f.write(f"utterances {len(text)}\nduration {format_timespan(n_frm.sum() / 25)} ({n_frm.sum() / 25 / 3600:.3f} h)\n"
                 f"frames mean {n_frm.mean():.1f} max {n_frm.max()}\n"
                 f"tokens total {n_tok.sum()} mean {n_tok.mean():.1f} max {n_tok.max()}\n"
                 f"unknown tokens {n_unk}\n")
-    logger.info(f"{output_dir}: {len(text)} utterances, {n_frm.sum() / 25 / 3600:.2f} h, {n_tok.sum()} tokens")
+    logger.info(f"{output_dir}: {len(text)} utterances, {format_timespan(n_frm.sum() / 25)}, {n_tok.sum()} tokens")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 """ESPnet data types for smop's inputs, registered in ``espnet2.train.dataset.DATA_TYPES``.
 
-  wav16k     <utt> <path>   16 kHz mono audio (any soundfile format); another rate or
-                            channel count is an error naming the file and the utterance.
+  wav16k     <utt> <path>   16 kHz mono audio: any soundfile format, a Kaldi pipe (``sox a.mp3
+                            -t wav -r 16000 -c 1 - |``) or an ark offset (``a.ark:42``), the last
+                            two read through kaldiio as Kaldi and ESPnet read them; another rate
+                            or channel count is an error naming the file and the utterance.
   mouth_npy  <utt> <path>   (T, H, W) uint8 grayscale mouth crops at 25 fps, saved with numpy.
 
 Names must not start with an existing type name: ESPnet matches types with ``re.match``.
 """
 import collections.abc
-from typing import Dict
+import re
+from typing import Dict, Tuple
 
+import kaldiio
 import numpy as np
 import soundfile
 from espnet2.train import dataset as espnet_dataset
@@ -16,6 +20,31 @@ from espnet2.train import dataset as espnet_dataset
 from smop.data.errors import DataError
 
 SAMPLE_RATE = 16000
+
+
+_KALDI_ENTRY = re.compile(r"(\|\s*$)|(:\d+(\[[^\]]*\])?$)")  # "cmd |" or "file.ark:offset[slice]"
+
+
+def read_audio(value: str) -> Tuple[int, np.ndarray]:
+    """One wav.scp value -> (sample rate, (S, C) float32 in [-1, 1])."""
+    if _KALDI_ENTRY.search(value):
+        loaded = kaldiio.load_mat(value)
+        if not isinstance(loaded, tuple):
+            raise DataError(f"{value}: holds a matrix, not audio")
+        rate, wave = loaded
+        wave = np.asarray(wave)
+        if wave.dtype.kind in "iu":  # PCM: scale to [-1, 1] as soundfile does
+            wave = wave.astype(np.float32) / float(np.iinfo(wave.dtype).max + 1)
+        return int(rate), wave.astype(np.float32, copy=False).reshape(wave.shape[0], -1)
+    wave, rate = soundfile.read(value, dtype="float32", always_2d=True)
+    return rate, wave
+
+
+def audio_samples(value: str) -> int:
+    """Samples in one wav.scp entry, without decoding a plain file."""
+    if _KALDI_ENTRY.search(value):
+        return read_audio(value)[1].shape[0]
+    return soundfile.info(value).frames
 
 
 def read_scp(path: str) -> Dict[str, str]:
@@ -54,7 +83,7 @@ class Wav16kReader(_ScpMapping):
     def __getitem__(self, utt: str) -> np.ndarray:
         path = self.table[utt]
         try:
-            wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
+            rate, wave = read_audio(path)
         except Exception as e:
             raise DataError(f"utterance {utt}: cannot read audio {path}: {e}") from e
         if rate != SAMPLE_RATE:

@@ -17,7 +17,9 @@ def test_shapes_of_several_data_dirs_in_one_run(tmp_path, pretrained, datadir):
         shapes = dict(line.split() for line in (tmp_path / "s" / out / "text_shape").read_text().splitlines())
         assert shapes == {u: str(len(tok(t, add_special_tokens=False).input_ids)) for u, t in text.items()}
         assert dict(line.split() for line in (tmp_path / "s" / out / "frames_shape").read_text().splitlines()) == frames
-        assert f"utterances {len(text)}" in (tmp_path / "s" / out / "token_stats.txt").read_text()
+        stats = (tmp_path / "s" / out / "token_stats.txt").read_text()
+        seconds = sum(int(f) for f in frames.values()) / 25
+        assert f"utterances {len(text)}\nduration {seconds:g} seconds ({seconds / 3600:.3f} h)\n" in stats
 
 
 def test_unpaired_dirs_are_refused(tmp_path, pretrained, datadir):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from smop.data.loaders import DataError, MouthNpyReader, Wav16kReader, read_scp
+from smop.data.loaders import DataError, MouthNpyReader, Wav16kReader, audio_samples, read_scp
 
 
 def _scp(tmp_path, name, entries):
@@ -50,3 +50,25 @@ def test_scp_errors(tmp_path):
     p.write_text("a 1\n\nb 2\n")
     with pytest.raises(DataError, match="x.scp:2: empty line"):
         read_scp(str(p))
+
+
+def test_wav16k_reads_kaldi_pipes_and_ark_offsets(tmp_path):
+    """Data dirs may point at any audio format through a Kaldi pipe, or at a Kaldi ark."""
+    import kaldiio
+
+    wave = (0.3 * np.sin(np.arange(16000) / 10)).astype(np.float32)
+    soundfile.write(tmp_path / "a.flac", wave, 16000)
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path / 'a.ark'},{tmp_path / 'ark.scp'}") as w:
+        w("b", (16000, (wave * 32767).astype(np.int16)))
+    ark_entry = (tmp_path / "ark.scp").read_text().split()[1]
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"a sox {tmp_path / 'a.flac'} -t wav - |\nb {ark_entry}\n")
+    reader = Wav16kReader(str(scp))
+    for utt in ("a", "b"):
+        got = reader[utt]
+        assert got.dtype == np.float32 and got.shape == (16000,) and np.abs(got - wave).max() < 1e-4
+    assert audio_samples(f"sox {tmp_path / 'a.flac'} -t wav - |") == 16000
+    bad = tmp_path / "bad.scp"
+    bad.write_text(f"c sox {tmp_path / 'a.flac'} -t wav -r 8000 - |\n")
+    with pytest.raises(DataError, match="utterance c: .* is 8000 Hz, expected 16000"):
+        Wav16kReader(str(bad))["c"]
