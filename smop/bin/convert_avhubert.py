@@ -3,8 +3,9 @@
 
     python -m smop.bin.convert_avhubert large_vox_iter5.pt large_vox_iter5.safetensors
 
-This is the only place where smop unpickles a file, and only the file you name: the unpickler
-builds tensors and plain containers and replaces every other class with an inert stub.
+One of the two explicit conversions (with smop.bin.convert_landmarks) where smop reads a pickle,
+and only the file you name: the unpickler builds tensors and plain containers and replaces every
+other class with an inert stub. Everything else smop loads is safetensors or weights-only.
 """
 import argparse
 import logging
