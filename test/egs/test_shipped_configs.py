@@ -3,6 +3,7 @@ of the chosen class, and the model builds with tiny stand-ins for the pretrained
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from smop.bin.avsr_inference import get_parser as decode_parser
@@ -14,7 +15,7 @@ DECODE_CONFIGS = sorted(EGS.glob("*/*/conf/decode*.yaml"))
 
 
 def test_configs_are_found():
-    assert len(TRAIN_CONFIGS) >= 9 and len(DECODE_CONFIGS) >= 2
+    assert len(TRAIN_CONFIGS) >= 13 and len(DECODE_CONFIGS) >= 2
 
 
 @pytest.mark.parametrize("config", TRAIN_CONFIGS, ids=lambda p: f"{p.parts[-4]}/{p.name}")
@@ -35,3 +36,31 @@ def test_decode_config_keys_are_decoding_options(config):
                                        "--data_path_and_name_and_type", "a,speech,wav16k"])
     for key, value in yaml.safe_load(config.read_text()).items():
         assert getattr(args, key) == value
+
+
+def test_layout_configs_take_the_asr_models_decoder(pretrained, datadir, tmp_path):
+    """The mini layout configs start from the ASR model's LoRA and markers (init_param
+    <asr>.pth:decoder:decoder): ESPnet's loader must fit our decoder, whatever the projector."""
+    from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
+
+    def build(config, **extra):
+        args = SmopAVSRTask.get_parser().parse_args(["--config", str(config), "--output_dir", str(tmp_path)])
+        args.audio_encoder_conf = {**args.audio_encoder_conf, "model_name_or_path": pretrained["whisper"]}
+        args.video_encoder_conf = {**args.video_encoder_conf, "checkpoint": pretrained["avhubert"]}
+        args.decoder_conf = {**args.decoder_conf, "model_name_or_path": pretrained["llm"]}
+        return args, SmopAVSRTask.build_model(args)
+
+    conf = EGS / "mini_av" / "avsr_smop" / "conf"
+    _, asr = build(conf / "train_asr_dedr.yaml")
+    with torch.no_grad():
+        for p in asr.parameters():
+            if p.requires_grad:
+                p.add_(0.1)
+    torch.save(asr.state_dict(), tmp_path / "asr.pth")
+    for name in ("train_jejr.yaml", "train_jedr.yaml", "train_linear.yaml"):
+        args, model = build(conf / name)
+        (spec,) = args.init_param
+        assert spec == "exp/train_asr_dedr/valid.loss.ave.pth:decoder:decoder"
+        load_pretrained_model(f"{tmp_path / 'asr.pth'}:decoder:decoder", model, ignore_init_mismatch=False)
+        lora = {k: v for k, v in asr.state_dict().items() if k.startswith("decoder.")}
+        assert lora and all(torch.equal(model.state_dict()[k], v) for k, v in lora.items())

@@ -133,13 +133,18 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   done
 fi
 
+write_shapes() {  # <config>: shape files and token statistics of the training and validation sets
+  local shapes
+  shapes=dump/shapes/$(tag_of "$1")
+  ${python} -m smop.bin.write_shapes --train_config "$1" --data_dir "data/${train_set}" "data/${valid_set}" \
+    --output_dir "${shapes}/${train_set}" "${shapes}/${valid_set}"
+}
+
 # ========================================================================================= 2
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   for config in ${train_configs}; do
     log "Stage 2: Shapes and token statistics: data/{${train_set},${valid_set}} -> dump/shapes/$(tag_of "${config}")"
-    ${python} -m smop.bin.write_shapes --train_config "${config}" \
-      --data_dir "data/${train_set}" "data/${valid_set}" \
-      --output_dir "dump/shapes/$(tag_of "${config}")/${train_set}" "dump/shapes/$(tag_of "${config}")/${valid_set}"
+    write_shapes "${config}"
   done
 fi
 
@@ -150,7 +155,10 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     exp=exp/${tag}
     modality=$(modality_of "${config}")
     shapes=dump/shapes/${tag}
-    [ -f "${shapes}/${train_set}/frames_shape" ] || { log "Error: ${shapes}/${train_set}/frames_shape missing: run stage 2"; exit 1; }
+    if [ ! -f "${shapes}/${train_set}/frames_shape" ] || [ ! -f "${shapes}/${valid_set}/frames_shape" ]; then
+      log "No shapes for ${config} yet (a config added after stage 2): data/{${train_set},${valid_set}} -> ${shapes}"
+      write_shapes "${config}"
+    fi
     log "Stage 3: Training (${modality}): ${config} -> ${exp}"
     mkdir -p "${exp}"
     noise_opt=()
