@@ -14,11 +14,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import yaml
 from humanfriendly import format_timespan
 
 from smop.data.datadir import read_table, write_table
-from smop.decoders.hf_causal_lm_decoder import load_tokenizer
+from smop.decoders.abs_decoder import TextEncoder
+from smop.tasks.avsr import SmopAVSRTask
 from smop.utils.io import atomic_write
 
 logger = logging.getLogger("write_shapes")
@@ -33,19 +33,18 @@ def main(cmd=None):
     if len(args.data_dir) != len(args.output_dir):
         p.error(f"{len(args.data_dir)} --data_dir but {len(args.output_dir)} --output_dir")
     logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    with open(args.train_config, encoding="utf-8") as f:
-        config = yaml.safe_load(f)
-    tokenizer = load_tokenizer(config["decoder_conf"]["model_name_or_path"])
+    train_args = SmopAVSRTask.get_parser().parse_args(["--config", str(args.train_config), "--output_dir", "unused"])
+    text_encoder = SmopAVSRTask.build_text_encoder(train_args)
     for data_dir, output_dir in zip(args.data_dir, args.output_dir):
-        write_shapes(data_dir, output_dir, tokenizer)
+        write_shapes(data_dir, output_dir, text_encoder)
 
 
-def write_shapes(data_dir: Path, output_dir: Path, tokenizer) -> None:
+def write_shapes(data_dir: Path, output_dir: Path, text_encoder: TextEncoder) -> None:
     frames = dict(read_table(data_dir / "utt2num_frames"))
     text = dict(read_table(data_dir / "text"))
     if set(frames) != set(text):
         raise SystemExit(f"{data_dir}: utt2num_frames and text have different ids")
-    ids = {u: tokenizer(t, add_special_tokens=False).input_ids for u, t in text.items()}
+    ids = {u: text_encoder.encode(t) for u, t in text.items()}
     tokens = {u: len(i) for u, i in ids.items()}
     empty = sorted(u for u, n in tokens.items() if n == 0)
     if empty:
@@ -55,7 +54,7 @@ def write_shapes(data_dir: Path, output_dir: Path, tokenizer) -> None:
     write_table(output_dir / "text_shape", {u: str(n) for u, n in tokens.items()})
     n_tok = np.array(list(tokens.values()))
     n_frm = np.array([int(v) for v in frames.values()])
-    unk = tokenizer.unk_token_id
+    unk = text_encoder.unk_id
     n_unk = sum(i.count(unk) for i in ids.values()) if unk is not None else 0
     with atomic_write(output_dir / "token_stats.txt") as f:
         f.write(f"utterances {len(text)}\nduration {format_timespan(n_frm.sum() / 25)} ({n_frm.sum() / 25 / 3600:.3f} h)\n"

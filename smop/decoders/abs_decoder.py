@@ -1,5 +1,6 @@
 from abc import ABC, abstractmethod
-from typing import Dict, List, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -7,15 +8,34 @@ import torch
 ModalityEmbeds = Dict[str, Tuple[torch.Tensor, torch.Tensor]]
 
 
-class AbsDecoder(torch.nn.Module, ABC):
-    """A language model that reads modality embeddings and writes the transcript."""
+@dataclass(frozen=True)
+class TextEncoder:
+    """How a decoder turns a transcript into its token ids (what data preparation and the
+    preprocessor need, without building the decoder)."""
 
+    encode: Callable[[str], List[int]]
+    unk_id: Optional[int] = None
+
+
+class AbsDecoder(torch.nn.Module, ABC):
+    """A language model that reads modality embeddings and writes the transcript.
+
+    The decoder class owns its tokenizer and prompts: ``text_encoder(**decoder_conf)`` and
+    ``prompts(**decoder_conf)`` answer for a config without loading the model."""
+
+    @classmethod
     @abstractmethod
-    def embed_size(self) -> int:
+    def text_encoder(cls, **conf) -> TextEncoder:
+        raise NotImplementedError
+
+    @classmethod
+    @abstractmethod
+    def prompts(cls, **conf) -> Dict[str, str]:
+        """The instruction per input modality set (audio, video, audiovisual) that ``conf`` gives."""
         raise NotImplementedError
 
     @abstractmethod
-    def tokenize(self, text: str) -> List[int]:
+    def embed_size(self) -> int:
         raise NotImplementedError
 
     @abstractmethod

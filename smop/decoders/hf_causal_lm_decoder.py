@@ -1,4 +1,5 @@
 """A frozen Hugging Face causal LM with LoRA adapters (peft) as the transcript decoder."""
+import functools
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -6,12 +7,15 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
-from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds
+from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds, TextEncoder
 from smop.decoders.sequence_layout import build_llm_inputs
 from smop.utils.frozen import FrozenDtypeMixin, parse_dtype
 from smop.utils.pretrained import resolve_pretrained_dir
 
 MODALITY_ORDER = ("audio", "video")
+# The authors' instructions (Llama-AVSR / Llama-SMoP), placed after the modality tokens.
+DEFAULT_PROMPTS = {"audio": "Transcribe speech to text.", "video": "Transcribe video to text.",
+                   "audiovisual": "Transcribe speech and video to text."}
 
 
 class EosAtBudget(LogitsProcessor):
@@ -43,6 +47,7 @@ def _contiguous_input(module, args):
     return (args[0].contiguous(), *args[1:])
 
 
+@functools.lru_cache(maxsize=4)
 def load_tokenizer(model_name_or_path: str):
     """The LLM's own tokenizer, from a local directory or the HF cache (never downloaded)."""
     path = resolve_pretrained_dir(model_name_or_path, "decoder_conf.model_name_or_path")
@@ -82,6 +87,16 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
     """
 
     @classmethod
+    def text_encoder(cls, model_name_or_path: str, **_) -> TextEncoder:
+        tokenizer = load_tokenizer(str(model_name_or_path))
+        return TextEncoder(lambda text: tokenizer(text, add_special_tokens=False).input_ids, tokenizer.unk_token_id)
+
+    @classmethod
+    def prompts(cls, prompt_audio: str = DEFAULT_PROMPTS["audio"], prompt_video: str = DEFAULT_PROMPTS["video"],
+                prompt_audiovisual: str = DEFAULT_PROMPTS["audiovisual"], **_) -> Dict[str, str]:
+        return {"audio": prompt_audio, "video": prompt_video, "audiovisual": prompt_audiovisual}
+
+    @classmethod
     def check_conf(cls, key: str, model_name_or_path: str, lora_r: int = 64,
                    lora_target_modules: Sequence[str] = ("q_proj", "v_proj"), **_) -> None:
         resolve_pretrained_dir(model_name_or_path, f"{key}.model_name_or_path")
@@ -99,9 +114,9 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         lora_dropout: float = 0.05,
         lora_target_modules: Sequence[str] = ("q_proj", "v_proj"),
         frozen_dtype: str = "float32",
-        prompt_audio: str = "Transcribe speech to text.",
-        prompt_video: str = "Transcribe video to text.",
-        prompt_audiovisual: str = "Transcribe speech and video to text.",
+        prompt_audio: str = DEFAULT_PROMPTS["audio"],
+        prompt_video: str = DEFAULT_PROMPTS["video"],
+        prompt_audiovisual: str = DEFAULT_PROMPTS["audiovisual"],
         gradient_checkpointing: bool = False,
     ):
         super().__init__()
@@ -110,6 +125,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
             raise ValueError(f"input_modalities must be a non-empty subset of {MODALITY_ORDER}, got {input_modalities}")
         self.modalities = [m for m in MODALITY_ORDER if m in input_modalities]
         self.tokenizer = load_tokenizer(model_name_or_path)
+        self.text = self.text_encoder(model_name_or_path)
         self.frozen_dtype = parse_dtype(frozen_dtype)
         llm, info = AutoModelForCausalLM.from_pretrained(
             resolve_pretrained_dir(model_name_or_path, "decoder_conf.model_name_or_path"),
@@ -142,7 +158,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         self.bos_id = tok.bos_token_id
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else self.eos_id
         key = "audiovisual" if len(self.modalities) == 2 else self.modalities[0]
-        self.prompt_text = {"audio": prompt_audio, "video": prompt_video, "audiovisual": prompt_audiovisual}[key]
+        self.prompt_text = self.prompts(prompt_audio, prompt_video, prompt_audiovisual)[key]
         self.register_buffer(
             "prompt_ids", torch.tensor(self.tokenize(self.prompt_text), dtype=torch.long), persistent=False
         )
@@ -161,7 +177,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         return self._input_embeddings().weight.shape[1]
 
     def tokenize(self, text: str) -> List[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+        return self.text.encode(text)
 
     def _llm_dtype(self) -> torch.dtype:
         return self._input_embeddings().weight.dtype

@@ -26,6 +26,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, WhisperCo
 from smop.data.collate import PadCollate
 from smop.data.loaders import MouthNpyReader, Wav16kReader, read_scp
 from smop.data.preprocessor import SmopPreprocessor
+from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
 from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
 from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
@@ -262,7 +263,7 @@ def _with_ids(pre: SmopPreprocessor):
 
 def pretrain_llm(args, out: Path):
     texts = [line.strip() for line in args.lm_text.read_text(encoding="utf-8").splitlines() if line.strip()]
-    prompts = ["Transcribe speech to text.", "Transcribe video to text.", "Transcribe speech and video to text."]
+    prompts = list(HFCausalLMDecoder.prompts().values())  # the mini configs keep the decoder's prompts
     tok_dir = train_spm_tokenizer(texts + prompts * 50, out.parent / "tokenizer", vocab_size=args.vocab_size)
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     torch.manual_seed(args.seed)

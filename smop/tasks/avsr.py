@@ -1,10 +1,9 @@
 """SmopAVSRTask: ESPnet task for LLM-based ASR / VSR / AVSR with a sparse mixture of projectors."""
 import argparse
-import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from espnet2.tasks.abs_task import AbsTask
@@ -19,8 +18,8 @@ from smop.data.collate import PadCollate
 from smop.data.datadir import DataDirError, check_inputs_agree
 from smop.data.loaders import register_data_types
 from smop.data.preprocessor import SmopPreprocessor
-from smop.decoders.abs_decoder import AbsDecoder
-from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder, load_tokenizer
+from smop.decoders.abs_decoder import AbsDecoder, TextEncoder
+from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
 from smop.encoders.abs_audio_encoder import AbsAudioEncoder
 from smop.encoders.abs_video_encoder import AbsVideoEncoder
 from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
@@ -185,13 +184,13 @@ class SmopAVSRTask(AbsTask):
     @classmethod
     @typechecked
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
-        tokenizer = _tokenizer(args.decoder_conf["model_name_or_path"])
         preprocessor_class = preprocessor_choices.get_class(args.preprocessor)
+        return preprocessor_class(train, cls.build_text_encoder(args).encode, **args.preprocessor_conf)
 
-        def tokenize(text: str) -> List[int]:
-            return tokenizer(text, add_special_tokens=False).input_ids
-
-        return preprocessor_class(train, tokenize, **args.preprocessor_conf)
+    @classmethod
+    def build_text_encoder(cls, args: argparse.Namespace) -> TextEncoder:
+        """Transcript -> token ids, as the configured decoder tokenizes (no model is built)."""
+        return decoder_choices.get_class(args.decoder).text_encoder(**args.decoder_conf)
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
@@ -283,7 +282,3 @@ class SmopAVSRTask(AbsTask):
         model.to(device)
         return model, args
 
-
-@functools.lru_cache(maxsize=4)
-def _tokenizer(path: str):
-    return load_tokenizer(path)
