@@ -11,7 +11,7 @@ sets="train valid test"
 . ./db.sh
 
 [ -f "${MINI_AV}/.done" ] || { log "Error: the mini corpus ${MINI_AV} is missing: run stage 0"; exit 1; }
-common=(--corpus_root "${MINI_AV}/corpus" --landmarks_root "${MINI_AV}/landmarks" --nj "${nj}"
+common=(--corpus_root "${MINI_AV}/corpus" --landmarks_root "${MINI_AV}/landmarks" --mean_face "${MINI_AV}/mean_face.npy" --nj "${nj}"
         --roi_size 96 --roi_resize 48)
 for s in ${sets}; do
   case "${s}" in
