@@ -1,6 +1,7 @@
 """Mouth crops as the official LRS3 preparation cuts them, checked on faces whose geometry is known:
 a face image in the reference face's own canvas, placed in the frame by a known similarity, with
-the reference landmarks placed by the same similarity."""
+the reference landmarks placed by the same similarity. Each runs with the official reference face
+(third-party data: skipped where it is absent) and with the mini corpus's face."""
 import math
 from pathlib import Path
 
@@ -19,8 +20,10 @@ FRAME = 224
 SIZE = 96
 
 
-@pytest.fixture(scope="module")
-def reference():
+@pytest.fixture(scope="module", params=["official", "mini"])
+def reference(request):
+    if request.param == "mini":
+        return MEAN_FACE.astype(np.float64)
     if not OFFICIAL_FACE.is_file():
         pytest.skip(f"the official reference face is not at {OFFICIAL_FACE} (third-party data, not in the repo)")
     return load_reference_face(OFFICIAL_FACE)
@@ -63,7 +66,7 @@ def shift(a, b):
     return np.array([dx, dy])
 
 
-@pytest.mark.parametrize("pose", [(1.0, 0, -15, -30), (0.9, 12, 20, -40), (1.3, -8, -60, -90), (1.1, 25, 10, -60)])
+@pytest.mark.parametrize("pose", [(1.0, 0, -15, -30), (0.9, 12, 20, -40), (1.3, -8, -60, -70), (1.1, 25, 10, -60)])
 def test_same_crop_whatever_the_similarity(canonical, reference, pose):
     scale, degrees, tx, ty = pose
     m = similarity(scale, degrees, tx, ty)
@@ -73,16 +76,17 @@ def test_same_crop_whatever_the_similarity(canonical, reference, pose):
     assert crops.shape == (15, SIZE, SIZE) and crops.dtype == np.uint8
     error = np.abs(crops.astype(np.float64) - want).mean()
     one_pixel = np.abs(want[:, 1:] - want[:, :-1]).mean()
-    assert error < 2.5 < one_pixel  # interpolation only; a pixel off would cost more
-    assert np.abs(shift(want, crops[7])).max() < 0.1
+    assert error < 1.5 < 3 < one_pixel  # interpolation only; a pixel off would cost more
+    assert np.abs(shift(want, crops[7])).max() < 0.2
 
 
 def test_another_reference_face_gives_another_crop(canonical, reference):
-    """The crops follow the reference face: smop's mini face cuts another part of the same picture."""
+    """The crops follow the reference face: a face 4 % larger cuts another part of the same picture."""
     frames, marks = place(canonical, reference, [similarity(1.0, 5, -10, -40)] * 12)
-    mini = crop_mouths(frames, marks, reference=MEAN_FACE).astype(np.float64)
+    centre = reference.mean(0)
+    larger = crop_mouths(frames, marks, reference=centre + 1.04 * (reference - centre)).astype(np.float64)
     want = expected_crop(canonical, reference)
-    assert np.abs(mini - want).mean() > np.abs(want[:, 1:] - want[:, :-1]).mean()  # worse than a pixel off
+    assert np.abs(larger - want).mean() > np.abs(want[:, 1:] - want[:, :-1]).mean()  # worse than a pixel off
 
 
 def test_a_drifting_head_keeps_the_mouth_in_place(canonical, reference):
