@@ -48,25 +48,26 @@ def make_videos(out: Path, n: int) -> List[tuple]:
     return pairs
 
 
-def measure(pairs, media_dir: Path, repeats: int) -> dict:
+def measure(pairs, media_dir: Path, mean_face: Path, repeats: int) -> dict:
     """Seconds per stage over all videos (median of repeats), on one core."""
     from smop.data.landmarks import load_landmarks
     from smop.data.lrs3.prepare import Job, process
     from smop.data.media import read_media
-    from smop.data.mouth_roi import crop_mouths
+    from smop.data.mouth_roi import crop_mouths, load_reference_face
 
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, inherited by ffmpeg
     os.environ["OMP_NUM_THREADS"] = "1"
     import cv2
 
     cv2.setNumThreads(1)
+    reference = load_reference_face(mean_face)  # the mini corpus's: its faces are drawn from it
     totals = {"job": [], "decode": [], "warp": []}
     audio_seconds = 0.0
     for rep in range(repeats + 1):
         acc = dict.fromkeys(totals, 0.0)
         for mp4, marks in pairs:
             t = time.perf_counter()
-            res = process(Job(mp4, marks, mp4.stem, "spk", None), media_dir)
+            res = process(Job(mp4, marks, mp4.stem, "spk", None), media_dir, reference)
             acc["job"] += time.perf_counter() - t
             if res.skipped:
                 raise RuntimeError(f"{mp4}: {res.skipped}")
@@ -75,7 +76,7 @@ def measure(pairs, media_dir: Path, repeats: int) -> dict:
             acc["decode"] += time.perf_counter() - t
             lm = load_landmarks(str(marks))[: frames.shape[0]]
             t = time.perf_counter()
-            crop_mouths(frames[: lm.shape[0]], lm)
+            crop_mouths(frames[: lm.shape[0]], lm, reference=reference)
             acc["warp"] += time.perf_counter() - t
             if rep == 0:
                 audio_seconds += wave.size / 16000
@@ -117,7 +118,7 @@ def main(cmd=None):
         pairs = sorted((mp4, mp4.with_suffix(".npy")) for mp4 in args.worker.glob("*.mp4"))
         media = args.worker / "media"
         media.mkdir(exist_ok=True)
-        print(json.dumps(measure(pairs, media, args.repeats)))
+        print(json.dumps(measure(pairs, media, args.worker / "mini" / "mean_face.npy", args.repeats)))
         return
     print(report(run(args.videos, args.repeats)))
 

@@ -2,11 +2,13 @@
 """Prepare a Kaldi data dir from an LRS3-layout corpus (also the mini audio-visual corpus).
 
     python -m smop.bin.prepare_lrs3 --corpus_root $LRS3 --landmarks_root $LRS3_LANDMARKS \
-        --subsets trainval --exclude_list lrs3-valid.id --output_dir data/train --media_dir dump/media/train --nj 8
+        --mean_face $MEAN_FACE --subsets trainval --exclude_list lrs3-valid.id \
+        --output_dir data/train --media_dir dump/media/train --nj 8
 
-Writes <output_dir>/{wav.scp,video.scp,text,utt2spk,spk2utt,utt2num_frames}, plus
-<output_dir>/prep_report.txt listing every skipped file with its reason. Exits non-zero when more
-than --max_skip_share of the videos are skipped. Re-runnable: outputs are replaced atomically.
+Writes <output_dir>/{wav.scp,video.scp,text,utt2spk,spk2utt,utt2num_frames},
+<output_dir>/prep_report.txt listing every skipped file with its reason, and
+<output_dir>/mouth_crop.yaml with the settings the mouth crops were made with. Exits non-zero when
+more than --max_skip_share of the videos are skipped. Re-runnable: outputs are replaced atomically.
 """
 import argparse
 import functools
@@ -16,11 +18,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from smop.data.datadir import validate_data_dir, write_data_dir
+from smop.data.errors import DataError
 from smop.data.lrs3.prepare import find_jobs, process
+from smop.data.mouth_roi import CROP_SETTINGS, load_reference_face, write_crop_settings
 from smop.utils.io import atomic_write
 
 logger = logging.getLogger("prepare_lrs3")
@@ -47,7 +50,10 @@ def get_parser():
     p.add_argument("--max_seconds", type=float, default=16.0, help="cut pretrain clips longer than this")
     p.add_argument("--roi_size", type=int, default=96, help="side of the square mouth crop, in reference-face pixels")
     p.add_argument("--roi_resize", type=int, help="resize the crops to this side (small models on CPUs)")
-    p.add_argument("--mean_face", type=Path, help="(68, 2) reference landmarks .npy (default: smop's)")
+    p.add_argument("--mean_face", type=Path, required=True,
+                   help="reference face of the mouth crops, (68, 2) landmarks .npy: for LRS3 the official "
+                        "20words_mean_face.npy (auto_avsr's preparation/detectors/retinaface/)")
+    p.add_argument("--smooth_window", type=int, default=12, help="landmark smoothing window, frames")
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--max_skip_share", type=float, default=0.01)
     return p
@@ -56,6 +62,11 @@ def get_parser():
 def main(cmd=None):
     args = get_parser().parse_args(cmd)
     logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    try:
+        reference = load_reference_face(args.mean_face)
+    except DataError as e:
+        raise SystemExit(f"--mean_face: {e}\n  For LRS3 use the official 20words_mean_face.npy (auto_avsr's "
+                         f"preparation/detectors/retinaface/ or AV-HuBERT's preparation); the mini corpus writes its own.")
     include = read_id_list(args.include_list) if args.include_list else None
     exclude = read_id_list(args.exclude_list) if args.exclude_list else None
     jobs = find_jobs(args.corpus_root, args.subsets.split(","), args.landmarks_root, args.max_seconds, include, exclude)
@@ -64,10 +75,9 @@ def main(cmd=None):
     # Two videos with one id (e.g. the same clip under pretrain/ and trainval/) would write the same
     # media files from two workers; keep the first and report the others before anything is written.
     jobs, duplicates = _drop_duplicate_ids(jobs)
-    reference = np.load(args.mean_face).astype(np.float32) if args.mean_face else None
     args.media_dir.mkdir(parents=True, exist_ok=True)
-    work = functools.partial(process, media_dir=args.media_dir, roi_size=args.roi_size, reference=reference,
-                             roi_resize=args.roi_resize)
+    work = functools.partial(process, media_dir=args.media_dir, reference=reference, roi_size=args.roi_size,
+                             roi_resize=args.roi_resize, smooth_window=args.smooth_window)
     results = []
     with multiprocessing.Pool(args.nj) if args.nj > 1 else _Serial() as pool:
         for r in tqdm(pool.imap_unordered(work, jobs, chunksize=4), total=len(jobs), desc=f"prep {args.output_dir.name}",
@@ -101,6 +111,7 @@ def main(cmd=None):
             f.write(f"note: {note}: {count} files\n")
         for video, reason in skipped:
             f.write(f"SKIP {video}\t{reason}\n")
+    write_crop_settings(args.output_dir / CROP_SETTINGS, args.mean_face, args.roi_size, args.roi_resize, args.smooth_window)
     if tables["text"]:
         write_data_dir(args.output_dir, tables)
         n = validate_data_dir(args.output_dir)

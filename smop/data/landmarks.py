@@ -36,13 +36,15 @@ def interpolate_missing(marks: np.ndarray) -> np.ndarray:
 
 
 def smooth(marks: np.ndarray, window: int = 12) -> np.ndarray:
-    """Centred moving average over ``window`` frames (shorter at the edges) against detector jitter."""
-    if window <= 1 or marks.shape[0] == 1:
-        return marks
-    half = window // 2
+    """Landmarks averaged over time against detector jitter, as the official LRS3 preparation does.
+
+    Frame t takes the mean of frames t-h..t+h with h = min(window // 2, t, T - 1 - t): the window
+    shrinks on both sides near the clip ends, so it never lags behind a moving head there. The mean
+    shape is then moved onto frame t's own landmark centroid, so that smoothing steadies the face's
+    shape and pose but not its position.
+    """
+    t = np.arange(marks.shape[0])
+    half = np.minimum(np.minimum(window // 2, t), t[::-1])
     csum = np.concatenate([np.zeros((1,) + marks.shape[1:]), np.cumsum(marks, axis=0)])
-    out = np.empty_like(marks)
-    for i in range(marks.shape[0]):
-        lo, hi = max(0, i - half), min(marks.shape[0], i + half + 1)
-        out[i] = (csum[hi] - csum[lo]) / (hi - lo)
-    return out
+    mean = (csum[t + half + 1] - csum[t - half]) / (2 * half + 1)[:, None, None]
+    return mean + (marks.mean(axis=1) - mean.mean(axis=1))[:, None, :]

@@ -13,6 +13,26 @@ from smop.data.noise import mix_at_snr
 VIDEO_FPS = 25
 
 
+def adaptive_time_mask(x: np.ndarray, window: int, stride: int, rng: np.random.Generator) -> np.ndarray:
+    """Zeroed time spans in ``x`` (T, ...), drawn as auto_avsr's ``AdaptiveTimeMask(window, stride)``.
+
+    One span per started ``stride`` of T. Each span draws two numbers below ``window``: the first
+    bounds its start (uniform below T minus it; no span when it is 0 or not below T), the second is
+    its length, cut at the end of ``x``: spans are at most window - 1 long.
+    """
+    n = x.shape[0]
+    count = int((n + stride - 0.1) // stride)
+    if window <= 0 or count == 0:
+        return x
+    x = x.copy()
+    for bound, length in rng.integers(0, window, size=(count, 2)):
+        if bound == 0 or bound >= n:
+            continue
+        start = int(rng.integers(0, n - bound))
+        x[start : start + length] = 0
+    return x
+
+
 class SmopPreprocessor:
     """Turns loaded ``speech`` (S,) float, ``video`` (T, H, W) uint8 and ``text`` str into model inputs.
 
@@ -24,8 +44,10 @@ class SmopPreprocessor:
         tokenize: transcript -> LLM token ids (given by the task).
         noise_file: 16 kHz noise (e.g. babble) mixed into training audio; None = no noise.
         noise_snrs: SNRs in dB drawn uniformly per utterance; null in the list = clean.
-        audio_mask_max: longest zeroed audio span in seconds, one span per second (0 = off).
-        video_mask_max: longest zeroed video span in seconds, one span per second (0 = off).
+        audio_mask_max: time masking of training audio before the noise is added: one span per
+            started second, shorter than this many seconds (0 = off; 0.4 = auto_avsr's 6400 samples).
+        video_mask_max: the same for video, whose masked frames are black (0 before the pixel
+            normalisation; 0.4 = auto_avsr's 10 frames).
         crop_size: square crop of the mouth ROI (random in training, centred otherwise).
         modality_dropout: in training, the share of audio-visual utterances in which one
             modality (audio or video, equally likely) is blanked, so that the model learns to
@@ -79,29 +101,19 @@ class SmopPreprocessor:
         return self._noise
 
     # ------------------------------------------------------------------------------------ parts
-    def _time_mask(self, x: np.ndarray, rate: float, max_seconds: float) -> np.ndarray:
-        if max_seconds <= 0:
-            return x
-        rng = self.rng()
-        n = x.shape[0]
-        window = max(1, int(round(max_seconds * rate)))
-        x = x.copy()
-        for _ in range(int(n // rate)):  # one span per second
-            width = int(rng.integers(0, min(window, n)))
-            start = int(rng.integers(0, n - width + 1))
-            x[start : start + width] = 0
-        return x
+    def _time_mask(self, x: np.ndarray, rate: int, max_seconds: float) -> np.ndarray:
+        return adaptive_time_mask(x, int(round(max_seconds * rate)), rate, self.rng())
 
     def speech(self, uid: str, wave: np.ndarray) -> np.ndarray:
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim != 1:
             raise DataError(f"utterance {uid}: speech must be mono (S,), got shape {wave.shape}")
+        if self.train:  # before the noise, as auto_avsr: masked spans hold noise, not silence
+            wave = self._time_mask(wave, SAMPLE_RATE, self.audio_mask_max)
         if self.train and self.noise_file is not None:
             rng = self.rng()
             snr = self.noise_snrs[int(rng.integers(len(self.noise_snrs)))]
             wave = mix_at_snr(wave, self.noise(), snr, int(rng.integers(self.noise().size)))
-        if self.train:
-            wave = self._time_mask(wave, SAMPLE_RATE, self.audio_mask_max)
         return wave
 
     def video(self, uid: str, frames: np.ndarray) -> np.ndarray:
@@ -115,10 +127,9 @@ class SmopPreprocessor:
         else:
             top, left = (h - c) // 2, (w - c) // 2
         x = frames[:, top : top + c, left : left + c].astype(np.float32) / 255.0
-        x = (x - self.video_mean) / self.video_std
-        if self.train:
+        if self.train:  # black frames, as auto_avsr (masked before the normalisation)
             x = self._time_mask(x, VIDEO_FPS, self.video_mask_max)
-        return x
+        return (x - self.video_mean) / self.video_std
 
     def text(self, uid: str, text: str) -> np.ndarray:
         text = text.strip()

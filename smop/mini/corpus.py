@@ -5,6 +5,7 @@
     <out>/valid.id          <speaker>/<id> held out of trainval for validation
     <out>/babble.wav        babble noise from voices used in neither training nor test
     <out>/lm_text.txt       training transcripts, for pretraining the small LLM
+    <out>/mean_face.npy     the reference face the faces are drawn from, for the mouth crops
 
 Voices (espeak-ng language + variant): training m1-m5 f1-f3, test m6 m7 f4, babble others.
 Everything is drawn from one seed, so the corpus is the same on every machine.
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from smop.mini.face import HOP, FaceStyle, render
 from smop.mini.grid import sample_sentence
+from smop.mini.mean_face import write_mean_face
 from smop.mini.tts import SAMPLE_RATE, Voice, synthesize, word_timings
 from smop.mini.visemes import viseme_track
 from smop.utils.io import atomic_write
@@ -47,7 +49,8 @@ BABBLE_VOICES = (("en-us", "m8"), ("en-gb", "f5"), ("en-us", "klatt"), ("en-gb",
                  ("en-us", "shelby"), ("en-gb", "travis"), ("en-029", "victor"), ("en-us", "norbert"))
 FRAME_SIZE = 160
 MUX_BATCH = 8  # clips per ffmpeg run
-CORPUS_VERSION = 3  # 2: 32 training voice variants, a face per utterance; 3: mouths driven by phonemes
+# 2: 32 training voice variants, a face per utterance; 3: mouths driven by phonemes; 4: mean_face.npy
+CORPUS_VERSION = 4
 
 
 @dataclass
@@ -223,6 +226,7 @@ def main(cmd=None):
         for n in pool.imap_unordered(_work, chunks):
             bar.update(n)
     make_babble(args.out, args.seed + 1)
+    write_mean_face(args.out / "mean_face.npy")
     with atomic_write(args.out / "valid.id") as f:
         f.writelines(f"{v}\n" for v in valid)
     valid_set = set(valid)
@@ -232,7 +236,7 @@ def main(cmd=None):
     with atomic_write(args.out / "plan.json") as f:
         json.dump([asdict(s) for s in specs], f)
     stamp.write_text(digest + "\n")
-    logger.info(f"{args.out}: {len(specs)} videos, {len(valid)} validation ids, babble.wav")
+    logger.info(f"{args.out}: {len(specs)} videos, {len(valid)} validation ids, babble.wav, mean_face.npy")
 
 
 if __name__ == "__main__":

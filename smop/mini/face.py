@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from smop.data.mean_face import NORMALISED
+from smop.mini.mean_face import NORMALISED
 
 FPS = 25
 SAMPLE_RATE = 16000

@@ -6,6 +6,11 @@ LRS3=${LRS3:-}
 # Facial landmarks per video: <LRS3_LANDMARKS>/<subset>/<speaker>/<id>.npy, (T, 68, 2), NaN = no face.
 # Convert auto_avsr's LRS3 landmark pickles once with: python -m smop.bin.convert_landmarks
 LRS3_LANDMARKS=${LRS3_LANDMARKS:-}
+# The reference face of the mouth crops: the official 20words_mean_face.npy, (68, 2) landmarks in a
+# 256x256 canvas, which the released AV-HuBERT and Llama-AVSR models' crops were aligned to. It ships
+# with auto_avsr (github.com/mpc001/auto_avsr, preparation/detectors/retinaface/; Apache-2.0) and is
+# linked from AV-HuBERT's preparation; it comes from mpc001/Lipreading_using_Temporal_Convolutional_Networks.
+MEAN_FACE=${MEAN_FACE:-}
 # Validation ids held out of trainval (AV-HuBERT's lrs3-valid.id: <speaker>/<id> per line).
 # Empty: 1,200 trainval videos are held out at random (seeded).
 LRS3_VALID_ID=${LRS3_VALID_ID:-}

@@ -19,7 +19,7 @@ from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, load_landmarks
 from smop.data.lrs3.transcript import TranscriptError, read_transcript, split_by_words
 from smop.data.media import MediaError, read_media
-from smop.data.mouth_roi import crop_mouths
+from smop.data.mouth_roi import AlignmentError, crop_mouths
 from smop.utils.io import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -89,9 +89,12 @@ def _fit_audio(wave: np.ndarray, frames: int, video: Path) -> Tuple[np.ndarray, 
     return np.pad(wave[:want], (0, max(0, want - wave.size))), diff
 
 
-def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[np.ndarray] = None,
-            roi_resize: Optional[int] = None) -> Result:
-    """One video -> one or more utterances (written to ``media_dir``), or a skip with its reason."""
+def process(job: Job, media_dir: Path, reference: np.ndarray, roi_size: int = 96, roi_resize: Optional[int] = None,
+            smooth_window: int = 12) -> Result:
+    """One video -> one or more utterances (written to ``media_dir``), or a skip with its reason.
+
+    ``reference``: the (68, 2) reference face of the mouth crops (smop.data.mouth_roi).
+    """
     res = Result(job.video)
     try:
         if _BAD_ID.search(job.utt_prefix):
@@ -104,11 +107,13 @@ def process(job: Job, media_dir: Path, roi_size: int = 96, reference: Optional[n
         if abs(marks.shape[0] - frames.shape[0]) > 2:
             raise LandmarkError(f"{job.landmarks}: {marks.shape[0]} landmark frames for {frames.shape[0]} video frames")
         n = min(marks.shape[0], frames.shape[0])
+        if n < smooth_window:  # as the official preparation, which skips these
+            raise AlignmentError(f"{n} frames, fewer than the {smooth_window}-frame landmark smoothing window")
         frames, marks = frames[:n], marks[:n]
         missing = int(np.isnan(marks).any(axis=(1, 2)).sum())
         if missing:
             res.notes.append(("landmarks interpolated", f"{missing}/{n} frames"))
-        rois = crop_mouths(frames, marks, size=roi_size, reference=reference, out_size=roi_resize)
+        rois = crop_mouths(frames, marks, size=roi_size, reference=reference, smooth_window=smooth_window, out_size=roi_resize)
         if info.sample_rate != SAMPLE_RATE or not info.mono:
             res.notes.append(("audio converted to 16 kHz mono", f"{info.sample_rate} Hz {info.channel_layout}"))
         wave, diff = _fit_audio(wave, n, job.video)

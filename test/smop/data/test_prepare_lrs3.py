@@ -1,4 +1,6 @@
 """LRS3 data preparation on a tiny generated corpus, including every kind of broken input."""
+import hashlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,6 +11,7 @@ import soundfile
 
 from smop.bin import prepare_lrs3
 from smop.data.datadir import read_table, validate_data_dir
+from smop.data.mouth_roi import load_crop_settings
 from smop.mini.corpus import main as make_corpus
 
 
@@ -19,9 +22,10 @@ def corpus(tmp_path_factory):
     return out
 
 
-def _prepare(corpus_root, landmarks, out, *extra, subsets="trainval"):
+def _prepare(corpus_root, landmarks, out, *extra, subsets="trainval", mean_face=None):
+    mean_face = mean_face or corpus_root.parent / "mean_face.npy"
     args = ["--corpus_root", str(corpus_root), "--landmarks_root", str(landmarks), "--subsets", subsets,
-            "--output_dir", str(out / "data"), "--media_dir", str(out / "media"), *extra]
+            "--mean_face", str(mean_face), "--output_dir", str(out / "data"), "--media_dir", str(out / "media"), *extra]
     try:
         prepare_lrs3.main(args)
         return 0
@@ -46,6 +50,19 @@ def test_clean_corpus(corpus, tmp_path):
     segments = [u for u in text if u.count("-") == 2]
     assert segments, "pretrain clips longer than --max_seconds are cut"
     assert "skipped: 0 " in (d / "prep_report.txt").read_text()
+    settings = load_crop_settings(d / "mouth_crop.yaml")
+    assert settings == {"reference_face": str((corpus / "mean_face.npy").resolve()),
+                        "reference_face_sha256": hashlib.sha256((corpus / "mean_face.npy").read_bytes()).hexdigest(),
+                        "roi_size": 96, "roi_resize": 48, "smooth_window": 12}
+
+
+def test_the_reference_face_is_checked_first(corpus, tmp_path):
+    message = _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, mean_face=tmp_path / "nowhere.npy")
+    assert re.match(r"--mean_face: cannot read the reference face .*nowhere.npy.*\n.*20words_mean_face.npy", message)
+    np.save(tmp_path / "flat.npy", np.zeros((68, 3)))
+    message = _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, mean_face=tmp_path / "flat.npy")
+    assert re.match(r"--mean_face: .*flat.npy: reference face of shape \(68, 3\)", message)
+    assert not (tmp_path / "data").exists()
 
 
 def _broken_corpus(corpus, root):
@@ -53,6 +70,7 @@ def _broken_corpus(corpus, root):
     src = sorted((corpus / "corpus" / "trainval").glob("*/*.mp4"))
     shutil.copytree(corpus / "corpus" / "trainval", root / "corpus" / "trainval")
     shutil.copytree(corpus / "landmarks" / "trainval", root / "landmarks" / "trainval")
+    shutil.copy(corpus / "mean_face.npy", root / "mean_face.npy")
     vids = [root / "corpus" / "trainval" / p.parent.name / p.name for p in src]
     marks = [root / "landmarks" / "trainval" / p.parent.name / (p.stem + ".npy") for p in src]
     defects = {}
@@ -128,3 +146,25 @@ def test_broken_inputs_are_reported_and_counted(corpus, tmp_path):
     # a generous limit makes the same run succeed
     assert _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, "--max_skip_share", "0.9",
                     subsets="pretrain,trainval") == 0
+
+
+def test_clips_shorter_than_the_smoothing_window_are_skipped(corpus, tmp_path):
+    """As in the official preparation, which crops no clip shorter than its 12-frame window."""
+    src = sorted((corpus / "corpus" / "test").glob("*/*.mp4"))[:2]
+    for i, mp4 in enumerate(src):
+        dst = tmp_path / "corpus" / "test" / mp4.parent.name / mp4.name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        marks = np.load(corpus / "landmarks" / "test" / mp4.parent.name / (mp4.stem + ".npy"))
+        frames = 11 if i == 0 else 12
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(mp4), "-frames:v", str(frames), "-t", str(frames / 25),
+                        str(dst)], check=True)
+        shutil.copy(mp4.with_suffix(".txt"), dst.with_suffix(".txt"))
+        (tmp_path / "landmarks" / "test" / mp4.parent.name).mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "landmarks" / "test" / mp4.parent.name / (mp4.stem + ".npy"), marks[:frames])
+    shutil.copy(corpus / "mean_face.npy", tmp_path / "mean_face.npy")
+    assert _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, "--max_skip_share", "0.5", subsets="test") == 0
+    report = (tmp_path / "data" / "prep_report.txt").read_text()
+    assert "skipped: 1 (50.00 %)" in report
+    assert f"SKIP {tmp_path / 'corpus' / 'test' / src[0].parent.name / src[0].name}\tAlignmentError: 11 frames, fewer than the " \
+           "12-frame landmark smoothing window" in report
+    assert dict(read_table(tmp_path / "data" / "utt2num_frames")) == {f"{src[1].parent.name}-{src[1].stem}": "12"}

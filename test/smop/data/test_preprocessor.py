@@ -4,7 +4,7 @@ import soundfile
 
 from smop.data.loaders import DataError
 from smop.data.noise import mix_at_snr
-from smop.data.preprocessor import SmopPreprocessor
+from smop.data.preprocessor import SmopPreprocessor, adaptive_time_mask
 
 
 @pytest.mark.parametrize("snr", [-5.0, 0.0, 10.0])
@@ -49,11 +49,75 @@ def test_training_augments_speech(tmp_path):
     assert np.array_equal(SmopPreprocessor(False, None, noise_file=str(tmp_path / "babble.wav"))("u", {"speech": speech})["speech"], speech)
 
 
-def test_time_mask_zeroes_spans():
-    p = SmopPreprocessor(True, None, audio_mask_max=0.4, video_mask_max=0.0)
-    out = p("u", {"speech": np.ones(48000, np.float32)})["speech"]
-    zeros = int((out == 0).sum())
-    assert 0 < zeros <= 3 * 6400
+class _Recorder:
+    """A numpy Generator that records the sizes it is asked for."""
+
+    def __init__(self, rng):
+        self.rng, self.sizes = rng, []
+
+    def integers(self, low, high=None, size=None):
+        self.sizes.append(size)
+        return self.rng.integers(low, high, size=size)
+
+
+@pytest.mark.parametrize("frames,spans", [(1, 1), (10, 1), (25, 1), (26, 2), (50, 2), (51, 3), (150, 6)])
+def test_one_time_mask_per_started_second(frames, spans):
+    rng = _Recorder(np.random.default_rng(0))
+    adaptive_time_mask(np.ones(frames), 10, 25, rng)
+    assert rng.sizes[0] == (spans, 2)
+
+
+def test_time_mask_spans_are_drawn_as_auto_avsr_draws_them():
+    """Two draws below the window per span: one bounds the start, the other is the length, cut at the end.
+
+    The share of trials that mask each frame of a one-second clip matches the exact probability.
+    """
+    n, window, trials = 25, 10, 20000
+    exact = np.zeros(n)
+    for bound in range(1, window):  # bound 0 masks nothing
+        for length in range(window):
+            for start in range(n - bound):
+                exact[start : start + length] += 1 / (window * window * (n - bound))
+    rng = np.random.default_rng(0)
+    masked = np.zeros(n)
+    lengths = set()
+    for _ in range(trials):
+        zero = adaptive_time_mask(np.ones(n), window, 25, rng) == 0
+        masked += zero
+        lengths.add(int(zero.sum()))
+    np.testing.assert_allclose(masked / trials, exact, atol=0.012)
+    assert exact[-1] > 0.05 and lengths == set(range(window))  # spans reach the end; up to window - 1 long
+
+
+def test_masked_video_frames_are_black():
+    """Masked before the normalisation: a masked frame is (0 - mean) / std, the others untouched."""
+    p = SmopPreprocessor(True, None, video_mask_max=0.4)
+    black = (0.0 - 0.421) / 0.165
+    masked = []
+    for i in range(50):
+        out = p(f"u{i}", {"video": np.full((60, 96, 96), 200, np.uint8)})["video"]
+        frames = out.reshape(60, -1)
+        is_black = np.isclose(frames, black).all(1)
+        assert (is_black | np.isclose(frames, (200 / 255 - 0.421) / 0.165).all(1)).all()
+        masked.append(int(is_black.sum()))
+    # three spans (60 frames = 3 started seconds) of at most 9 frames each, none in some clips
+    assert max(masked) <= 27 and min(masked) < np.mean(masked) and np.mean(masked) > 3
+    assert SmopPreprocessor(True, None, video_mask_max=0.0)("u", {"video": np.full((60, 96, 96), 200, np.uint8)})["video"].min() > 0
+
+
+def test_audio_is_masked_before_the_noise(tmp_path):
+    """Masked spans hold the noise, as in auto_avsr (its mask comes before AddNoise), not silence."""
+    soundfile.write(tmp_path / "hum.wav", np.full(16000, 0.5, np.float32), 16000)
+    p = SmopPreprocessor(True, None, noise_file=str(tmp_path / "hum.wav"), noise_snrs=[0.0], audio_mask_max=0.4)
+    levels = set()
+    for i in range(10):
+        out = p(f"u{i}", {"speech": np.ones(48000, np.float32)})["speech"]
+        assert not (out == 0).any()
+        levels.add(len(np.unique(out)))
+    assert 2 in levels and levels <= {1, 2}  # speech + noise, and noise alone where masked
+    clean = SmopPreprocessor(True, None, audio_mask_max=0.4)
+    zeros = [int((clean(f"u{i}", {"speech": np.ones(48000, np.float32)})["speech"] == 0).sum()) for i in range(20)]
+    assert 0 < max(zeros) <= 3 * 6399
 
 
 def test_text_errors_name_the_utterance():

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# LRS3 -> data/{train,valid,test}: 16 kHz audio, 96x96 grayscale mouth ROIs, lower-cased text.
+# LRS3 -> data/{train,valid,test}: 16 kHz audio, 96x96 grayscale mouth ROIs aligned to MEAN_FACE as
+# the official preparation aligns them, lower-cased text.
 # Usage: local/data.sh [--nj 8] [--train_subsets pretrain,trainval] [--sets "train valid test"]
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($0:${BASH_LINENO[0]}) $*"; }
@@ -18,6 +19,7 @@ fi
 if [ -z "${LRS3_LANDMARKS}" ] || [ ! -d "${LRS3_LANDMARKS}" ]; then
   log "Error: set LRS3_LANDMARKS in db.sh (facial landmarks, <subset>/<speaker>/<id>.npy; see smop.bin.convert_landmarks)"; exit 1
 fi
+local/check_mean_face.sh "${MEAN_FACE}"
 
 valid_id=${LRS3_VALID_ID}
 if [ -z "${valid_id}" ]; then
@@ -30,7 +32,7 @@ if [ -z "${valid_id}" ]; then
       data/local/trainval.id > "${valid_id}.tmp" && mv "${valid_id}.tmp" "${valid_id}"
   fi
 fi
-common=(--corpus_root "${LRS3}" --landmarks_root "${LRS3_LANDMARKS}" --nj "${nj}")
+common=(--corpus_root "${LRS3}" --landmarks_root "${LRS3_LANDMARKS}" --mean_face "${MEAN_FACE}" --nj "${nj}")
 for s in ${sets}; do
   case "${s}" in
     train) opts=(--subsets "${train_subsets}" --exclude_list "${valid_id}" --max_seconds "${max_seconds}") ;;
@@ -38,12 +40,14 @@ for s in ${sets}; do
     test) opts=(--subsets test) ;;
     *) log "Error: unknown set ${s}"; exit 1 ;;
   esac
-  if [ -f "data/${s}/.done" ]; then
+  # The stamp holds the reference face's digest: sets cropped with another face are prepared again.
+  want=$(sha256sum "${MEAN_FACE}" | cut -d' ' -f1)
+  if [ -f "data/${s}/.done" ] && [ "$(cat "data/${s}/.done")" = "${want}" ]; then
     log "data/${s} exists (remove data/${s}/.done to prepare it again)"
     continue
   fi
   log "data/${s}: mouth ROIs and 16 kHz audio -> dump/media/${s} (report: data/${s}/prep_report.txt)"
   python3 -m smop.bin.prepare_lrs3 "${common[@]}" "${opts[@]}" --output_dir "data/${s}" --media_dir "dump/media/${s}"
-  touch "data/${s}/.done"
+  echo "${want}" > "data/${s}/.done"
 done
 log "Successfully finished data preparation: ${sets}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stage 0 for LRS3: find the pretrained Whisper, LLM and AV-HuBERT named in db.sh, link them under
-# pretrained/ (the paths the configs use) and convert AV-HuBERT to safetensors (no fairseq needed).
+# Stage 0 for LRS3: check the reference face of the mouth crops (MEAN_FACE), find the pretrained
+# Whisper, LLM and AV-HuBERT named in db.sh, link them under pretrained/ (the paths the configs use)
+# and convert AV-HuBERT to safetensors (no fairseq needed).
 # Usage: local/prepare_models.sh [--nj N]   (--nj is accepted for the shared stage script; unused)
 set -euo pipefail
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($0:${BASH_LINENO[0]}) $*"; }
@@ -11,6 +12,7 @@ nj=1
 . ./path.sh
 . ./db.sh
 
+local/check_mean_face.sh "${MEAN_FACE}"  # needed by stage 1: said now rather than after the models
 mkdir -p pretrained/avhubert
 link_hf() {  # <name> <local dir or hub id> -> pretrained/<name>
   local name=$1 src=$2 dir

@@ -11,8 +11,9 @@ sets="train valid test"
 . ./db.sh
 
 [ -f "${MINI_AV}/.done" ] || { log "Error: the mini corpus ${MINI_AV} is missing: run stage 0"; exit 1; }
+# Mouths aligned to the face the corpus draws its faces from (LRS3 uses the official mean face).
 common=(--corpus_root "${MINI_AV}/corpus" --landmarks_root "${MINI_AV}/landmarks" --nj "${nj}"
-        --roi_size 96 --roi_resize 48)
+        --mean_face "${MINI_AV}/mean_face.npy" --roi_size 96 --roi_resize 48)
 for s in ${sets}; do
   case "${s}" in
     train) opts=(--subsets "pretrain,trainval" --exclude_list "${MINI_AV}/valid.id" --max_seconds 4) ;;

@@ -1,10 +1,14 @@
-"""A canonical frontal face: 68 landmarks (iBUG order) in a 256x256 canvas.
+"""The mini corpus's reference face: 68 landmarks (iBUG order) of a drawn frontal face.
 
-Mouth crops are cut after a similarity warp of each frame onto this reference, so that every
-speaker's mouth ends up at the same place and scale. LRS3 users who prefer the reference of
-auto_avsr / AV-HuBERT can pass its ``20words_mean_face.npy`` (same 68-point order) instead.
+The mini corpus draws its talking faces from these landmarks (smop.mini.face) and writes them,
+in the 256x256 canvas of the mouth crops, beside the corpus as ``mean_face.npy``: the mini
+recipe crops mouths with it, as LRS3 is cropped with the official ``20words_mean_face.npy``.
 """
+from pathlib import Path
+
 import numpy as np
+
+from smop.utils.io import atomic_write
 
 # Normalised coordinates (x right, y down), nose bridge near the origin.
 _JAW = [(-0.95 * np.cos(np.pi * i / 16), -0.25 + 1.2 * np.sin(np.pi * i / 16) * 0.95) for i in range(17)]
@@ -22,12 +26,13 @@ _MOUTH_INNER = [(-0.24, 0.5), (-0.08, 0.47), (0.0, 0.47), (0.08, 0.47),
 NORMALISED = np.array(_JAW + _BROWS + _NOSE + _EYES + _MOUTH_OUTER + _MOUTH_INNER, dtype=np.float64)
 assert NORMALISED.shape == (68, 2)
 
-CANVAS = 256
+# Placement in the crops' 256x256 canvas: pixels per normalised unit and the origin.
 SCALE = 70.0
 CENTRE = (128.0, 100.0)
 
 MEAN_FACE = np.stack([CENTRE[0] + SCALE * NORMALISED[:, 0], CENTRE[1] + SCALE * NORMALISED[:, 1]], axis=1).astype(np.float32)
 
-# Points that move little with speech: nose bridge and tip, eye corners, mouth corners (auto_avsr's choice).
-STABLE_POINTS = (28, 33, 36, 39, 42, 45, 48, 54)
-MOUTH = slice(48, 68)
+
+def write_mean_face(path: Path) -> None:
+    with atomic_write(path, "wb") as f:
+        np.save(f, MEAN_FACE)
