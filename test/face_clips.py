@@ -2,8 +2,9 @@
 
 The photo is placed in a 224x224 frame (LRS3's size) with its face about 100 px wide, then each
 frame moves it by a rotation + uniform scale + shift about the frame centre; a frame given None
-shows the photo shifted so far that no face is left in view. Where a point of the base frame
-lands in frame t is ``moved(point, transforms[t])``.
+shows the photo shifted sideways onto its space-shuttle model, no face in view (its suit, with
+badges, made HOG fire once after H.264 coding). Where a point of the base frame lands in frame t
+is ``moved(point, transforms[t])``.
 """
 import subprocess
 from pathlib import Path
@@ -55,14 +56,15 @@ def render(transforms: Sequence[Transform], photo: Optional[np.ndarray] = None) 
     photo = astronaut_rgb() if photo is None else photo
     frames = []
     for tr in transforms:
-        m = _matrix(*(tr if tr is not None else (0.0, 1.0, 0.0, -220.0))) @ _base()
+        m = _matrix(*(tr if tr is not None else (0.0, 1.0, -200.0, 0.0))) @ _base()
         frames.append(cv2.warpAffine(photo, m[:2], (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     return np.stack(frames)
 
 
-def smooth_path(n: int, faceless: Sequence[int] = ()) -> List[Transform]:
-    """A head moving smoothly: +-8 degrees, scale 0.88-1.12, shifts up to 12 px; None at ``faceless``."""
-    t = np.arange(n) / max(n - 1, 1)
+def smooth_path(n: int, faceless: Sequence[int] = (), cycles: float = 1.0) -> List[Transform]:
+    """A head moving smoothly: +-8 degrees, scale 0.88-1.12, shifts up to 12 px, through ``cycles``
+    of its motion in ``n`` frames; None at ``faceless``."""
+    t = cycles * np.arange(n) / max(n - 1, 1)
     path = [(8 * np.sin(2 * np.pi * x), 1 + 0.12 * np.sin(np.pi * x + 1), 12 * np.cos(2 * np.pi * x), 8 * np.sin(4 * np.pi * x))
             for x in t]
     return [None if i in faceless else tuple(float(v) for v in p) for i, p in enumerate(path)]

@@ -5,6 +5,7 @@
 LRS3=${LRS3:-}
 # Facial landmarks per video: <LRS3_LANDMARKS>/<subset>/<speaker>/<id>.npy, (T, 68, 2), NaN = no face.
 # Convert auto_avsr's LRS3 landmark pickles once with: python -m smop.bin.convert_landmarks
+# Empty: stage 1 detects them with dlib into data/local/landmarks (tools/install.sh --extra landmarks).
 LRS3_LANDMARKS=${LRS3_LANDMARKS:-}
 # Validation ids held out of trainval (AV-HuBERT's lrs3-valid.id: <speaker>/<id> per line).
 # Empty: 1,200 trainval videos are held out at random (seeded).
