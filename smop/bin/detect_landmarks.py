@@ -2,7 +2,7 @@
 """Detect facial landmarks in an LRS3-layout corpus with dlib: the files prepare_lrs3 reads.
 
     python -m smop.bin.detect_landmarks --corpus_root $LRS3 --subsets test,trainval \
-        --landmarks_root data/local/landmarks --nj 8 [--detector hog|cnn]
+        --landmarks_root data/local/landmarks --nj 8 [--detector hog|cnn] [--detect_every 5]
 
 Writes <landmarks_root>/<subset>/<speaker>/<id>.npy, (T, 68, 2) float32 pixel coordinates at
 25 fps, NaN rows where no face was found (the largest face of each frame), and per subset
@@ -111,6 +111,9 @@ def get_parser():
     p.add_argument("--landmarks_root", type=Path, required=True, help="output: <subset>/<speaker>/<id>.npy")
     p.add_argument("--detector", choices=DETECTORS, default="hog", help="HOG (fast) or CNN (two orders slower on CPU)")
     p.add_argument("--upsample", type=int, default=1, help="times the detector doubles the frame (1 finds faces >= 40 px)")
+    p.add_argument("--detect_every", type=int, default=5,
+                   help="search the whole frame on every k-th frame and track the face in between (1: every frame, "
+                        "as AV-HuBERT's preparation)")
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--max_skip_share", type=float, default=0.01,
                    help="fail when more than this share of the videos has no face at all or cannot be read")
@@ -129,7 +132,7 @@ def main(cmd=None):
     # Built once, before the workers fork: they inherit it (a detector does not pickle cheaply), and
     # a missing dlib fails here, with the install hint.
     global _detector
-    _detector = FaceLandmarkDetector(args.detector, upsample=args.upsample)
+    _detector = FaceLandmarkDetector(args.detector, upsample=args.upsample, detect_every=args.detect_every)
     pool = multiprocessing.get_context("fork").Pool(args.nj) if args.nj > 1 else None
     outcomes = defaultdict(list)
     try:

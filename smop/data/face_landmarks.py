@@ -44,52 +44,92 @@ def _dlib():
 
 class FaceLandmarkDetector:
     """(T, H, W) uint8 grey frames -> (T, 68, 2) float32 landmarks in pixels (x, y), NaN rows where
-    no face is found; the largest face of each frame.
+    no face is found; the largest face where the whole frame is searched, that face where it is tracked.
 
     ``detector``: "hog" (dlib's frontal face detector, default) or "cnn" (its MMOD CNN, about two
     orders of magnitude slower on a CPU). ``upsample``: how often the detector doubles the frame
     first (1, as AV-HuBERT: finds faces down to about 40 px wide). The model paths default to the
     files of face-recognition-models.
+
+    ``detect_every``: the whole frame is searched on every k-th frame (1: every frame, as in
+    AV-HuBERT's preparation); in between, the face is tracked: the detector searches a small window
+    around the previous frame's face, rescaled so that the face is ``TRACK_FACE`` px wide, without
+    upsampling (about a sixth of the work), and where it finds no face there the whole frame is
+    searched. The shape predictor runs on every frame either way. At 5, detection runs 2.7x faster
+    and the mouth centres are as close to the truth as at 1 (bench/landmark_speed.py).
     """
 
+    TRACK_FACE = 100  # px: HOG's 80-px window still fits a face that shrank by a fifth
+    TRACK_WINDOW = 1.6  # side of the tracking window, in face widths
+
     def __init__(self, detector: str = "hog", upsample: int = 1,
-                 predictor_path: Optional[Union[str, Path]] = None, cnn_path: Optional[Union[str, Path]] = None):
+                 predictor_path: Optional[Union[str, Path]] = None, cnn_path: Optional[Union[str, Path]] = None,
+                 detect_every: int = 5):
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
         if upsample < 0:
             raise ValueError(f"upsample must be >= 0, got {upsample}")
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         dlib = _dlib()
-        self.kind, self.upsample = detector, upsample
+        self._rectangle = dlib.rectangle
+        self.kind, self.upsample, self.detect_every = detector, upsample, detect_every
         self.predictor = dlib.shape_predictor(str(predictor_path or model_file(PREDICTOR_FILE)))
         if detector == "hog":
             self._detector = dlib.get_frontal_face_detector()
         else:
             self._detector = dlib.cnn_face_detection_model_v1(str(cnn_path or model_file(CNN_FILE)))
 
-    def faces(self, frame: np.ndarray) -> list:
+    def faces(self, frame: np.ndarray, upsample: Optional[int] = None) -> list:
         """dlib rectangles of the faces found in one (H, W) uint8 frame."""
-        found = self._detector(frame, self.upsample)
+        found = self._detector(frame, self.upsample if upsample is None else upsample)
         return list(found) if self.kind == "hog" else [d.rect for d in found]
+
+    def face_near(self, frame: np.ndarray, previous) -> Optional[object]:
+        """The largest face found in a window around the dlib rectangle ``previous``, or None."""
+        import cv2
+
+        w = max(previous.width(), previous.height())
+        c = previous.center()
+        half = self.TRACK_WINDOW * w / 2
+        x0, y0 = max(0, int(c.x - half)), max(0, int(c.y - half))
+        x1, y1 = min(frame.shape[1], int(c.x + half) + 1), min(frame.shape[0], int(c.y + half) + 1)
+        if x1 - x0 < w / 2 or y1 - y0 < w / 2:  # the face has left the frame
+            return None
+        scale = self.TRACK_FACE / w
+        window = cv2.resize(frame[y0:y1, x0:x1], None, fx=scale, fy=scale,
+                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        faces = self.faces(window, upsample=0)
+        if not faces:
+            return None
+        r = max(faces, key=lambda r: r.width() * r.height())
+        return self._rectangle(int(round(x0 + r.left() / scale)), int(round(y0 + r.top() / scale)),
+                               int(round(x0 + r.right() / scale)), int(round(y0 + r.bottom() / scale)))
 
     def landmarks(self, frame: np.ndarray, face) -> np.ndarray:
         """(68, 2) float32 points of the face in dlib rectangle ``face``."""
         shape = self.predictor(frame, face)
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
+    def largest_face(self, frame: np.ndarray) -> Optional[object]:
+        faces = self.faces(frame)
+        return max(faces, key=lambda r: r.width() * r.height()) if faces else None
+
     def detect_frame(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """(68, 2) landmarks of the largest face in one frame, or None."""
-        faces = self.faces(frame)
-        if not faces:
-            return None
-        return self.landmarks(frame, max(faces, key=lambda r: r.width() * r.height()))
+        face = self.largest_face(frame)
+        return None if face is None else self.landmarks(frame, face)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames)
         if frames.ndim != 3 or frames.dtype != np.uint8:
             raise ValueError(f"expected (T, H, W) uint8 grey frames, got {frames.shape} {frames.dtype}")
         out = np.full((frames.shape[0], 68, 2), np.nan, dtype=np.float32)
+        face = None
         for t, frame in enumerate(frames):
-            marks = self.detect_frame(np.ascontiguousarray(frame))
-            if marks is not None:
-                out[t] = marks
+            frame = np.ascontiguousarray(frame)
+            tracked = self.face_near(frame, face) if face is not None and t % self.detect_every else None
+            face = self.largest_face(frame) if tracked is None else tracked
+            if face is not None:
+                out[t] = self.landmarks(frame, face)
         return out

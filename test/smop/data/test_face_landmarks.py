@@ -26,16 +26,17 @@ def clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hog():
     require_landmarks_extra()
-    return FaceLandmarkDetector("hog")
+    return FaceLandmarkDetector("hog", detect_every=1)
 
 
 def _mouth(marks):
     return marks[..., MOUTH, :].mean(-2)
 
 
-def test_mouth_centre_follows_the_transform(clip, hog):
+@pytest.mark.parametrize("every", [1, 5])
+def test_mouth_centre_follows_the_transform(clip, every):
     frames, path = clip
-    marks = hog(frames)
+    marks = FaceLandmarkDetector("hog", detect_every=every)(frames)
     assert marks.shape == (31, 68, 2) and marks.dtype == np.float32
     base = _mouth(marks[0])
     assert np.abs(base - (112, 119)).max() < 5  # the face is where the clip put it
@@ -60,6 +61,22 @@ def test_faceless_frames_are_interpolated(clip, hog):
         # the head moves smoothly, so the filled mouth stays near where it would have been
         true = moved(_mouth(marks[0])[None], smooth_path(len(path))[t - 1])[0]
         assert np.abs(_mouth(filled[t]) - true).max() < 3
+
+
+def test_tracking_searches_whole_frames_less(clip, hog, monkeypatch):
+    frames, _ = clip
+    every = hog(frames)
+    tracker = FaceLandmarkDetector("hog", detect_every=5)
+    searches = []
+    faces = tracker.faces
+    monkeypatch.setattr(tracker, "faces", lambda frame, upsample=None: searches.append(frame.shape) or faces(frame, upsample))
+    tracked = tracker(frames)
+    whole = sum(shape == frames.shape[1:] for shape in searches)
+    # every 5th frame, the faceless frames 13-15 and the frame after them; windows elsewhere
+    assert whole == 10 and len(searches) == 31 + 1, searches
+    np.testing.assert_array_equal(np.isnan(tracked), np.isnan(every))
+    ok = ~np.isnan(every).any(axis=(1, 2))
+    assert np.abs(_mouth(tracked[ok]) - _mouth(every[ok])).max() < 2
 
 
 def test_largest_face_wins(hog):
