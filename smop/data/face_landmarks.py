@@ -55,8 +55,8 @@ class FaceLandmarkDetector:
     AV-HuBERT's preparation); in between, the face is tracked: the detector searches a small window
     around the previous frame's face, rescaled so that the face is ``TRACK_FACE`` px wide, without
     upsampling (about a sixth of the work), and where it finds no face there the whole frame is
-    searched. The shape predictor runs on every frame either way. At 5, detection runs 2.7x faster
-    and the mouth centres are as close to the truth as at 1 (bench/landmark_speed.py).
+    searched. The shape predictor runs on every frame either way. At 5, detection runs about 2.4x
+    faster and the mouth centres are as close to the truth as at 1 (bench/landmark_speed.py).
     """
 
     TRACK_FACE = 100  # px: HOG's 80-px window still fits a face that shrank by a fifth
