@@ -10,6 +10,7 @@ import importlib.util
 from pathlib import Path
 from typing import Optional, Union
 
+import cv2
 import numpy as np
 
 DETECTORS = ("hog", "cnn")
@@ -32,6 +33,10 @@ def model_file(name: str) -> Path:
     if not path.is_file():
         raise DetectorUnavailable(f"{path} is missing: reinstall face-recognition-models ({INSTALL_HINT})")
     return path
+
+
+def _largest(faces: list) -> Optional[object]:
+    return max(faces, key=lambda r: r.width() * r.height()) if faces else None
 
 
 def _dlib():
@@ -87,8 +92,6 @@ class FaceLandmarkDetector:
 
     def face_near(self, frame: np.ndarray, previous) -> Optional[object]:
         """The largest face found in a window around the dlib rectangle ``previous``, or None."""
-        import cv2
-
         w = max(previous.width(), previous.height())
         c = previous.center()
         half = self.TRACK_WINDOW * w / 2
@@ -99,10 +102,9 @@ class FaceLandmarkDetector:
         scale = self.TRACK_FACE / w
         window = cv2.resize(frame[y0:y1, x0:x1], None, fx=scale, fy=scale,
                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        faces = self.faces(window, upsample=0)
-        if not faces:
+        r = _largest(self.faces(window, upsample=0))
+        if r is None:
             return None
-        r = max(faces, key=lambda r: r.width() * r.height())
         return self._rectangle(int(round(x0 + r.left() / scale)), int(round(y0 + r.top() / scale)),
                                int(round(x0 + r.right() / scale)), int(round(y0 + r.bottom() / scale)))
 
@@ -112,8 +114,7 @@ class FaceLandmarkDetector:
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
     def largest_face(self, frame: np.ndarray) -> Optional[object]:
-        faces = self.faces(frame)
-        return max(faces, key=lambda r: r.width() * r.height()) if faces else None
+        return _largest(self.faces(frame))
 
     def detect_frame(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """(68, 2) landmarks of the largest face in one frame, or None."""
