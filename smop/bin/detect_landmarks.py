@@ -5,7 +5,8 @@
         --landmarks_root data/local/landmarks --nj 8 [--detector hog|cnn] [--detect_every 5]
 
 Writes <landmarks_root>/<subset>/<speaker>/<id>.npy, (T, 68, 2) float32 pixel coordinates at
-25 fps, NaN rows where no face was found (the largest face of each frame), and per subset
+25 fps, NaN rows where no face was found (the largest face, tracked between whole-frame searches
+of every --detect_every-th frame), and per subset
 <landmarks_root>/<subset>/detect_report.txt naming every video without any face (its track is
 all NaN, so prepare_lrs3 skips it with that reason) and every unreadable one (no file written).
 Re-runnable: finished files are kept, new ones are written atomically. Exits non-zero when more
@@ -13,6 +14,7 @@ than --max_skip_share of the videos have no usable track. Needs the landmarks ex
 (tools/install.sh --extra landmarks); dlib's 68-point model is for non-commercial research use.
 """
 import argparse
+import contextlib
 import logging
 import multiprocessing
 import sys
@@ -133,16 +135,11 @@ def main(cmd=None):
     # a missing dlib fails here, with the install hint.
     global _detector
     _detector = FaceLandmarkDetector(args.detector, upsample=args.upsample, detect_every=args.detect_every)
-    pool = multiprocessing.get_context("fork").Pool(args.nj) if args.nj > 1 else None
     outcomes = defaultdict(list)
-    try:
+    with multiprocessing.get_context("fork").Pool(args.nj) if args.nj > 1 else contextlib.nullcontext() as pool:
         results = pool.imap_unordered(_detect_job, jobs) if pool else map(_detect_job, jobs)
         for o in tqdm(results, total=len(jobs), desc="landmarks", unit="video", file=sys.stderr, mininterval=5):
             outcomes[o.job.video.relative_to(args.corpus_root).parts[0]].append(o)
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
     bad = 0
     for subset in subsets:
         done = sorted(outcomes[subset], key=lambda o: str(o.job.video))
