@@ -19,7 +19,7 @@ from smop.utils.io import atomic_write
 from smop.utils.versions import machine, versions
 
 CASES = ("sparse_dispatch", "projector_cost", "batched_decoding", "train_memory", "whisper_length_aware",
-         "data_prep_speed")
+         "data_prep_speed", "landmark_speed")
 
 
 def main(cmd=None):
@@ -32,7 +32,7 @@ def main(cmd=None):
         if name not in CASES:
             p.error(f"unknown case {name!r}; choose from {', '.join(CASES)}")
         module = importlib.import_module(f"bench.{name}")
-        kwargs = {} if name in ("sparse_dispatch", "data_prep_speed") else {"root": args.root}
+        kwargs = {} if name in ("sparse_dispatch", "data_prep_speed", "landmark_speed") else {"root": args.root}
         t = time.perf_counter()
         try:
             rows += module.run(**kwargs)

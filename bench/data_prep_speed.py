@@ -55,11 +55,7 @@ def measure(pairs, media_dir: Path, mean_face: Path, repeats: int) -> dict:
     from smop.data.media import read_media
     from smop.data.mouth_roi import crop_mouths, load_reference_face
 
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, inherited by ffmpeg
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import cv2
-
-    cv2.setNumThreads(1)
+    pin_to_one_core()
     reference = load_reference_face(mean_face)  # the mini corpus's: its faces are drawn from it
     totals = {"job": [], "decode": [], "warp": []}
     audio_seconds = 0.0
@@ -91,11 +87,7 @@ def measure(pairs, media_dir: Path, mean_face: Path, repeats: int) -> dict:
 def run(n: int = 8, repeats: int = 3) -> List[Row]:
     with tempfile.TemporaryDirectory() as d:
         pairs = make_videos(Path(d), n)
-        proc = subprocess.run([sys.executable, "-m", "bench.data_prep_speed", "--worker", d, "--repeats", str(repeats)],
-                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr[-3000:])
-        m = json.loads(proc.stdout.strip().splitlines()[-1])
+        m = measure_in_worker("bench.data_prep_speed", Path(d), repeats)
     speech = m["seconds"]
     what = f"{len(pairs)} videos, {speech:.1f} s, {LRS3_SIZE}x{LRS3_SIZE} 25 fps, 1 core"
     rows = []
@@ -108,8 +100,29 @@ def run(n: int = 8, repeats: int = 3) -> List[Row]:
     return rows
 
 
-def main(cmd=None):
-    p = parser(__doc__, root=False)
+def pin_to_one_core() -> None:
+    """This process, and the ffmpeg runs it starts, on one core with one thread."""
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def measure_in_worker(module: str, videos: Path, repeats: int) -> dict:
+    """``module``'s measure() on the videos made in ``videos``, in a fresh process (pinned to one
+    core there, while this one keeps its threads)."""
+    proc = subprocess.run([sys.executable, "-m", module, "--worker", str(videos), "--repeats", str(repeats)],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def video_case_main(doc: str, run, measure, cmd=None) -> None:
+    """Command line of a case measured on generated videos: ``run(videos, repeats)`` prints its
+    rows; the hidden ``--worker DIR`` is the pinned process that measures the videos in DIR."""
+    p = parser(doc, root=False)
     p.add_argument("--videos", type=int, default=8)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
@@ -121,6 +134,10 @@ def main(cmd=None):
         print(json.dumps(measure(pairs, media, args.worker / "mini" / "mean_face.npy", args.repeats)))
         return
     print(report(run(args.videos, args.repeats)))
+
+
+def main(cmd=None):
+    video_case_main(__doc__, run, measure, cmd)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ root=$(pwd)
 skip_recipe=false
 if [ "${1:-}" = --skip_recipe ]; then skip_recipe=true; shift; fi
 
-tools/install.sh
+tools/install.sh --extra landmarks  # dlib: the landmark-detection tests run in CI
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 tools/venv/bin/python -m pytest -q "$@"
 

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Create tools/venv with smop and its pinned dependencies; idempotent.
-# Usage: tools/install.sh [--system-packages true|false] [--python python3.11]
+# Usage: tools/install.sh [--system-packages true|false] [--python python3.11] [--extra landmarks]
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
 
 system_packages=auto   # install Debian sox/ffmpeg/sctk/espeak-ng with apt-get (auto: when root)
 python=python3.11      # interpreter for the venv
+extras="test"          # setup.py extras; --extra landmarks adds dlib (face landmarks from raw video)
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --system-packages) system_packages="$2"; shift 2 ;;
     --python) python="$2"; shift 2 ;;
+    --extra) extras+=",$2"; shift 2 ;;
     -h|--help) sed -n '2,3p' "$0"; exit 0 ;;
     *) echo "$0: unknown option $1" >&2; exit 2 ;;
   esac
@@ -44,20 +46,24 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-# 2. The venv. A stamp of the pins makes re-runs cheap and re-installs when setup.py changes.
+# 2. The venv. A stamp of the pins and the extras installed with them makes re-runs cheap; it
+#    re-installs when setup.py changes or an extra is asked for that is not there yet.
 stamp="${venv}/.smop_installed"
 want=$(sha256sum "${root_dir}/setup.py" | cut -d' ' -f1)
-if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ]; then
-  log "tools/venv is up to date"
+have="" have_extras=""
+if [ -f "${stamp}" ]; then read -r have have_extras < "${stamp}" || true; fi
+extras=$(tr ',' '\n' <<< "${extras},${have_extras}" | sed '/^$/d' | sort -u | paste -sd, -)
+if [ "${have}" = "${want}" ] && [ "${have_extras}" = "${extras}" ]; then
+  log "tools/venv is up to date (extras: ${extras})"
 else
   [ -x "${venv}/bin/python" ] || { log "creating ${venv}"; "${python}" -m venv "${venv}"; }
   # The machine-wide pip constraint caps torch at the wheels on disk; our pins are below that cap.
   "${venv}/bin/pip" install -q --upgrade "pip>=24,<25" "setuptools<74" wheel
   # torch first, so that no other requirement pulls a different build.
   "${venv}/bin/pip" install -q "torch==2.11.0" "torchaudio==2.11.0"
-  "${venv}/bin/pip" install -q -e "${root_dir}[test]"
+  "${venv}/bin/pip" install -q -e "${root_dir}[${extras}]"
   "${venv}/bin/pip" check
-  echo "${want}" > "${stamp}"
+  echo "${want} ${extras}" > "${stamp}"
 fi
 
 # 3. Verify the pins (ESPnet's check_install.py style): report N / M and fail on a mismatch.
@@ -77,4 +83,8 @@ for name, ver in want.items():
 print(f"{ok} / {len(want)} pinned libraries installed")
 sys.exit(0 if ok == len(want) else 1)
 PY
+if [[ ",${extras}," == *,landmarks,* ]]; then
+  "${venv}/bin/python" -c "from smop.data.face_landmarks import FaceLandmarkDetector as D; D('hog'); D('cnn')"
+  log "dlib face landmarks: ok (its 68-point model is for non-commercial research use)"
+fi
 log "done: source ${venv}/bin/activate"
