@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from smop.data.datadir import validate_data_dir, write_data_dir
 from smop.data.errors import DataError
-from smop.data.lrs3.prepare import find_jobs, process
+from smop.data.lrs3.prepare import IdListError, find_jobs, process
 from smop.data.mouth_roi import CROP_SETTINGS, load_reference_face, write_crop_settings
 from smop.utils.io import atomic_write
 
@@ -69,7 +69,10 @@ def main(cmd=None):
                          f"preparation/detectors/retinaface/ or AV-HuBERT's preparation); the mini corpus writes its own.")
     include = read_id_list(args.include_list) if args.include_list else None
     exclude = read_id_list(args.exclude_list) if args.exclude_list else None
-    jobs = find_jobs(args.corpus_root, args.subsets.split(","), args.landmarks_root, args.max_seconds, include, exclude)
+    try:
+        jobs = find_jobs(args.corpus_root, args.subsets.split(","), args.landmarks_root, args.max_seconds, include, exclude)
+    except IdListError as e:
+        raise SystemExit(f"--{e.which}_list {getattr(args, e.which + '_list')}: {e}")
     if not jobs:
         raise SystemExit(f"no videos found under {args.corpus_root} for subsets {args.subsets}")
     # Two videos with one id (e.g. the same clip under pretrain/ and trainval/) would write the same

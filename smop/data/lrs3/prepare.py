@@ -59,9 +59,19 @@ class Result:
     notes: List[Tuple[str, str]] = field(default_factory=list)  # (kind, detail)
 
 
+class IdListError(DataError):
+    """An include or exclude id list that does not fit the corpus (``which``: include or exclude)."""
+
+    def __init__(self, message: str, which: str):
+        super().__init__(message)
+        self.which = which
+
+
 def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Path], max_seconds: Optional[float],
               include: Optional[set] = None, exclude: Optional[set] = None) -> List[Job]:
-    """Every ``<subset>/<speaker>/<video>.mp4``; ids are ``<speaker>-<video>``, filtered by the id lists."""
+    """Every ``<subset>/<speaker>/<video>.mp4``; ids are ``<speaker>-<video>``, filtered by the id lists
+    (``<speaker>/<video>`` keys). An id list with ids that name no video here is refused: made for
+    another corpus path, it would keep nothing (include) or let held-out videos into training (exclude)."""
     jobs = []
     for subset in subsets:
         root = corpus / subset
@@ -69,14 +79,21 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
             raise FileNotFoundError(f"{root}: no such LRS3 subset directory")
         for mp4 in sorted(root.glob("*/*.mp4")):
             speaker = mp4.parent.name
-            prefix = f"{speaker}-{mp4.stem}"
-            key = f"{speaker}/{mp4.stem}"
-            if include is not None and key not in include:
-                continue
-            if exclude is not None and key in exclude:
-                continue
             marks = None if landmarks_root is None else landmarks_root / subset / speaker / f"{mp4.stem}.npy"
-            jobs.append(Job(mp4, marks, prefix, speaker, max_seconds if subset == "pretrain" else None))
+            jobs.append(Job(mp4, marks, f"{speaker}-{mp4.stem}", speaker, max_seconds if subset == "pretrain" else None))
+    keys = {f"{job.speaker}/{job.video.stem}" for job in jobs}
+    for name, ids in (("include", include), ("exclude", exclude)):
+        if ids is None:
+            continue
+        unknown = sorted(ids - keys)
+        if not ids or unknown:
+            what = "is empty" if not ids else f"has {len(unknown)} of {len(ids)} ids that are no video of {corpus}/{{{','.join(subsets)}}}, e.g. {unknown[:3]}"
+            raise IdListError(f"the {name} list {what}: a list made for another corpus path? Give the right list "
+                              f"(a recipe's data/local/valid.id is made again when removed)", name)
+    if include is not None:
+        jobs = [job for job in jobs if f"{job.speaker}/{job.video.stem}" in include]
+    if exclude is not None:
+        jobs = [job for job in jobs if f"{job.speaker}/{job.video.stem}" not in exclude]
     return jobs
 
 

@@ -168,3 +168,20 @@ def test_clips_shorter_than_the_smoothing_window_are_skipped(corpus, tmp_path):
     assert f"SKIP {tmp_path / 'corpus' / 'test' / src[0].parent.name / src[0].name}\tAlignmentError: 11 frames, fewer than the " \
            "12-frame landmark smoothing window" in report
     assert dict(read_table(tmp_path / "data" / "utt2num_frames")) == {f"{src[1].parent.name}-{src[1].stem}": "12"}
+
+
+def test_id_lists_that_do_not_fit_the_corpus_are_refused(corpus, tmp_path):
+    """A valid.id left by a wrong corpus path would hold nothing back (exclude) or keep nothing (include)."""
+    valid = (corpus / "valid.id").read_text().split()
+    stale = tmp_path / "stale.id"
+    stale.write_text("".join(f"otherspk/{i:05d}\n" for i in range(3)) + f"{valid[0]}\n")
+    code = _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, "--exclude_list", str(stale))
+    assert f"--exclude_list {stale}: the exclude list has 3 of 4 ids that are no video of {corpus / 'corpus'}/{{trainval}}" in code
+    assert "['otherspk/00000', 'otherspk/00001', 'otherspk/00002']" in code
+    empty = tmp_path / "empty.id"
+    empty.write_text("")
+    code = _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, "--include_list", str(empty))
+    assert code.startswith(f"--include_list {empty}: the include list is empty")
+    assert not (tmp_path / "data").exists()
+    assert _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, "--include_list", str(corpus / "valid.id")) == 0
+    assert validate_data_dir(tmp_path / "data") == len(valid)
