@@ -55,11 +55,8 @@ def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:
         WhisperForConditionalGeneration,
     )
 
-    from smop.pretrain.export import (
-        save_avhubert_fairseq,
-        save_whisper,
-        train_spm_tokenizer,
-    )
+    from smop.encoders.avhubert.fairseq_writer import save_avhubert_fairseq
+    from smop.utils.hf_release import save_whisper, train_spm_tokenizer
 
     root = Path(root)
     paths = {"whisper": root / "whisper-medium", "llm": root / "llama-3.2-1b",

@@ -39,7 +39,7 @@ def pretrained_tiny_llama(tokenizer_dir):
     """A tiny Llama that has learnt the sentences, as a real pretrained LLM knows its language."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from smop.pretrain.lm import pretrain_causal_lm
+    from smop.mini.lm import pretrain_causal_lm
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     torch.manual_seed(3)
@@ -53,7 +53,8 @@ def pretrained_tiny_llama(tokenizer_dir):
 def pretrained(tmp_path_factory):
     """Paths of the tiny pretrained models: whisper dir, avhubert .safetensors, llm dir."""
     from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
-    from smop.pretrain.export import save_avhubert_fairseq, save_llama, save_whisper, train_spm_tokenizer
+    from smop.encoders.avhubert.fairseq_writer import save_avhubert_fairseq
+    from smop.utils.hf_release import save_llama, save_whisper, train_spm_tokenizer
 
     root = tmp_path_factory.mktemp("pretrained")
     save_whisper(root / "whisper", seed=1, **TINY_WHISPER)

@@ -28,10 +28,11 @@ from smop.data.loaders import MouthNpyReader, Wav16kReader, read_scp
 from smop.data.preprocessor import SmopPreprocessor
 from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
 from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
+from smop.encoders.avhubert.fairseq_writer import save_avhubert_fairseq
 from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
-from smop.pretrain.export import save_avhubert_fairseq, save_llama, save_whisper, train_spm_tokenizer
-from smop.pretrain.lm import pretrain_causal_lm
+from smop.mini.lm import pretrain_causal_lm
+from smop.utils.hf_release import save_llama, save_whisper, train_spm_tokenizer
 from smop.utils.masks import make_pad_mask
 
 logger = logging.getLogger("mini_pretrain")

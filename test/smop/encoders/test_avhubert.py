@@ -7,7 +7,7 @@ from smop.encoders.avhubert.checkpoint import AVHUBERT_DEFAULTS, convert_fairseq
 from smop.encoders.avhubert.model import AVHubertNet
 from smop.encoders.avhubert.transformer import WeightNormConv1d
 from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
-from smop.pretrain.export import avhubert_fairseq_state, save_avhubert_fairseq
+from smop.encoders.avhubert.fairseq_writer import avhubert_fairseq_state, save_avhubert_fairseq
 
 LARGE = dict(AVHUBERT_DEFAULTS, encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096,
              encoder_attention_heads=16, layer_norm_first=True)

@@ -3,7 +3,7 @@ import random
 
 import torch
 
-from smop.pretrain.lm import in_context_copy, pretrain_causal_lm
+from smop.mini.lm import in_context_copy, pretrain_causal_lm
 
 
 def test_copy_sequence_ends_with_prompt_and_transcript():
