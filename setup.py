@@ -13,6 +13,7 @@ install_requires = [
     "numpy>=2.4,<2.5",
     "sentencepiece==0.2.0",
     "safetensors>=0.4",
+    "huggingface_hub>=1.0",  # packed models: hub ids resolved in the local cache (never downloaded)
     "kaldiio>=2.18.0",
     "humanfriendly>=10.0",
     "jiwer>=3.0,<5",
@@ -34,4 +35,5 @@ setup(
     packages=find_packages(include=["smop", "smop.*"]),
     install_requires=install_requires,
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    entry_points={"console_scripts": ["smop-transcribe=smop.bin.transcribe:main"]},
 )

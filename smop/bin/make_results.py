@@ -39,6 +39,23 @@ def describe(exp: Path) -> str:
     return text
 
 
+def wer_table(exp: Path, decode_tag: str, sets) -> tuple:
+    """The markdown WER table of one experiment's scored sets, and the WER (%) by set."""
+    lines = ["|dataset|SNR (dB)|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|", "|---|---|---|---|---|---|---|---|---|---|"]
+    errors = {}
+    for s in sets:
+        wer = exp / decode_tag / s / "score_wer" / "wer.json"
+        if not wer.exists():
+            lines.append(f"|{s}|{snr_of(s)}|-|-|-|-|-|-|-|-|")
+            continue
+        r = json.loads(wer.read_text())
+        c, pc = r["counts"], r["percent"]
+        lines.append(f"|{s}|{snr_of(s)}|{c['snt']}|{c['wrd']}|{pc['corr']:.1f}|{pc['sub']:.1f}|{pc['del']:.1f}|"
+                     f"{pc['ins']:.1f}|{pc['err']:.1f}|{pc['s_err']:.1f}|")
+        errors[s] = pc["err"]
+    return lines, errors
+
+
 def main(cmd=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp_dirs", type=Path, nargs="+", required=True)
@@ -57,18 +74,11 @@ def main(cmd=None):
         lines.append(f"- command: `{args.command.strip()}`")
     summary = {}
     for exp in args.exp_dirs:
-        lines += ["", f"## {exp}", f"- {describe(exp)}", f"- decoding: `{args.decode_tag}`", "",
-                  "### WER", "", "|dataset|SNR (dB)|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|", "|---|---|---|---|---|---|---|---|---|---|"]
-        for s in args.sets:
-            wer = exp / args.decode_tag / s / "score_wer" / "wer.json"
-            if not wer.exists():
-                lines.append(f"|{s}|{snr_of(s)}|-|-|-|-|-|-|-|-|")
-                continue
-            r = json.loads(wer.read_text())
-            c, pc = r["counts"], r["percent"]
-            lines.append(f"|{s}|{snr_of(s)}|{c['snt']}|{c['wrd']}|{pc['corr']:.1f}|{pc['sub']:.1f}|{pc['del']:.1f}|"
-                         f"{pc['ins']:.1f}|{pc['err']:.1f}|{pc['s_err']:.1f}|")
-            summary.setdefault(exp.name, {})[s] = pc["err"]
+        lines += ["", f"## {exp}", f"- {describe(exp)}", f"- decoding: `{args.decode_tag}`", "", "### WER", ""]
+        table, errors = wer_table(exp, args.decode_tag, args.sets)
+        lines += table
+        if errors:
+            summary[exp.name] = errors
         images = sorted((exp / "images").glob("*.png")) if (exp / "images").is_dir() else []
         wanted = [i for i in images if i.stem in ("loss", "loss_ce", "acc", "lb_loss", "z_loss")]
         if wanted:

@@ -62,6 +62,9 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         gradient_checkpointing: recompute LLM activations in backward (long sequences, big LLMs).
     """
 
+    # Constructor arguments that name pretrained weights (a HF model directory): packing copies or names them.
+    PRETRAINED_ARGS = {"model_name_or_path": "dir"}
+
     def __init__(
         self,
         input_modalities: Sequence[str],

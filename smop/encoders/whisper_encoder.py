@@ -26,6 +26,9 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
             30 s window as Whisper was trained. Much faster for short utterances.
     """
 
+    # Constructor arguments that name pretrained weights (a HF model directory): packing copies or names them.
+    PRETRAINED_ARGS = {"model_name_or_path": "dir"}
+
     def __init__(
         self,
         model_name_or_path: str,
