@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command of README.md (and of CI): install what is needed, run the unit tests, then the
-# mini recipe end to end (stages 0-5) on a small corpus with a short DEBUG config.
+# mini recipe end to end (stages 0-6) on a small corpus with a short DEBUG config.
 # Usage: ci/test.sh [--skip_recipe] [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +33,19 @@ for s in ("test", "test_snr-5", "test_snr0"):
     assert r["counts"]["err"] == r["jiwer"]["err"] and r["counts"]["wrd"] == r["jiwer"]["wrd"], r
     print(f"{s}: WER {r['wer']:.1f} % (sclite and jiwer agree)")
 PY
+# Stage 6 packed the model; smop-transcribe decodes a test video with it, from another directory.
+pack=$(pwd)/exp/train_debug/pack
+for f in README.md config.yaml decode.yaml model.safetensors meta.yaml pretrained/decoder/config.json; do
+  [ -f "${pack}/${f}" ] || { echo "the pack lacks ${f}" >&2; exit 1; }
+done
+mp4=$(find "$(pwd)/${MINI_AV}/corpus/test" -name '*.mp4' | sort | head -n 1)
+if grep -q '^mouth_crop: null' "${pack}/meta.yaml"; then
+  # Until data preparation records its crop settings (data/<set>/mouth_crop.yaml) a pack cannot crop video files.
+  echo "transcribe of ${mp4} skipped: data/train has no mouth_crop.yaml"
+else
+  out=$(pwd)/exp/train_debug/transcribe_check.txt
+  (cd /tmp && "${root}/tools/venv/bin/smop-transcribe" --model "${pack}" \
+    --landmarks "$(dirname "${mp4}" | sed 's|/corpus/|/landmarks/|')/{stem}.npy" "${mp4}") | tee "${out}"
+  grep -q "^${mp4} [a-z]" "${out}" || { echo "smop-transcribe gave no transcript for ${mp4}" >&2; exit 1; }
+fi
 echo "mini recipe OK: $(pwd)/RESULTS.md"

@@ -19,8 +19,8 @@ import yaml
 from smop.inference import pack_layout as layout
 from smop.inference.mouth_crop import FILE_NAME as MOUTH_CROP_FILE
 from smop.inference.mouth_crop import MouthCropSettings, sha256_of
-from smop.inference.pretrained import (PretrainedError, PretrainedPart, hub_source, pretrained_args, resolve,
-                                      stated_license)
+from smop.inference.pretrained import (SLOTS, PretrainedError, PretrainedPart, hub_source, pretrained_args,
+                                      resolve, stated_license)
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import atomic_write
 
@@ -60,11 +60,11 @@ def _local(root: Path, value) -> Path:
 def _pretrained_parts(config: dict, opts: PackOptions, staging: Path) -> List[PretrainedPart]:
     """Name every pretrained part by hub id, or copy it into the pack; refuse a part that is neither."""
     parts = []
-    slots = [slot for slot, *_ in pretrained_args(config)]
-    copy = set(slots) if "all" in opts.copy_pretrained else set(opts.copy_pretrained)
-    unknown = (copy | set(opts.hub_ids) | set(opts.part_licenses)) - set(slots)
+    # Options may name parts the model does not have (one set of options for a recipe's ASR and AVSR models).
+    copy = set(SLOTS) if "all" in opts.copy_pretrained else set(opts.copy_pretrained)
+    unknown = (copy | set(opts.hub_ids) | set(opts.part_licenses)) - set(SLOTS)
     if unknown:
-        raise PretrainedError(f"this model's pretrained parts are {slots}; there is no {sorted(unknown)}")
+        raise PretrainedError(f"pretrained parts are {list(SLOTS)}; there is no {sorted(unknown)}")
     for slot, arg, kind, value in pretrained_args(config):
         part = PretrainedPart(slot, arg, kind)
         local = _local(opts.root, value)

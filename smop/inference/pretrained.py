@@ -4,6 +4,7 @@ how a pack names them (a hub id, or a path inside the pack) and how a pack's nam
 A component declares the constructor arguments that name pretrained weights in its class attribute
 ``PRETRAINED_ARGS`` ({argument: "dir" for a Hugging Face model directory, "file" for one file}).
 """
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,11 +81,12 @@ def hub_source(value: str, local: Path, kind: str) -> Optional[dict]:
     or a hub id found in the local cache; None for another local path (``local``: the value as a
     path). A value that is neither a local path nor a cached hub id is an error."""
     if local.exists():
-        m = _HF_CACHE_PATH.search(str(local.absolute()))
-        if m is None or (kind == "dir" and m.group("file")):
-            return None  # a plain local path (a folder below a snapshot is not a model repository)
-        return {"hub_id": m.group("repo").replace("--", "/"), "revision": m.group("revision"),
-                "filename": m.group("file") if kind == "file" else None}
+        for path in _link_chain(local):
+            m = _HF_CACHE_PATH.search(str(path))
+            if m and not (kind == "dir" and m.group("file")):  # a folder below a snapshot is no repository
+                return {"hub_id": m.group("repo").replace("--", "/"), "revision": m.group("revision"),
+                        "filename": m.group("file") if kind == "file" else None}
+        return None  # a plain local path
     if kind == "dir" and _HUB_ID.match(value):
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
@@ -94,6 +96,18 @@ def hub_source(value: str, local: Path, kind: str) -> Optional[dict]:
         except LocalEntryNotFoundError:
             pass
     raise PretrainedError(f"{value}: neither a local path ({local}) nor a hub id in the local Hugging Face cache")
+
+
+def _link_chain(path: Path) -> List[Path]:
+    """``path`` and each path its symbolic links lead to (recipes link pretrained/<name> to the
+    HF cache; a cached file is itself a link to a blob, whose name says nothing)."""
+    chain, path = [], path.absolute()
+    for _ in range(16):
+        chain.append(path.parent.resolve() / path.name)
+        if not path.is_symlink():
+            break
+        path = path.parent / os.readlink(path)
+    return chain
 
 
 def stated_license(path: Path) -> Optional[str]:
