@@ -123,11 +123,13 @@ def _data_lines(info: CardInfo, modality: str) -> List[str]:
         + (["grey mouth crops at 25 fps"] if modality != "audio" else [])))
     if modality != "audio":
         crop = info.crop.describe() if info.crop else "not recorded with the training data (transcribing video files needs them)"
-        lines.append(f"- mouth crops: {crop}; the model sees the centre {info.config.get('preprocessor_conf', {}).get('crop_size', 88)} pixels")
+        side = (info.config.get("preprocessor_conf") or {}).get("crop_size", 88)
+        lines.append(f"- mouth crops: {crop}; the model sees their centre {side}x{side} pixels")
     pre = info.config.get("preprocessor_conf") or {}
     aug = []
     if modality != "video" and "noise_snrs" in pre:
-        aug.append(f"babble noise at SNRs {pre['noise_snrs']} dB (null = clean)")
+        snrs = ", ".join("clean" if s is None else f"{s} dB" for s in pre["noise_snrs"])
+        aug.append(f"babble noise, one SNR of {snrs} per utterance")
     if pre.get("modality_dropout"):
         aug.append(f"modality dropout {pre['modality_dropout']}")
     if aug:
@@ -145,8 +147,12 @@ def _usage(info: CardInfo, modality: str) -> List[str]:
     if modality != "video":
         inputs.append("`wave`: 16 kHz mono float32 (S,)")
     if modality != "audio":
-        size = (info.crop.roi_resize or info.crop.roi_size) if info.crop else 96
-        inputs.append(f"`mouths`: uint8 grey mouth crops (T, {size}, {size}) at 25 fps, cropped like the training data")
+        if info.crop:
+            size = info.crop.roi_resize or info.crop.roi_size
+            shape = f"(T, {size}, {size})"
+        else:
+            shape = "(T, H, W)"
+        inputs.append(f"`mouths`: uint8 grey mouth crops {shape} at 25 fps, cropped like the training data")
     lines = [
         "Install smop (in a clone of its repository: `tools/install.sh`), then:", "", "```python",
         "from smop import Speech2Text", "",

@@ -17,12 +17,14 @@ from typing import Dict, List, Optional, Sequence
 import yaml
 
 from smop.inference import pack_layout as layout
+from smop.inference.model_card import CardInfo, model_card
 from smop.inference.mouth_crop import FILE_NAME as MOUTH_CROP_FILE
 from smop.inference.mouth_crop import MouthCropSettings, sha256_of
 from smop.inference.pretrained import (SLOTS, PretrainedError, PretrainedPart, hub_source, pretrained_args,
                                       resolve, stated_license)
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import atomic_write
+from smop.utils.results import describe, wer_table
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +206,6 @@ def write_pack(opts: PackOptions) -> Path:
     """Pack ``opts.exp_dir`` into ``opts.out_dir`` (replaced whole, so a re-run leaves no stale file)."""
     from safetensors.torch import save_file
 
-    from smop.bin.make_results import describe, wer_table
     from smop.utils.checkpoint import load_model_state
     from smop.utils.versions import versions
 
@@ -249,8 +250,6 @@ def write_pack(opts: PackOptions) -> Path:
             shutil.copyfile(exp / "expert_usage.png", staging / image)
 
         sets = scored_sets(exp, decode_tag)
-        from smop.inference.model_card import CardInfo, model_card
-
         card = CardInfo(
             name=opts.name or exp.name, hub_id=opts.hub_id, license=opts.license, language=opts.language,
             corpus=opts.corpus, config=packed_config, parts=parts, summary=describe(exp), data=data,
