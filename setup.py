@@ -13,6 +13,7 @@ install_requires = [
     "numpy>=2.4,<2.5",
     "sentencepiece==0.2.0",
     "safetensors>=0.4",
+    "huggingface_hub>=1.0",  # packed models: hub ids resolved in the local cache (never downloaded)
     "kaldiio>=2.18.0",
     "humanfriendly>=10.0",
     "jiwer>=3.0,<5",
@@ -40,4 +41,5 @@ setup(
         # model (non-commercial research use); face-recognition-models ships the model files.
         "landmarks": ["dlib-bin==20.0.1.post1", "face-recognition-models==0.3.0"],
     },
+    entry_points={"console_scripts": ["smop-transcribe=smop.bin.transcribe:main"]},
 )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command of README.md (and of CI): install what is needed, run the unit tests, then the
-# mini recipe end to end (stages 0-5) on a small corpus with a short DEBUG config.
+# mini recipe end to end (stages 0-6) on a small corpus with a short DEBUG config.
 # Usage: ci/test.sh [--skip_recipe] [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +33,17 @@ for s in ("test", "test_snr-5", "test_snr0"):
     assert r["counts"]["err"] == r["jiwer"]["err"] and r["counts"]["wrd"] == r["jiwer"]["wrd"], r
     print(f"{s}: WER {r['wer']:.1f} % (sclite and jiwer agree)")
 PY
+# Stage 6 packed the model; smop-transcribe decodes a test video with it, from another directory.
+pack=$(pwd)/exp/train_debug/pack
+for f in README.md config.yaml decode.yaml model.safetensors meta.yaml pretrained/decoder/config.json; do
+  [ -f "${pack}/${f}" ] || { echo "the pack lacks ${f}" >&2; exit 1; }
+done
+mp4=$(find "$(pwd)/${MINI_AV}/corpus/test" -name '*.mp4' | sort | head -n 1)
+grep -q '^mouth_crop: mouth_crop.yaml' "${pack}/meta.yaml" || { echo "the pack records no mouth-crop settings" >&2; exit 1; }
+out=$(pwd)/exp/train_debug/transcribe_check.txt
+(cd /tmp && "${root}/tools/venv/bin/smop-transcribe" --model "${pack}" \
+  --landmarks "$(dirname "${mp4}" | sed 's|/corpus/|/landmarks/|')/{stem}.npy" "${mp4}") | tee "${out}"
+# Without landmark files the face is detected (dlib finds the mini corpus's faces).
+(cd /tmp && "${root}/tools/venv/bin/smop-transcribe" --model "${pack}" "${mp4}") | tee -a "${out}"
+[ "$(grep -c "^${mp4} [a-z]" "${out}")" = 2 ] || { echo "smop-transcribe gave no transcript for ${mp4}" >&2; exit 1; }
 echo "mini recipe OK: $(pwd)/RESULTS.md"

@@ -29,11 +29,13 @@ from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 from tqdm import tqdm
 
 from smop.data.loaders import audio_samples, read_scp
+from smop.inference.settings import DTYPES, DecodeSettings
 from smop.tasks.avsr import SmopAVSRTask
 from smop.utils.io import atomic_write
 from smop.utils.versions import versions
 
 logger = logging.getLogger(__name__)
+DEFAULTS = DecodeSettings()
 
 
 def utterance_length(path: str, data_type: str) -> int:
@@ -113,26 +115,23 @@ def inference(
     sets: Sequence[DecodeSet],
     train_config: Optional[str],
     model_file: Optional[str],
-    batch_size: int = 1,
-    beam_size: int = 1,
-    max_new_tokens_per_second: float = 10.0,
-    max_new_tokens_min: int = 10,
     ngpu: int = 0,
     seed: int = 0,
     num_workers: int = 1,
     sort_by_length: bool = True,
-    dtype: str = "float32",
+    **settings,
 ) -> List[Dict[str, str]]:
-    """Decode each set with the model loaded once; the hypotheses of each set, by utterance id."""
+    """Decode each set with the model loaded once; the hypotheses of each set, by utterance id.
+    ``settings`` are those of :class:`DecodeSettings` (batch_size, beam_size, ...)."""
     if ngpu > 1:
         raise NotImplementedError("decode with --ngpu 0 or 1; split the data over jobs for more")
+    settings = DecodeSettings().replace(**settings)
     device = "cuda" if ngpu > 0 else "cpu"
     model, train_args = SmopAVSRTask.build_model_from_file(train_config, model_file, device)
-    model.to(dtype=getattr(torch, dtype)).eval()
-    settings = model.decoder.generation_settings(beam_size)
-    settings.update(max_new_tokens=f"{max_new_tokens_min} + ceil({max_new_tokens_per_second} * seconds) per utterance")
-    generation = {"generation": settings, "train_config": train_config, "model_file": model_file,
-                  "model": {k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))}}
+    model.to(dtype=getattr(torch, settings.dtype)).eval()
+    generation = generation_record(model, settings)
+    generation.update(train_config=train_config, model_file=model_file,
+                      model={k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))})
     results = []
     for one in sets:
         # Seeded per set: a set's hypotheses do not depend on which sets were decoded before it.
@@ -142,10 +141,17 @@ def inference(
         with atomic_write(out / "generation_config.yaml") as f:
             yaml.safe_dump(generation, f, sort_keys=False)
         keys = decoding_keys(one.data, one.key_file, sort_by_length)
-        loader = evaluation_loader(one.data, train_args, keys, batch_size, num_workers, dtype)
-        results.append(decode(model, loader, device, out, beam_size=beam_size,
-                              max_new_tokens_per_second=max_new_tokens_per_second, max_new_tokens_min=max_new_tokens_min))
+        loader = evaluation_loader(one.data, train_args, keys, settings.batch_size, num_workers, settings.dtype)
+        results.append(decode(model, loader, device, out, **settings.search()))
     return results
+
+
+def generation_record(model, settings: DecodeSettings) -> dict:
+    """What decoding runs with: the transformers generation settings and the token budget."""
+    generation = model.decoder.generation_settings(settings.beam_size, settings.early_stopping)
+    generation.update(max_new_tokens=f"{settings.max_new_tokens_min} + ceil({settings.max_new_tokens_per_second} "
+                                     "* seconds) per utterance")
+    return {"generation": generation, "settings": settings.to_dict()}
 
 
 @torch.no_grad()
@@ -194,7 +200,7 @@ def get_parser() -> config_argparse.ArgumentParser:
     parser.add_argument("--output_dir", required=True, action="append", help="one per test set")
     parser.add_argument("--ngpu", type=int, default=0, help="0: CPU, 1: one GPU")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dtype", default="float32", choices=("float16", "bfloat16", "float32"))
+    parser.add_argument("--dtype", default=DEFAULTS.dtype, choices=DTYPES)
     parser.add_argument("--num_workers", type=int, default=1)
     group = parser.add_argument_group("Input data")
     group.add_argument("--data_path_and_name_and_type", type=str2triple_str, required=True, action="append")
@@ -204,10 +210,12 @@ def get_parser() -> config_argparse.ArgumentParser:
     group.add_argument("--train_config", type=str, help="config.yaml written by training")
     group.add_argument("--model_file", type=str, help="a trained *.pth (trainable weights)")
     group = parser.add_argument_group("Search")
-    group.add_argument("--batch_size", type=int, default=1)
-    group.add_argument("--beam_size", type=int, default=1, help="1: greedy")
-    group.add_argument("--max_new_tokens_per_second", type=float, default=10.0)
-    group.add_argument("--max_new_tokens_min", type=int, default=10)
+    group.add_argument("--batch_size", type=int, default=DEFAULTS.batch_size)
+    group.add_argument("--beam_size", type=int, default=DEFAULTS.beam_size, help="1: greedy")
+    group.add_argument("--max_new_tokens_per_second", type=float, default=DEFAULTS.max_new_tokens_per_second)
+    group.add_argument("--max_new_tokens_min", type=int, default=DEFAULTS.max_new_tokens_min)
+    group.add_argument("--early_stopping", type=str2bool, default=DEFAULTS.early_stopping,
+                       help="beam search stops once beam_size hypotheses have ended (transformers' early_stopping)")
     return parser
 
 

@@ -6,37 +6,11 @@
 """
 import argparse
 import datetime
-import json
-import re
 from pathlib import Path
 
-import yaml
-
 from smop.utils.io import atomic_write
+from smop.utils.results import describe, wer_table
 from smop.utils.versions import machine, versions
-
-
-def snr_of(name: str) -> str:
-    m = re.search(r"_snr(-?\d+(?:\.\d+)?)$", name)
-    return m.group(1) if m else "clean"
-
-
-def describe(exp: Path) -> str:
-    cfg_path = exp / "config.yaml"
-    if not cfg_path.exists():
-        return "not trained"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    proj = cfg.get("projector")
-    pc = cfg.get("projector_conf", {})
-    if proj == "smop":
-        proj = f"smop {pc.get('layout', 'dedr').upper()} (E={pc.get('num_experts', 4)}, k={pc.get('top_k', 2)})"
-    text = f"modality {cfg.get('modality')}, projector {proj}, max_epoch {cfg.get('max_epoch')}"
-    log = exp / "train.log"
-    if log.exists():
-        m = re.findall(r"model: ([\d,]+) trainable / ([\d,]+) parameters", log.read_text(errors="replace"))
-        if m:
-            text += f", {m[-1][0]} trainable of {m[-1][1]} parameters"
-    return text
 
 
 def main(cmd=None):
@@ -57,18 +31,11 @@ def main(cmd=None):
         lines.append(f"- command: `{args.command.strip()}`")
     summary = {}
     for exp in args.exp_dirs:
-        lines += ["", f"## {exp}", f"- {describe(exp)}", f"- decoding: `{args.decode_tag}`", "",
-                  "### WER", "", "|dataset|SNR (dB)|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|", "|---|---|---|---|---|---|---|---|---|---|"]
-        for s in args.sets:
-            wer = exp / args.decode_tag / s / "score_wer" / "wer.json"
-            if not wer.exists():
-                lines.append(f"|{s}|{snr_of(s)}|-|-|-|-|-|-|-|-|")
-                continue
-            r = json.loads(wer.read_text())
-            c, pc = r["counts"], r["percent"]
-            lines.append(f"|{s}|{snr_of(s)}|{c['snt']}|{c['wrd']}|{pc['corr']:.1f}|{pc['sub']:.1f}|{pc['del']:.1f}|"
-                         f"{pc['ins']:.1f}|{pc['err']:.1f}|{pc['s_err']:.1f}|")
-            summary.setdefault(exp.name, {})[s] = pc["err"]
+        lines += ["", f"## {exp}", f"- {describe(exp)}", f"- decoding: `{args.decode_tag}`", "", "### WER", ""]
+        table, errors = wer_table(exp, args.decode_tag, args.sets)
+        lines += table
+        if errors:
+            summary[exp.name] = errors
         images = sorted((exp / "images").glob("*.png")) if (exp / "images").is_dir() else []
         wanted = [i for i in images if i.stem in ("loss", "loss_ce", "acc", "lb_loss", "z_loss")]
         if wanted:

@@ -126,11 +126,14 @@ def crop_mouths(
 
 
 def write_crop_settings(path: Union[str, Path], reference_face: Union[str, Path], roi_size: int,
-                        roi_resize: Optional[int], smooth_window: int) -> None:
-    """Store how a data set's crops were made (read back by :func:`load_crop_settings`)."""
+                        roi_resize: Optional[int], smooth_window: int, recorded_face: Optional[str] = None) -> None:
+    """Store how a data set's crops were made (read back by :func:`load_crop_settings`).
+
+    ``recorded_face``: how the file names the face, e.g. a path relative to its folder (a packed
+    model holds its own copy); by default the face's absolute path."""
     face = Path(reference_face).resolve()
     settings = {
-        "reference_face": str(face),
+        "reference_face": recorded_face or str(face),
         "reference_face_sha256": hashlib.sha256(face.read_bytes()).hexdigest(),
         "roi_size": int(roi_size),
         "roi_resize": None if roi_resize is None else int(roi_resize),
@@ -142,8 +145,9 @@ def write_crop_settings(path: Union[str, Path], reference_face: Union[str, Path]
 
 
 def load_crop_settings(path: Union[str, Path]) -> dict:
-    """The settings in a ``mouth_crop.yaml``: reference_face (absolute path), reference_face_sha256,
-    roi_size, roi_resize (None or int), smooth_window. Raises DataError naming the file and key."""
+    """The settings in a ``mouth_crop.yaml``: reference_face (an absolute path; a relative one is
+    relative to the file's folder), reference_face_sha256, roi_size, roi_resize (None or int),
+    smooth_window. Raises DataError naming the file and key."""
     try:
         settings = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
@@ -159,6 +163,7 @@ def load_crop_settings(path: Union[str, Path]) -> dict:
     for key in ("reference_face", "reference_face_sha256"):
         if not isinstance(settings[key], str):
             raise DataError(f"{path}: {key} must be a string, got {settings[key]!r}")
+    settings["reference_face"] = str(Path(path).parent / settings["reference_face"])  # unchanged when absolute
     return settings
 
 

@@ -86,6 +86,9 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         gradient_checkpointing: recompute LLM activations in backward (long sequences, big LLMs).
     """
 
+    # Constructor arguments that name pretrained weights (a HF model directory): packing copies or names them.
+    PRETRAINED_ARGS = {"model_name_or_path": "dir"}
+
     @classmethod
     def text_encoder(cls, model_name_or_path: str, **_) -> TextEncoder:
         tokenizer = load_tokenizer(str(model_name_or_path))
@@ -133,6 +136,10 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         )
         if info["missing_keys"]:
             raise RuntimeError(f"{model_name_or_path}: LLM weights missing: {sorted(info['missing_keys'])[:5]}")
+        # generate() fills every setting smop leaves unset from the checkpoint's
+        # generation_config.json (sampling, min_new_tokens, repetition_penalty, ...); with a blank
+        # one, decoding depends on smop's settings and transformers' neutral defaults only.
+        llm.generation_config = GenerationConfig()
         for p in llm.parameters():
             p.requires_grad_(False)
         head = llm.get_output_embeddings()
@@ -225,10 +232,12 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         return loss, {"acc": acc.detach(), "n_tokens": valid.sum().detach().float()}
 
     # --------------------------------------------------------------------------------- decoding
-    def generation_settings(self, beam_size: int) -> dict:
-        """Deterministic search; nothing is inherited from the model's generation_config
-        (Llama checkpoints ship temperature 0.6 sampling). The token budget (max_new_tokens) is
-        set per batch from the utterances' durations."""
+    def generation_settings(self, beam_size: int, early_stopping: bool = False) -> dict:
+        """Deterministic search, every setting explicit: nothing comes from the LLM checkpoint's
+        generation_config.json (Llama checkpoints ship temperature 0.6 sampling; others set
+        min_new_tokens or repetition penalties). ``early_stopping`` as in transformers' beam search
+        (False, its default, is what the authors decoded with). The token budget (max_new_tokens)
+        is set per batch from the utterances' durations."""
         return dict(
             num_beams=beam_size,
             do_sample=False,
@@ -236,7 +245,11 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
             top_p=None,
             top_k=None,
             length_penalty=1.0,
-            early_stopping=beam_size > 1,
+            early_stopping=early_stopping,
+            min_new_tokens=0,
+            repetition_penalty=1.0,
+            no_repeat_ngram_size=0,
+            num_return_sequences=1,
             eos_token_id=self.eos_id,
             pad_token_id=self.pad_id,
             bos_token_id=self.bos_id,
@@ -247,11 +260,12 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
     @torch.no_grad()
     def generate(
         self, embeds: ModalityEmbeds, max_new_tokens: List[int], beam_size: int = 1,
-        extra_processors: Sequence[LogitsProcessor] = (),
+        extra_processors: Sequence[LogitsProcessor] = (), early_stopping: bool = False,
     ) -> List[Tuple[str, float]]:
         """``extra_processors`` run after the budget one (e.g. a timer in the benchmarks)."""
         inputs = self._inputs(embeds)
-        config = GenerationConfig(**self.generation_settings(beam_size), max_new_tokens=max(max_new_tokens) + 1)
+        config = GenerationConfig(**self.generation_settings(beam_size, early_stopping),
+                                  max_new_tokens=max(max_new_tokens) + 1)
         out = self.llm.generate(
             inputs_embeds=inputs.inputs_embeds,
             attention_mask=inputs.attention_mask,

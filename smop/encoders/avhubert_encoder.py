@@ -21,6 +21,8 @@ class AVHubertVideoEncoder(FreezableMixin, AbsVideoEncoder):
         frozen_dtype: dtype of the frozen weights (float32, bfloat16, float16).
     """
 
+    # Constructor arguments that name pretrained weights (one file): packing copies or names them.
+    PRETRAINED_ARGS = {"checkpoint": "file"}
     # The audio branch is not used for video-only features.
     IGNORED_KEYS = PRETRAINING_KEYS + ("feature_extractor_audio.proj.weight", "feature_extractor_audio.proj.bias")
 

@@ -27,6 +27,9 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
             30 s window as Whisper was trained. Much faster for short utterances.
     """
 
+    # Constructor arguments that name pretrained weights (a HF model directory): packing copies or names them.
+    PRETRAINED_ARGS = {"model_name_or_path": "dir"}
+
     @classmethod
     def check_conf(cls, key: str, model_name_or_path: str, **_) -> None:
         resolve_pretrained_dir(model_name_or_path, f"{key}.model_name_or_path")

@@ -145,6 +145,7 @@ class SmopAVSRModel(AbsESPnetModel):
         beam_size: int = 1,
         max_new_tokens_per_second: float = 10.0,
         max_new_tokens_min: int = 10,
+        early_stopping: bool = False,
         utt_id: Optional[List[str]] = None,
     ) -> Tuple[List[Tuple[str, float]], ProjectorOutput]:
         embeds, proj = self.encode(speech, speech_lengths, video, video_lengths, utt_id)
@@ -152,7 +153,7 @@ class SmopAVSRModel(AbsESPnetModel):
             speech_lengths if "audio" in self.modalities else None,
             video_lengths, max_new_tokens_per_second, max_new_tokens_min,
         )
-        return self.decoder.generate(embeds, budget, beam_size), proj
+        return self.decoder.generate(embeds, budget, beam_size, early_stopping=early_stopping), proj
 
     # ------------------------------------------------------------------- trainable-only state
     def _kept_keys(self) -> set:

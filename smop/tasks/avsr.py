@@ -275,6 +275,14 @@ class SmopAVSRTask(AbsTask):
             config_file = Path(model_file).parent / "config.yaml"
         with open(config_file, encoding="utf-8") as f:
             args = argparse.Namespace(**yaml.safe_load(f))
+        return cls.build_trained_model(args, model_file, device)
+
+    @classmethod
+    def build_trained_model(
+        cls, args: argparse.Namespace, model_file: Optional[Union[Path, str]] = None, device: str = "cpu"
+    ) -> Tuple[SmopAVSRModel, argparse.Namespace]:
+        """``build_model`` from a config, then the trained weights of ``model_file`` (``.pth`` or
+        ``.safetensors``, read without pickle) over it."""
         state = None if model_file is None else load_model_state(model_file)  # a bad path fails before the build
         model = cls.build_model(args)
         if state is not None:

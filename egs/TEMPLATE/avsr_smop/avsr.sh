@@ -8,6 +8,7 @@
 #   3. Training                      conf/train_*.yaml -> exp/<config name>
 #   4. Decoding                      exp/<config name>/decode_<decode config>/<test set>
 #   5. Scoring and RESULTS.md        sclite + jiwer, expert usage plot, RESULTS.md
+#   6. Packing                       exp/<config name>/pack: a relocatable model with its model card
 set -euo pipefail
 
 log() {
@@ -18,7 +19,7 @@ SECONDS=0
 
 # General
 stage=0              # first stage to run
-stop_stage=5         # last stage to run
+stop_stage=6         # last stage to run
 nj=4                 # parallel jobs for data preparation and decoding
 ngpu=0               # GPUs for training (decoding uses one GPU when ngpu > 0)
 num_nodes=1          # nodes for training (with slurm)
@@ -42,6 +43,8 @@ decode_args=         # extra options for smop.bin.avsr_inference
 inference_model=valid.loss.ave.pth  # which checkpoint to decode with
 decode_noisy=true    # also decode the noisy copies of the test sets
 decode_threads=      # CPU threads per decoding job (default: this machine's cores / jobs, at least 1)
+# Packing
+pack_args=           # extra options for smop.bin.pack_model (e.g. --copy_pretrained all, --hub_id <you>/<name>)
 
 help_message=$(cat << HELP_END
 Usage: $0 [options]
@@ -68,6 +71,7 @@ Options:
   --inference_model  # checkpoint to decode with (default: ${inference_model})
   --decode_noisy   # decode the noisy test sets too (default: ${decode_noisy})
   --decode_threads # CPU threads per decoding job (default: cores / jobs)
+  --pack_args      # extra options for smop.bin.pack_model (default: "${pack_args}")
 HELP_END
 )
 
@@ -249,6 +253,21 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   ${python} -m smop.bin.make_results --exp_dirs "${exp_dirs[@]}" --decode_tag "${decode_tag}" \
     --sets ${eval_sets} --command "${run_args}" --output RESULTS.md
   log "Results: $(pwd)/RESULTS.md"
+fi
+
+# ========================================================================================= 6
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+  decode_tag=decode_$(tag_of "${decode_config}")
+  for config in ${train_configs}; do
+    exp=exp/$(tag_of "${config}")
+    log "Stage 6: Packing: ${exp}/${inference_model} -> ${exp}/pack (load: smop.Speech2Text.from_pretrained, smop-transcribe)"
+    # The card shows the decoding's results and the pack keeps its settings; not decoded yet: decode_config's.
+    decoded=(--decode_tag "${decode_tag}")
+    [ -d "${exp}/${decode_tag}" ] || decoded=(--decode_config "${decode_config}")
+    # shellcheck disable=SC2086
+    ${python} -m smop.bin.pack_model --exp_dir "${exp}" --out_dir "${exp}/pack" --inference_model "${inference_model}" \
+      "${decoded[@]}" ${pack_args}
+  done
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -4,6 +4,8 @@
 set -euo pipefail
 
 . ./db.sh
+# The packs (stage 6) hold the small pretrained models too; all were made by smop from the mini corpus.
+mini_licences=audio_encoder=apache-2.0,video_encoder=apache-2.0,decoder=apache-2.0
 
 ./avsr.sh \
   --train_set train \
@@ -14,4 +16,5 @@ set -euo pipefail
   --train_configs "conf/train_asr_dedr.yaml conf/train_dedr.yaml" \
   --decode_config conf/decode.yaml \
   --nj 2 \
+  --pack_args "--copy_pretrained all --license apache-2.0 --part_license ${mini_licences}" \
   "$@"

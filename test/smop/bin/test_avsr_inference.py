@@ -66,7 +66,28 @@ def test_decoding_twice_gives_the_same_hypotheses(trained, tmp_path):
     assert (tmp_path / "a" / "1best_recog" / "score").read_text() == (tmp_path / "b" / "1best_recog" / "score").read_text()
     gen = yaml.safe_load((tmp_path / "a" / "generation_config.yaml").read_text())
     assert gen["generation"]["do_sample"] is False and gen["generation"]["num_beams"] == 3
+    assert gen["generation"]["early_stopping"] is False  # transformers' default, as the authors decoded
+    assert gen["settings"] == {"batch_size": 3, "beam_size": 3, "max_new_tokens_per_second": 10.0,
+                               "max_new_tokens_min": 10, "early_stopping": False, "dtype": "float32"}
     assert gen["model"]["projector"] == "smop"
+
+
+def test_early_stopping_reaches_the_search(trained, tmp_path, monkeypatch):
+    from smop.models.smop_avsr_model import SmopAVSRModel
+
+    root, test = trained
+    seen = []
+    recognize = SmopAVSRModel.recognize
+
+    def spy(self, *args, **kw):
+        seen.append(kw["early_stopping"])
+        return recognize(self, *args, **kw)
+
+    monkeypatch.setattr(SmopAVSRModel, "recognize", spy)
+    _decode(root, test, tmp_path / "e", 4, 3, early_stopping="true")
+    assert seen == [True, True]
+    gen = yaml.safe_load((tmp_path / "e" / "generation_config.yaml").read_text())
+    assert gen["generation"]["early_stopping"] is True and gen["settings"]["early_stopping"] is True
 
 
 def test_key_file_restricts_and_orders(trained, tmp_path):

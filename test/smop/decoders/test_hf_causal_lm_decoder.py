@@ -75,6 +75,63 @@ def test_generation_ignores_the_models_sampling_config(decoder):
     assert len(runs) == 1
 
 
+# Settings an LLM checkpoint's generation_config.json may carry, each of which changes what search finds.
+INHERITABLE = dict(min_new_tokens=6, repetition_penalty=1.8, no_repeat_ngram_size=1, temperature=0.01,
+                   length_penalty=-2.0, early_stopping=True)
+
+
+def test_generation_settings_come_from_smop_only(pretrained, tmp_path):
+    """A checkpoint whose generation_config.json sets min_new_tokens, penalties, ... decodes exactly
+    like one that does not; under transformers' own merging those settings change the hypotheses."""
+    import json
+    import shutil
+
+    from transformers import GenerationConfig
+
+    tainted = tmp_path / "llm"
+    shutil.copytree(pretrained["llm"], tainted)
+    config = json.loads((tainted / "generation_config.json").read_text())
+    (tainted / "generation_config.json").write_text(json.dumps({**config, **INHERITABLE}))
+    decoders = []
+    for path in (pretrained["llm"], str(tainted)):
+        torch.manual_seed(0)
+        decoders.append(HFCausalLMDecoder(["audio", "video"], path, lora_r=4, lora_alpha=8, lora_dropout=0.0))
+    emb = _embeds(decoders[0].embed_size(), (6, 2, 4), (3, 1, 2), seed=5)
+    for beam in (1, 3):
+        clean, smop = (d.generate(emb, [8, 8, 8], beam_size=beam) for d in decoders)
+        assert smop == clean
+        # smop before: the checkpoint's generation config in place, and only these settings given.
+        old = dict(num_beams=beam, do_sample=False, temperature=None, top_p=None, top_k=None, length_penalty=1.0,
+                   early_stopping=beam > 1, eos_token_id=decoders[1].eos_id, pad_token_id=decoders[1].pad_id,
+                   bos_token_id=decoders[1].bos_id, return_dict_in_generate=True, output_scores=True)
+        base = decoders[1].llm.get_base_model()
+        base.generation_config = GenerationConfig.from_pretrained(tainted)
+        try:
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(decoders[1], "generation_settings", lambda *a: old)
+                inherited = decoders[1].generate(emb, [8, 8, 8], beam_size=beam)
+        finally:
+            base.generation_config = GenerationConfig()
+        assert [t for t, _ in inherited] != [t for t, _ in clean]
+
+
+def test_early_stopping_is_a_decoding_setting(decoder, monkeypatch):
+    seen = []
+    generate = type(decoder.llm).generate
+
+    def spy(self, *args, generation_config=None, **kw):
+        seen.append(generation_config)
+        return generate(self, *args, generation_config=generation_config, **kw)
+
+    monkeypatch.setattr(type(decoder.llm), "generate", spy)
+    emb = _embeds(decoder.embed_size(), seed=6)
+    default = decoder.generate(emb, [6, 6], beam_size=3)
+    early = decoder.generate(emb, [6, 6], beam_size=3, early_stopping=True)
+    assert [c.early_stopping for c in seen] == [False, True]  # transformers' default, as the authors decoded
+    assert all(c.min_new_tokens == 0 and c.repetition_penalty == 1.0 and c.do_sample is False for c in seen)
+    assert len(default) == len(early) == 2
+
+
 def test_frozen_llm_stays_in_low_precision(pretrained):
     dec = HFCausalLMDecoder(["audio"], pretrained["llm"], lora_r=4, frozen_dtype="bfloat16")
     dec.to(torch.float32)  # ESPnet's main_worker cast

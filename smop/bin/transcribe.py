@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Transcribe media files with a packed smop model (also installed as ``smop-transcribe``).
+
+    smop-transcribe --model exp/train_dedr/pack --landmarks 'landmarks/{parent}/{stem}.npy' a.mp4 b.mkv c.wav
+
+Prints ``<file> <text>`` per file, in the order given, as its batch is decoded; ``--output_format
+json`` writes scores, timings and notes instead. ffmpeg decodes mp4, mkv, avi, wav, flac and the
+rest; video is cropped around the mouth exactly as the model's training data was (the pack's
+mouth_crop.yaml), from the face landmarks of --landmarks. A file that cannot be used is named on
+stderr and the others still decode (the exit status is then 1). An audio-visual model decodes a file
+without video, or without a usable face, with the video blanked as modality dropout blanks it in
+training, and says so.
+"""
+import argparse
+import concurrent.futures
+import contextlib
+import json
+import logging
+import sys
+import time
+import warnings
+from collections import deque
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+START = time.perf_counter()  # as a command, latencies count from its start (this module's import)
+
+from smop.data.errors import DataError  # noqa: E402 (after START: these imports are part of the start-up)
+from smop.inference.media_inputs import LandmarkFiles, MediaInputs, read_inputs  # noqa: E402
+
+logger = logging.getLogger("transcribe")
+
+
+def get_parser():
+    p = argparse.ArgumentParser(prog="smop-transcribe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", type=Path, help="media files (anything ffmpeg reads)")
+    p.add_argument("--model", required=True, help="a packed model: its folder, or a hub id in the local HF cache")
+    p.add_argument("--landmarks", help="face landmarks, (T, 68, 2) .npy per video: one file (for one input), a folder "
+                                       "of <stem>.npy, or a pattern with {stem} {name} {parent} {dir}")
+    p.add_argument("--output_format", choices=("text", "json"), default="text")
+    p.add_argument("--output", type=Path, help="write the transcripts here instead of stdout")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch_size", type=int, help="files per batch (default: the pack's decoding setting)")
+    p.add_argument("--beam_size", type=int, help="default: the pack's decoding setting")
+    p.add_argument("--num_workers", type=int, default=2, help="threads reading files while the model decodes")
+    p.add_argument("--log_level", default="WARNING", choices=("ERROR", "WARNING", "INFO", "DEBUG"))
+    return p
+
+
+def read_ahead(files: List[Path], read, workers: int, ahead: int) -> Iterator[Tuple[Path, object, float]]:
+    """(file, inputs or the exception, seconds) in order, reading up to ``ahead`` files in advance."""
+    def timed(path):
+        t = time.perf_counter()
+        try:
+            return read(path), time.perf_counter() - t
+        except (DataError, OSError, ValueError) as e:
+            return e, time.perf_counter() - t
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+        pending = deque()
+        for path in files:
+            pending.append((path, pool.submit(timed, path)))
+            if len(pending) > ahead:
+                path0, future = pending.popleft()
+                yield (path0, *future.result())
+        while pending:
+            path0, future = pending.popleft()
+            yield (path0, *future.result())
+
+
+def batches(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Report:
+    """Writes each file's result as it comes, and the JSON document at the end."""
+
+    def __init__(self, fmt: str, out, progress, start: float):
+        self.fmt, self.out, self.progress, self.start = fmt, out, progress, start
+        self.files: List[dict] = []
+        self.first: Optional[float] = None
+
+    def note(self, text: str) -> None:
+        self.progress.write(f"NOTE {text}", file=sys.stderr)
+
+    def error(self, path: Path, error: Exception, read_seconds: float) -> None:
+        self.progress.write(f"ERROR {error}" if str(path) in str(error) else f"ERROR {path}: {error}", file=sys.stderr)
+        self.files.append({"file": str(path), "error": f"{type(error).__name__}: {error}",
+                           "seconds": {"read": round(read_seconds, 3)}})
+        self.progress.update(1)
+
+    def result(self, path: Path, inputs: MediaInputs, hyp, read_seconds: float, decode_seconds: float) -> None:
+        if self.first is None:
+            self.first = time.perf_counter() - self.start
+        if self.fmt == "text":
+            self.out.write(f"{path} {hyp.text}\n".replace(" \n", "\n"))
+            self.out.flush()
+        self.files.append({"file": str(path), "text": hyp.text, "score": round(hyp.score, 4),
+                           "blanked": list(hyp.blanked), "notes": inputs.notes, "duration": round(inputs.seconds, 3),
+                           "seconds": {"read": round(read_seconds, 3), "decode": round(decode_seconds, 3)}})
+        self.progress.update(1)
+
+
+def transcribe(args, out, start: float) -> int:
+    """Decode every file; the number of files that failed. Latencies count from ``start``."""
+    from tqdm import tqdm
+
+    from smop.inference.speech2text import Speech2Text
+
+    marks = LandmarkFiles(args.landmarks, len(args.files))
+    # Libraries print notices on import (ESPnet: flash attention); stdout is for transcripts only.
+    with contextlib.redirect_stdout(sys.stderr):
+        speech2text = Speech2Text.from_pretrained(args.model, device=args.device, batch_size=args.batch_size,
+                                                  beam_size=args.beam_size)
+    loaded = time.perf_counter() - start
+    modalities = speech2text.model.modalities
+    size = speech2text.settings.batch_size
+    progress = tqdm(total=len(args.files), disable=len(args.files) < 2, unit="file", file=sys.stderr, desc="transcribe")
+    report = Report(args.output_format, out, progress, start)
+
+    def read(path: Path) -> MediaInputs:
+        return read_inputs(path, modalities, speech2text.mouth_crop, marks.path_for(path))
+
+    for batch in batches(read_ahead(args.files, read, args.num_workers, 2 * size), size):
+        good = []
+        for path, inputs, seconds in batch:
+            if isinstance(inputs, Exception):
+                report.error(path, inputs, seconds)
+            else:
+                good.append((path, inputs, seconds))
+                for note in inputs.notes:
+                    report.note(note)
+        decode_batch(speech2text, good, report)
+    progress.close()
+    failed = sum("error" in f for f in report.files)
+    if args.output_format == "json":
+        done = [f for f in report.files if "error" not in f]
+        audio = sum(f["duration"] for f in done)
+        total = time.perf_counter() - start
+        json.dump({"model": str(args.model), "settings": speech2text.settings.to_dict(), "files": report.files,
+                   "summary": {"files": len(args.files), "decoded": len(done), "failed": failed,
+                               "seconds_to_model_loaded": round(loaded, 3),
+                               "seconds_to_first_transcript": None if report.first is None else round(report.first, 3),
+                               "seconds_total": round(total, 3), "media_seconds": round(audio, 3)}},
+                  out, indent=2)
+        out.write("\n")
+    return failed
+
+
+def decode_batch(speech2text, good, report: Report) -> None:
+    """Decode the files of one batch; a file the model refuses is named, the others still decode."""
+    if not good:
+        return
+    t = time.perf_counter()
+    try:
+        hyps = speech2text.decode([i.speech for _, i, _ in good], [i.video for _, i, _ in good],
+                                  ids=[str(p) for p, _, _ in good])
+    except (DataError, ValueError) as e:
+        if len(good) == 1:
+            report.error(good[0][0], e, good[0][2])
+        else:
+            for one in good:  # find the file at fault
+                decode_batch(speech2text, [one], report)
+        return
+    share = (time.perf_counter() - t) / len(good)
+    for (path, inputs, seconds), hyp in zip(good, hyps):
+        report.result(path, inputs, hyp, seconds, share)
+
+
+def main(cmd=None):
+    start = START if cmd is None else time.perf_counter()
+    args = get_parser().parse_args(cmd)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    if args.log_level != "DEBUG":  # a command for users: no weight-loading bars or deprecation notices
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        if args.output is not None:
+            from smop.utils.io import atomic_write
+
+            with atomic_write(args.output) as out:
+                failed = transcribe(args, out, start)
+        else:
+            failed = transcribe(args, sys.stdout, start)
+    except (ValueError, DataError) as e:  # unusable options or model: nothing was decoded
+        sys.exit(f"smop-transcribe: {e}")
+    if failed:
+        print(f"smop-transcribe: {failed} of {len(args.files)} files failed (named above)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Load a packed model (smop.inference.pack_layout) from a folder or a hub id in the local HF cache."""
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import yaml
+
+from smop.inference import pack_layout as layout
+from smop.inference.mouth_crop import MouthCropSettings, sha256_of
+from smop.inference.pretrained import PretrainedPart, resolve, resolved_revision, with_parts
+from smop.inference.settings import DecodeSettings
+
+logger = logging.getLogger(__name__)
+
+# Small files whose checksums are checked at load (the pretrained parts may be gigabytes).
+CHECKED = (layout.CONFIG, layout.DECODE, layout.WEIGHTS, layout.MOUTH_CROP, layout.REFERENCE_FACE)
+
+
+@dataclass
+class PackedModel:
+    folder: Path
+    meta: dict
+    config: dict  # pretrained parts as local paths, ready to build the model from
+    settings: DecodeSettings
+    mouth_crop: Optional[MouthCropSettings]
+    parts: List[PretrainedPart]
+
+    @property
+    def modality(self) -> str:
+        return self.config.get("modality", "audiovisual")
+
+    def build_model(self, device: str = "cpu"):
+        """The model with its trained weights (read without pickle), and its config as a Namespace."""
+        from smop.tasks.avsr import SmopAVSRTask
+
+        return SmopAVSRTask.build_trained_model(argparse.Namespace(**self.config), self.folder / layout.WEIGHTS, device)
+
+
+def _yaml(path: Path) -> dict:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise layout.PackError(f"{path}: cannot read: {e}") from e
+
+
+def read_pack(name_or_dir: str) -> PackedModel:
+    """A pack's settings with its pretrained parts found locally (in the pack or the HF cache)."""
+    folder = layout.locate(str(name_or_dir))
+    meta = _yaml(folder / layout.META)
+    version = meta.get("smop_pack")
+    if version != layout.FORMAT:
+        raise layout.PackError(f"{folder}: pack format {version!r}; this smop reads format {layout.FORMAT}")
+    for name in CHECKED:
+        want = meta.get("files", {}).get(name)
+        if want is None:
+            continue
+        if not (folder / name).is_file():
+            raise layout.PackError(f"{folder}: {name} is missing")
+        if sha256_of(folder / name) != want:
+            raise layout.PackError(f"{folder}: {name} does not match the checksum in {layout.META} (damaged or edited)")
+    parts = [PretrainedPart(**p) for p in meta.get("pretrained", [])]
+    local = {}
+    for part in parts:
+        local[part.config_key] = resolve(part, folder)
+        found = resolved_revision(local[part.config_key])
+        if part.revision and found and found != part.revision:
+            logger.warning(f"{part.config_key}: {part.hub_id} is revision {found} in the local cache; the model "
+                           f"was trained with revision {part.revision}")
+    config = with_parts(_yaml(folder / layout.CONFIG), local)
+    settings = DecodeSettings.from_dict(_yaml(folder / layout.DECODE), str(folder / layout.DECODE))
+    crop = MouthCropSettings.read(folder / meta["mouth_crop"]) if meta.get("mouth_crop") else None
+    return PackedModel(folder, meta, config, settings, crop, parts)
+
+
+def load(name_or_dir: str, device: str = "cpu") -> Tuple[PackedModel, object, argparse.Namespace]:
+    packed = read_pack(name_or_dir)
+    model, args = packed.build_model(device)
+    return packed, model, args

@@ -1,0 +1,70 @@
+"""Decoding settings: one record for avsr_inference, the Python API and packed models."""
+import dataclasses
+from typing import Any, Dict, Mapping
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeSettings:
+    """Every setting decoding depends on (smop's decoding config; nothing comes from the LLM's
+    generation_config.json).
+
+    Args:
+        batch_size: utterances per batch (batched and one-by-one decoding give the same hypotheses).
+        beam_size: 1 = greedy search.
+        max_new_tokens_per_second, max_new_tokens_min: each utterance's token budget,
+            ``max_new_tokens_min + ceil(max_new_tokens_per_second * seconds)``.
+        early_stopping: beam search stops once ``beam_size`` hypotheses have ended (transformers'
+            ``early_stopping``; False, its default, is what the authors decoded with).
+        dtype: dtype of the model and its inputs while decoding.
+    """
+
+    batch_size: int = 1
+    beam_size: int = 1
+    max_new_tokens_per_second: float = 10.0
+    max_new_tokens_min: int = 10
+    early_stopping: bool = False
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.batch_size < 1 or self.beam_size < 1:
+            raise ValueError(f"batch_size and beam_size must be >= 1, got {self.batch_size} and {self.beam_size}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "decoding settings") -> "DecodeSettings":
+        """Settings from a mapping that may hold other keys too (e.g. avsr_inference's options)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        given = {k: v for k, v in values.items() if k in names and v is not None}
+        try:
+            return cls(**{k: _coerce(getattr(cls, k), v, k) for k, v in given.items()})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: {e}") from e
+
+    def replace(self, **changes) -> "DecodeSettings":
+        """A copy with the given settings changed (None keeps the current value)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"unknown decoding settings {sorted(unknown)}")
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def search(self) -> Dict[str, Any]:
+        """The keyword arguments of ``SmopAVSRModel.recognize``."""
+        return dict(beam_size=self.beam_size, max_new_tokens_per_second=self.max_new_tokens_per_second,
+                    max_new_tokens_min=self.max_new_tokens_min, early_stopping=self.early_stopping)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(default: Any, value: Any, name: str) -> Any:
+    """``value`` as the type of the setting's default; booleans from bools or 'true'/'false' only."""
+    if isinstance(default, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        return value
+    return type(default)(value)

@@ -1,0 +1,151 @@
+"""The Python API: ``Speech2Text.from_pretrained(pack)(speech=..., video=...)``.
+
+ESPnet's ``Speech2Text`` convention for smop models: one call decodes one utterance or a batch, with
+the decoding settings the model was packed with (``decode.yaml``) unless overridden. Inputs go
+through the preprocessing and batching of ``smop.bin.avsr_inference``, so both give the same
+hypotheses for the same input.
+"""
+import logging
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from smop.inference.settings import DecodeSettings
+
+logger = logging.getLogger(__name__)
+
+SAMPLES_PER_FRAME = 16000 // 25
+Array = Union[np.ndarray, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """The 1-best transcript, its log-probability score, and the inputs decoded blank because the
+    utterance lacked them (``"speech"``, ``"video"``; blanked as modality dropout blanks them in training)."""
+
+    text: str
+    score: float
+    blanked: Tuple[str, ...] = ()
+
+
+class Speech2Text:
+    """Decode speech and/or mouth crops with a trained smop model.
+
+        speech2text = Speech2Text.from_pretrained("exp/train_dedr/pack", device="cuda", beam_size=15)
+        hyp = speech2text(speech=wave, video=mouths)      # one utterance -> Hypothesis
+        hyps = speech2text(speech=[w1, w2], video=[m1, m2])  # a batch -> [Hypothesis, ...]
+
+    ``speech``: 16 kHz mono float waveform (S,). ``video``: uint8 grey mouth crops (T, H, W) at
+    25 fps, cropped like the model's training data (a pack's ``mouth_crop.yaml``). Inputs the
+    model does not use are ignored. An audio-visual model given only one of them decodes with the
+    other blanked, as modality dropout blanks it in training; the hypothesis names what was blanked.
+    """
+
+    def __init__(self, model, train_args, settings: DecodeSettings = DecodeSettings(), device: str = "cpu",
+                 mouth_crop=None):
+        from smop.tasks.avsr import SmopAVSRTask
+
+        self.settings = settings
+        self.device = device
+        self.mouth_crop = mouth_crop
+        self.dtype = getattr(torch, settings.dtype)
+        self.model = model.to(device=device, dtype=self.dtype).eval()
+        self.preprocess = SmopAVSRTask.build_preprocess_fn(train_args, False)
+        self.collate = SmopAVSRTask.build_collate_fn(train_args, False)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str, device: str = "cpu", **settings) -> "Speech2Text":
+        """A packed model from a local folder or a hub id in the local Hugging Face cache (never
+        downloaded). ``settings`` override the pack's decoding settings: batch_size, beam_size,
+        max_new_tokens_per_second, max_new_tokens_min, early_stopping, dtype."""
+        from smop.inference.pack_reader import read_pack
+
+        packed = read_pack(name_or_dir)
+        model, args = packed.build_model(device)
+        return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
+
+    @property
+    def modality(self) -> str:
+        return self.model.modality
+
+    def uses(self, name: str) -> bool:
+        """Whether the model reads ``"speech"`` or ``"video"``."""
+        return {"speech": "audio", "video": "video"}[name] in self.model.modalities
+
+    # -------------------------------------------------------------------------------- inputs
+    def _utterance(self, uid: str, speech: Optional[Array], video: Optional[Array]) -> Tuple[Dict[str, np.ndarray], Tuple[str, ...]]:
+        """One utterance's model inputs as validation preprocesses them, and what was blanked."""
+        given = {}
+        if speech is not None and self.uses("speech"):
+            wave = np.asarray(speech.cpu() if isinstance(speech, torch.Tensor) else speech)
+            if wave.ndim != 1 or wave.size == 0 or wave.dtype.kind != "f":
+                raise ValueError(f"{uid}: speech must be a non-empty mono float waveform (S,) at 16 kHz, "
+                                 f"got {wave.dtype} {wave.shape}")
+            given["speech"] = wave.astype(np.float32)
+        if video is not None and self.uses("video"):
+            frames = np.asarray(video.cpu() if isinstance(video, torch.Tensor) else video)
+            if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
+                raise ValueError(f"{uid}: video must be uint8 grey mouth crops (T>0, H, W) at 25 fps, "
+                                 f"got {frames.dtype} {frames.shape}")
+            given["video"] = frames
+        needed = [n for n in ("speech", "video") if self.uses(n)]
+        missing = tuple(n for n in needed if n not in given)
+        if len(missing) == len(needed):
+            raise ValueError(f"{uid}: this {self.modality} model needs {' and/or '.join(needed)}")
+        if missing and len(needed) == 1:
+            raise ValueError(f"{uid}: this {self.modality} model needs {needed[0]}")
+        # A blanked input keeps the other's duration: silence, or frames that normalise to 0.
+        if "video" in missing:
+            side = self.preprocess.crop_size
+            given["video"] = np.zeros((max(1, round(given["speech"].size / SAMPLES_PER_FRAME)), side, side), np.uint8)
+        if "speech" in missing:
+            given["speech"] = np.zeros(given["video"].shape[0] * SAMPLES_PER_FRAME, np.float32)
+        data = self.preprocess(uid, given)
+        for name in missing:
+            data[name] = np.zeros_like(data[name])
+        return {k: v.astype(np.float32 if v.dtype.kind == "f" else np.int64) for k, v in data.items()}, missing
+
+    def _length(self, data: Dict[str, np.ndarray]) -> int:
+        """Length for batching, measured as avsr_inference measures it (25 Hz frames)."""
+        return data["speech"].shape[0] // SAMPLES_PER_FRAME if self.uses("speech") else data["video"].shape[0]
+
+    # -------------------------------------------------------------------------------- decoding
+    def __call__(self, speech: Union[None, Array, Sequence[Optional[Array]]] = None,
+                 video: Union[None, Array, Sequence[Optional[Array]]] = None) -> Union[Hypothesis, List[Hypothesis]]:
+        batched = [isinstance(x, (list, tuple)) for x in (speech, video) if x is not None]
+        if not batched:
+            raise ValueError("give speech=, video= or both")
+        if len(set(batched)) > 1:
+            raise ValueError("give speech and video both as one utterance each, or both as lists")
+        if not batched[0]:
+            return self.decode([speech], [video])[0]
+        n = {len(x) for x in (speech, video) if x is not None}
+        if len(n) > 1:
+            raise ValueError(f"speech and video lists differ in length ({len(speech)} and {len(video)})")
+        count = n.pop()
+        return self.decode(list(speech) if speech is not None else [None] * count,
+                           list(video) if video is not None else [None] * count)
+
+    @torch.no_grad()
+    def decode(self, speech: List[Optional[Array]], video: List[Optional[Array]],
+               ids: Optional[List[str]] = None) -> List[Hypothesis]:
+        """Hypotheses in input order; decoded longest first in batches of ``settings.batch_size``
+        (the order of avsr_inference, whose batches then hold the same utterances)."""
+        from espnet2.torch_utils.device_funcs import to_device
+
+        ids = ids or [f"utterance {i}" for i in range(len(speech))]
+        items = [self._utterance(uid, s, v) for uid, s, v in zip(ids, speech, video)]
+        order = sorted(range(len(items)), key=lambda i: (-self._length(items[i][0]), i))
+        out: List[Optional[Hypothesis]] = [None] * len(items)
+        size = self.settings.batch_size
+        for start in range(0, len(order), size):
+            chosen = order[start : start + size]
+            keys, batch = self.collate([(ids[i], items[i][0]) for i in chosen])
+            # As ESPnet's dataset does in avsr_inference: floats in the decoding dtype.
+            batch = {k: v.to(self.dtype) if v.is_floating_point() else v for k, v in to_device(batch, self.device).items()}
+            hyps, _ = self.model.recognize(**batch, **self.settings.search(), utt_id=list(keys))
+            for i, (text, score) in zip(chosen, hyps):
+                out[i] = Hypothesis(text, score, items[i][1])
+        return out
