@@ -159,7 +159,7 @@ def decode(model, loader, device: str, out: Path, **search) -> Dict[str, str]:
     """Decode one set and write its 1-best text, scores and expert usage under ``out``."""
     texts: Dict[str, str] = {}
     scores: Dict[str, float] = {}
-    usage: Dict[str, Dict[str, List[float]]] = {}
+    usage: Dict[str, torch.Tensor] = {}
     for batch_keys, batch in tqdm(loader, total=len(loader), desc=f"decoding {out}", unit="batch", file=sys.stderr):
         batch = to_device(batch, device)
         inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
@@ -167,29 +167,19 @@ def decode(model, loader, device: str, out: Path, **search) -> Dict[str, str]:
         for key, (text, score) in zip(batch_keys, hyps):
             texts[key] = text
             scores[key] = score
-        accumulate_usage(usage, proj.stats)
+        for m, counts in proj.usage.items():  # (top_k, E) token counts of this batch
+            usage[m] = usage[m] + counts.cpu() if m in usage else counts.cpu()
 
     with atomic_write(out / "1best_recog" / "text") as f:
         f.writelines(f"{k} {texts[k]}\n".replace(" \n", "\n") for k in sorted(texts))
     with atomic_write(out / "1best_recog" / "score") as f:
         f.writelines(f"{k} {scores[k]:.4f}\n" for k in sorted(scores))
     if usage:
-        with atomic_write(out / "expert_usage.json") as f:
-            json.dump(usage, f, indent=2)
+        with atomic_write(out / "expert_usage.json") as f:  # modality -> top<r> -> tokens per expert
+            json.dump({m: {f"top{r + 1}": [int(c) for c in row] for r, row in enumerate(counts.tolist())}
+                       for m, counts in usage.items()}, f, indent=2)
     logger.info(f"decoded {len(texts)} utterances -> {out / '1best_recog' / 'text'}")
     return texts
-
-
-def accumulate_usage(usage: Dict[str, Dict[str, List[float]]], stats: Dict[str, torch.Tensor]) -> None:
-    """Sum token counts per modality, choice rank and expert over the batches."""
-    for key, value in stats.items():
-        parts = key.split("_")
-        if len(parts) == 3 and parts[1].startswith("top") and parts[2].startswith("e"):
-            m, rank, e = parts[0], parts[1], int(parts[2][1:])
-            n = float(stats[f"{m}_tokens"])
-            counts = usage.setdefault(m, {}).setdefault(rank, [])
-            counts.extend([0.0] * (e + 1 - len(counts)))
-            counts[e] += float(value) * n
 
 
 def get_parser() -> config_argparse.ArgumentParser:

@@ -18,6 +18,11 @@ logger = logging.getLogger(__name__)
 MODALITIES = {"audio": ("audio",), "video": ("video",), "audiovisual": ("audio", "video")}
 
 
+def _parameter_counts(module: torch.nn.Module) -> Dict[str, int]:
+    return {"trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
+            "total": sum(p.numel() for p in module.parameters())}
+
+
 class SmopAVSRModel(AbsESPnetModel):
     """ESPnet model contract: ``forward`` returns (loss, stats, weight).
 
@@ -154,6 +159,15 @@ class SmopAVSRModel(AbsESPnetModel):
             video_lengths, max_new_tokens_per_second, max_new_tokens_min,
         )
         return self.decoder.generate(embeds, budget, beam_size, early_stopping=early_stopping), proj
+
+    # --------------------------------------------------------------------------------- summary
+    def summary(self) -> Dict[str, object]:
+        """What the model is, as plain data for reports (RESULTS.md, model cards): the modality, each
+        part's class and parameter counts, the projector's own summary."""
+        parts = {name: {"class": type(module).__name__, **_parameter_counts(module)}
+                 for name, module in self.named_children()}
+        return {"modality": self.modality, "parts": parts, "projector": self.projector.summary(),
+                **_parameter_counts(self)}
 
     # ------------------------------------------------------------------- trainable-only state
     def _kept_keys(self) -> set:

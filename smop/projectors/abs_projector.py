@@ -12,7 +12,9 @@ ModalityFeats = Dict[str, Tuple[torch.Tensor, torch.Tensor]]
 class ProjectorOutput:
     embeds: Dict[str, torch.Tensor]  # modality -> (B, T, D_llm), zeros on padded frames
     aux_loss: torch.Tensor  # weighted auxiliary loss to add to the CE (0 for dense projectors)
-    stats: Dict[str, torch.Tensor] = field(default_factory=dict)
+    stats: Dict[str, torch.Tensor] = field(default_factory=dict)  # scalars for the training log
+    # Sparse projectors: modality -> (top_k, num_experts) counts of valid tokens whose r-th choice is e.
+    usage: Dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class AbsProjector(torch.nn.Module, ABC):
@@ -25,3 +27,7 @@ class AbsProjector(torch.nn.Module, ABC):
     @abstractmethod
     def forward(self, feats: ModalityFeats) -> ProjectorOutput:
         raise NotImplementedError
+
+    def summary(self) -> Dict[str, object]:
+        """What the projector is, for reports (RESULTS.md, model cards), as plain data."""
+        return {"type": type(self).__name__}

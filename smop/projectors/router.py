@@ -33,11 +33,14 @@ class TopKRouter(nn.Module):
         return Routing(logits, probs, top_e, weights)
 
 
+def choice_counts(experts: torch.Tensor, num_experts: int) -> torch.Tensor:
+    """(N, k) choices -> (k, E): number of tokens whose r-th choice is expert e."""
+    return torch.nn.functional.one_hot(experts, num_experts).float().sum(0)  # (N, k, E) summed over tokens
+
+
 def choice_fractions(experts: torch.Tensor, num_experts: int) -> torch.Tensor:
     """(N, k) choices -> (k, E): share of tokens whose r-th choice is expert e."""
-    n, k = experts.shape
-    onehot = torch.nn.functional.one_hot(experts, num_experts).float()  # (N, k, E)
-    return onehot.sum(0) / max(n, 1)
+    return choice_counts(experts, num_experts) / max(experts.shape[0], 1)
 
 
 def load_balancing_loss(routing: Routing) -> torch.Tensor:

@@ -6,7 +6,7 @@ from torch import nn
 
 from smop.projectors.abs_projector import AbsProjector, ModalityFeats, ProjectorOutput
 from smop.projectors.expert_pool import ExpertPool
-from smop.projectors.router import Routing, TopKRouter, choice_fractions, load_balancing_loss, z_loss
+from smop.projectors.router import Routing, TopKRouter, choice_counts, load_balancing_loss, z_loss
 from smop.utils.masks import make_valid_mask
 
 LAYOUTS = ("jejr", "dedr", "jedr")
@@ -120,13 +120,19 @@ class SMoPProjector(AbsProjector):
         lb = torch.stack([lb for lb, _ in router_losses]).mean()
         z = torch.stack([z for _, z in router_losses]).mean()
         stats = {"lb_loss": lb.detach(), "z_loss": z.detach()}
+        usage = {}
         for m in feats:
+            usage[m] = choice_counts(routing[m].experts, self.num_experts).detach()
             stats[f"{m}_tokens"] = feats[m][1].sum().detach().float()
-            frac = choice_fractions(routing[m].experts, self.num_experts).detach()
-            for rank in range(self.top_k):
+            frac = usage[m] / max(float(usage[m][0].sum()), 1.0)
+            for rank in range(self.top_k):  # the training log's view of the routing (scalars only)
                 for e in range(self.num_experts):
                     stats[f"{m}_top{rank + 1}_e{e}"] = frac[rank, e]
-        return ProjectorOutput(embeds, self.lb_loss_weight * lb + self.z_loss_weight * z, stats)
+        return ProjectorOutput(embeds, self.lb_loss_weight * lb + self.z_loss_weight * z, stats, usage)
+
+    def summary(self) -> Dict[str, object]:
+        return {"type": type(self).__name__, "layout": self.layout, "num_experts": self.num_experts,
+                "top_k": self.top_k, "routers": len(self.routers), "expert_pools": len(self.pools)}
 
     @staticmethod
     def _group(feats: ModalityFeats, key) -> Dict[str, List[str]]:

@@ -93,13 +93,6 @@ def component_used(name: str, modalities) -> bool:
     return kind not in ("audio", "video") or kind in modalities
 
 
-def count_parameters(module: torch.nn.Module) -> Tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in module.parameters())
-    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return trainable, total
-
-
 class SmopAVSRTask(AbsTask):
     num_optimizers: int = 1
 
@@ -246,12 +239,11 @@ class SmopAVSRTask(AbsTask):
             **args.model_conf,
         )
 
-        # 6. Report what trains.
-        for name, module in model.named_children():
-            trainable, total = count_parameters(module)
-            logger.info(f"{name}: {trainable:,} trainable / {total:,} parameters")
-        trainable, total = count_parameters(model)
-        logger.info(f"model: {trainable:,} trainable / {total:,} parameters")
+        # 6. Report what trains (the trainer also writes this summary to <output_dir>/model_summary.yaml).
+        summary = model.summary()
+        for name, part in summary["parts"].items():
+            logger.info(f"{name}: {part['trainable']:,} trainable / {part['total']:,} parameters")
+        logger.info(f"model: {summary['trainable']:,} trainable / {summary['total']:,} parameters")
         return model
 
     @classmethod

@@ -12,21 +12,20 @@ def snr_of(name: str) -> str:
 
 
 def describe(exp: Path) -> str:
-    cfg_path = exp / "config.yaml"
+    """One line on what ``exp`` trained, from the files training writes (config.yaml, model_summary.yaml)."""
+    cfg_path, summary_path = exp / "config.yaml", exp / "model_summary.yaml"
     if not cfg_path.exists():
         return "not trained"
+    if not summary_path.exists():
+        raise FileNotFoundError(f"{summary_path} is missing: training writes it when it starts (run stage 3 for {exp})")
     cfg = yaml.safe_load(cfg_path.read_text())
-    proj = cfg.get("projector")
-    pc = cfg.get("projector_conf", {})
-    if proj == "smop":
-        proj = f"smop {pc.get('layout', 'dedr').upper()} (E={pc.get('num_experts', 4)}, k={pc.get('top_k', 2)})"
-    text = f"modality {cfg.get('modality')}, projector {proj}, max_epoch {cfg.get('max_epoch')}"
-    log = exp / "train.log"
-    if log.exists():
-        m = re.findall(r"model: ([\d,]+) trainable / ([\d,]+) parameters", log.read_text(errors="replace"))
-        if m:
-            text += f", {m[-1][0]} trainable of {m[-1][1]} parameters"
-    return text
+    summary = yaml.safe_load(summary_path.read_text())
+    proj = summary["projector"]
+    projector = cfg["projector"]
+    if "layout" in proj:
+        projector += f" {proj['layout'].upper()} (E={proj['num_experts']}, k={proj['top_k']})"
+    return (f"modality {summary['modality']}, projector {projector}, max_epoch {cfg['max_epoch']}, "
+            f"{summary['trainable']:,} trainable of {summary['total']:,} parameters")
 
 
 def wer_table(exp: Path, decode_tag: str, sets) -> tuple:

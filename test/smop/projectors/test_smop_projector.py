@@ -75,11 +75,18 @@ def test_forward_backward_shapes_and_padding(layout):
     assert float(out.embeds["video"][2, 1:].abs().sum()) == 0.0
     out.aux_loss.backward()
     assert all(r.gate.weight.grad is not None for r in p.routers.values())
-    # expert-usage stats: per modality and rank, fractions sum to 1; token counts are the valid frames
+    # expert usage: per modality, (top_k, E) counts of the valid tokens, each rank counting every
+    # token once; the training log's stats are the same counts as fractions
+    assert set(out.usage) == {"audio", "video"}
     for m, n in (("audio", 13), ("video", 9)):
+        assert out.usage[m].shape == (2, E) and out.usage[m].sum(1).tolist() == [n, n]
         assert float(out.stats[f"{m}_tokens"]) == n
         for rank in (1, 2):
             assert sum(float(out.stats[f"{m}_top{rank}_e{e}"]) for e in range(E)) == pytest.approx(1.0)
+            for e in range(E):
+                assert float(out.stats[f"{m}_top{rank}_e{e}"]) == pytest.approx(float(out.usage[m][rank - 1, e]) / n)
+    assert p.summary() == {"type": "SMoPProjector", "layout": layout, "num_experts": E, "top_k": 2,
+                           "routers": 1 if layout == "jejr" else 2, "expert_pools": 2 if layout == "dedr" else 1}
 
 
 @pytest.mark.parametrize("layout", ["jejr", "dedr", "jedr"])
@@ -157,5 +164,5 @@ def test_dense_projectors(cls):
     feats["video"] = (torch.randn(3, 5, 4), feats["video"][1])
     out = p(feats)
     assert out.embeds["video"].shape == (3, 5, D_OUT)
-    assert float(out.aux_loss) == 0.0 and out.stats == {}
+    assert float(out.aux_loss) == 0.0 and out.stats == {} and out.usage == {}
     assert float(out.embeds["audio"][2, 2:].abs().sum()) == 0.0

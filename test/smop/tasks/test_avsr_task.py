@@ -109,6 +109,12 @@ def test_twenty_trainer_steps_lower_the_loss(tmp_path, pretrained, datadir, proj
     model, train_args = SmopAVSRTask.build_model_from_file(exp / "config.yaml", exp / "valid.loss.best.pth")
     after = dataset_loss(model, train_args, datadir)
     assert after < 0.8 * before, (before, after)
+    # what was trained, as data (RESULTS.md and model cards read it; no log is parsed)
+    summary = yaml.safe_load((exp / "model_summary.yaml").read_text())
+    assert summary == model.summary()
+    assert summary["trainable"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert summary["parts"]["projector"]["trainable"] == sum(p.numel() for p in model.projector.parameters())
+    assert summary["projector"].get("layout") == layout
 
 
 def test_missing_model_file_lists_the_checkpoints_there(tmp_path, pretrained, datadir):
