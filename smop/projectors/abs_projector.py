@@ -25,3 +25,8 @@ class AbsProjector(torch.nn.Module, ABC):
     @abstractmethod
     def forward(self, feats: ModalityFeats) -> ProjectorOutput:
         raise NotImplementedError
+
+    def may_leave_parameters_unused(self) -> bool:
+        """Whether a step can leave parameters without a gradient (an expert that gets no token);
+        DistributedDataParallel must then look for them (ESPnet's ``--unused_parameters true``)."""
+        return False
