@@ -12,36 +12,13 @@ Named run.pl because espnet2.bin.launch recognises the job runner by this name.
 import datetime
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-
-def parse(argv):
-    opts = {}
-    while argv and argv[0].startswith("--"):
-        key = argv.pop(0)[2:].replace("-", "_")
-        if "=" in key:
-            key, value = key.split("=", 1)
-        else:
-            if not argv:
-                sys.exit(f"run.pl: option --{key} needs a value")
-            value = argv.pop(0)
-        opts[key] = value
-    jobs = None
-    if argv and re.match(r"^[A-Za-z_]+=\d+:\d+$", argv[0]):
-        name, rng = argv.pop(0).split("=")
-        lo, hi = map(int, rng.split(":"))
-        jobs = (name, lo, hi)
-    if len(argv) < 2:
-        sys.exit("usage: run.pl [options] [JOB=1:N] <log> <command...>")
-    log, command = argv[0], argv[1:]
-    # Kaldi convention: words without white space pass unquoted (so "|" and ">" keep their shell
-    # meaning); words with white space are quoted.
-    cmd = " ".join(w if re.fullmatch(r"\S+", w) else shlex.quote(w) for w in command)
-    return opts, jobs, log, cmd
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from job_args import parse  # noqa: E402
 
 
 def run_one(log, cmd):
@@ -58,7 +35,7 @@ def run_one(log, cmd):
 
 
 def main():
-    opts, jobs, log, cmd = parse(sys.argv[1:])
+    opts, jobs, log, cmd = parse(sys.argv[1:], "run.pl")
     if jobs is None:
         code = run_one(log, cmd)
         if code != 0:
