@@ -3,7 +3,7 @@ torchrun, ``env://`` initialisation with the gloo backend (``--multiprocessing_d
 ESPnet's mode for external launchers), DistributedDataParallel with ``--unused_parameters true``.
 
 ESPnet's other single-node launch (``espnet2.bin.launch --ngpu N``: one spawned process per GPU)
-needs GPUs; the tests in test/egs/test_recipe_slurm.py run its multi-node launch (srun, file://
+needs GPUs; test/egs/test_recipe_backends.py runs its multi-node launch (srun, file://
 initialisation) on a real two-node Slurm cluster.
 
 Each rank runs test/smop/tasks/ddp_probe.py, which trains exactly as ``smop.bin.avsr_train`` and
