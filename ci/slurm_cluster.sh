@@ -57,7 +57,7 @@ start() {
   {
     echo "# Written by $0: a two-node test cluster on ${host}"
     echo "ClusterName=smoptest"
-    echo "SlurmctldHost=${host}"
+    echo "SlurmctldHost=${host}(127.0.0.1)"
     echo "SlurmctldPort=$(free_port)"
     echo "AuthType=auth/munge"
     echo "CredType=cred/munge"
