@@ -30,19 +30,17 @@ class Row:
 HEADER = "| case | measured | baseline | ratio | target | met |\n|---|---|---|---|---|---|"
 
 
-def median_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
-    """Median wall time (s) of ``fn`` over ``repeats`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def no_sync() -> None:
+    """The clock's wait on a CPU: nothing to wait for."""
 
 
-def interleaved_times(fns: dict, repeats: int = 3, warmup: int = 1) -> dict:
+def median_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1, sync: Callable[[], None] = no_sync) -> float:
+    """Median wall time (s) of ``fn`` over ``repeats`` calls after ``warmup`` untimed ones;
+    ``sync`` waits for the device (bench.device.Device.sync) before each clock read."""
+    return interleaved_times({"fn": fn}, repeats, warmup, sync)["fn"]
+
+
+def interleaved_times(fns: dict, repeats: int = 3, warmup: int = 1, sync: Callable[[], None] = no_sync) -> dict:
     """Median time per named function, the calls interleaved (a, b, c, a, b, c, ...) so that a
     slow drift of the machine (thermal, other jobs) reaches every case alike."""
     for _ in range(warmup):
@@ -51,8 +49,10 @@ def interleaved_times(fns: dict, repeats: int = 3, warmup: int = 1) -> dict:
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            sync()
             t = time.perf_counter()
             fn()
+            sync()
             times[name].append(time.perf_counter() - t)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
@@ -95,16 +95,19 @@ def report(rows: List[Row]) -> str:
 
 
 def parser(doc: str, root: bool = True) -> argparse.ArgumentParser:
-    """A case's command line: its docstring as help, and --root for the real-size models."""
+    """A case's command line: its docstring as help, --device, and --root for the real-size models."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the models run")
     if root:
         p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where the real-size models are written")
     return p
 
 
 def repeated_case_main(doc: str, run: Callable, cmd=None) -> None:
-    """Command line of a case whose ``run(root, repeats=...)`` gives its rows."""
+    """Command line of a case whose ``run(root, repeats=..., device=...)`` gives its rows."""
+    from bench.device import Device
+
     p = parser(doc)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(cmd)
-    print(report(run(args.root, repeats=args.repeats)))
+    print(report(run(args.root, repeats=args.repeats, device=Device(args.device))))

@@ -7,16 +7,19 @@ forward pass).
 """
 import contextlib
 import time
-from typing import List
+from typing import Callable, List
 
 import torch
 from transformers import LogitsProcessor
 
+from bench.common import no_sync
+
 STAGES = ("audio encoder", "video encoder", "projector", "LLM prefill", "LLM generation")
 
 
-def synthetic_batch(batch: int, seconds, seed: int = 0) -> dict:
-    """Random speech (16 kHz) and 88x88 frames (25 fps); ``seconds`` is one value or one per utterance."""
+def synthetic_batch(batch: int, seconds, seed: int = 0, device: str = "cpu") -> dict:
+    """Random speech (16 kHz) and 88x88 frames (25 fps) on ``device``; ``seconds`` is one value or
+    one per utterance."""
     g = torch.Generator().manual_seed(seed)
     secs = [seconds] * batch if isinstance(seconds, (int, float)) else list(seconds)
     samples = torch.tensor([int(s * 16000) for s in secs])
@@ -26,7 +29,8 @@ def synthetic_batch(batch: int, seconds, seed: int = 0) -> dict:
     for i in range(batch):  # zero padding, as the collate function gives
         speech[i, samples[i]:] = 0
         video[i, frames[i]:] = 0
-    return dict(speech=speech, speech_lengths=samples, video=video, video_lengths=frames)
+    batch = dict(speech=speech, speech_lengths=samples, video=video, video_lengths=frames)
+    return {k: v.to(device) for k, v in batch.items()}
 
 
 def select(batch: dict, index: List[int]) -> dict:
@@ -37,14 +41,17 @@ def select(batch: dict, index: List[int]) -> dict:
 
 
 class FirstLogitsTimer(LogitsProcessor):
-    """Records when the first logits arrive (end of prefill) and counts the steps."""
+    """Records when the first logits arrive (end of prefill) and counts the steps; ``sync`` waits
+    for the device first."""
 
-    def __init__(self):
+    def __init__(self, sync: Callable[[], None] = no_sync):
         self.first = None
         self.steps = 0
+        self.sync = sync
 
     def __call__(self, input_ids, scores):
         if self.first is None:
+            self.sync()
             self.first = time.perf_counter()
         self.steps += 1
         return scores
@@ -64,16 +71,24 @@ class NoEosBefore(LogitsProcessor):
 
 
 @contextlib.contextmanager
-def _stage_clock(model, times: dict):
+def _stage_clock(model, times: dict, sync: Callable[[], None]):
     """Adds to ``times`` the span of each stage of ``model.encode``: a modality's encoder through
     its compressor, and the projector (forward hooks, so the model's own code path is timed)."""
     spans = [(f"{m} encoder", getattr(model, f"{m}_encoder"), getattr(model, f"{m}_compressor")) for m in model.modalities]
     spans.append(("projector", model.projector, model.projector))
     handles, started = [], {}
+
+    def start(name):
+        sync()
+        started[name] = time.perf_counter()
+
+    def stop(name):
+        sync()
+        times[name] += time.perf_counter() - started[name]
+
     for name, first, last in spans:
-        handles.append(first.register_forward_pre_hook(lambda *_, name=name: started.__setitem__(name, time.perf_counter())))
-        handles.append(last.register_forward_hook(
-            lambda *_, name=name: times.__setitem__(name, times[name] + time.perf_counter() - started[name])))
+        handles.append(first.register_forward_pre_hook(lambda *_, name=name: start(name)))
+        handles.append(last.register_forward_hook(lambda *_, name=name: stop(name)))
     try:
         yield
     finally:
@@ -82,17 +97,19 @@ def _stage_clock(model, times: dict):
 
 
 @torch.no_grad()
-def timed_decode(model, batch: dict, new_tokens: int, beam_size: int = 1) -> dict:
+def timed_decode(model, batch: dict, new_tokens: int, beam_size: int = 1, sync: Callable[[], None] = no_sync) -> dict:
     """Seconds per stage (and "total") of one decode of ``batch`` generating exactly ``new_tokens``
-    tokens, with the hypotheses ("hyps") and the number of search steps ("steps")."""
+    tokens, with the hypotheses ("hyps") and the number of search steps ("steps"); ``sync`` waits
+    for the device (bench.device.Device.sync) before each clock read."""
     times = dict.fromkeys(STAGES, 0.0)
-    with _stage_clock(model, times):
+    with _stage_clock(model, times, sync):
         embeds, _ = model.encode(**batch)
     t = time.perf_counter()
-    timer = FirstLogitsTimer()
+    timer = FirstLogitsTimer(sync)
     budget = [new_tokens] * len(batch["speech_lengths"])
     hyps = model.decoder.generate(embeds, budget, beam_size,
                                   extra_processors=[NoEosBefore(new_tokens, model.decoder.eos_id), timer])
+    sync()
     end = time.perf_counter()
     times["LLM prefill"] = timer.first - t
     times["LLM generation"] = end - timer.first

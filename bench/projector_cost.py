@@ -5,15 +5,16 @@ weights) decodes one batch of fixed 5 s utterances, generating a fixed number of
 each projector swapped in (same encoders and LLM). Runs are interleaved; medians are reported,
 with the share of time per stage and the trainable / active parameter counts.
 
-    python -m bench.projector_cost [--root /tmp/smop_real_models]
+    python -m bench.projector_cost [--root /tmp/smop_real_models] [--device cuda]
 """
 import statistics
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import torch
 
 from bench.common import Row, repeated_case_main
+from bench.device import Device
 from bench.decode_timing import STAGES, synthetic_batch, timed_decode
 from bench.param_counts import counts
 from bench.real_sizes import build_model, build_projector, real_size_models
@@ -22,20 +23,25 @@ PROJECTORS = [("linear", "linear", None), ("smop DEDR", "smop", "dedr"), ("smop 
               ("smop JEDR", "smop", "jedr")]
 
 
-def run(root: Path, model=None, batch: int = 2, seconds: float = 5.0, new_tokens: int = 12, repeats: int = 3,
-        dtype: str = "float32") -> List[Row]:
-    if model is None:
-        torch.manual_seed(0)
-        model = build_model(real_size_models(root), "linear", frozen_dtype=dtype).eval()
+def run(root: Path, batch: int = 2, seconds: float = 5.0, new_tokens: int = 12, repeats: int = 3,
+        dtype: Optional[str] = None, device: Device = Device(), paths: Optional[dict] = None) -> List[Row]:
+    """``dtype`` of the frozen parts: float32 on a CPU, bfloat16 on a GPU by default; ``paths``:
+    other models than the real sizes under ``root`` (the tests' tiny ones)."""
+    dtype = dtype or device.frozen_dtype("float32")
+    torch.manual_seed(0)
+    model = build_model(paths or real_size_models(root), "linear", frozen_dtype=dtype).eval()
     projectors = {name: (model.projector if kind == "linear" else build_projector(model, kind, layout)).eval()
                   for name, kind, layout in PROJECTORS}
-    inputs = synthetic_batch(batch, seconds)
+    model.to(device.name)
+    for p in projectors.values():
+        p.to(device.name)
+    inputs = synthetic_batch(batch, seconds, device=device.name)
     runs = {name: [] for name in projectors}
     names = list(projectors)
     for rep in range(repeats + 1):  # the first round warms up
         for name in names[rep % len(names):] + names[: rep % len(names)]:  # rotated: no case always first
             model.projector = projectors[name]
-            t = timed_decode(model, inputs, new_tokens)
+            t = timed_decode(model, inputs, new_tokens, sync=device.sync)
             assert t["steps"] == new_tokens + 1, t["steps"]  # the fixed tokens, then EOS
             if rep:
                 runs[name].append(t)

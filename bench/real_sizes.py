@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+import yaml
 
 from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
+
+LRS3_CONFIG = Path(__file__).resolve().parents[1] / "egs" / "lrs3" / "avsr_smop" / "conf" / "train_dedr.yaml"
 
 WHISPER_MEDIUM = dict(d_model=1024, encoder_layers=24, encoder_attention_heads=16, encoder_ffn_dim=4096,
                       decoder_layers=1, decoder_attention_heads=16, decoder_ffn_dim=4096, num_mel_bins=80,
@@ -19,9 +22,11 @@ LLAMA_32_1B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=1
 
 
 def build_model(paths: dict, projector: str = "linear", layout: Optional[str] = None, modality: str = "audiovisual",
-                frozen_dtype: str = "bfloat16", length_aware: bool = True, num_experts: int = 4):
+                frozen_dtype: str = "bfloat16", length_aware: bool = True, num_experts: int = 4,
+                gradient_checkpointing: bool = False):
     """The Llama-SMoP model at the real sizes through SmopAVSRTask, as a recipe config builds it
-    (E experts, k=2, expert hidden 2048, LoRA r=64 on q_proj/v_proj)."""
+    (E experts, k=2, expert hidden 2048, LoRA r=64 on q_proj/v_proj); ``gradient_checkpointing``
+    recomputes the LLM's activations in the backward pass."""
     from smop.tasks.avsr import SmopAVSRTask
 
     conf = [] if layout is None else ["--projector_conf", f"layout={layout}", "--projector_conf", f"num_experts={num_experts}",
@@ -33,6 +38,7 @@ def build_model(paths: dict, projector: str = "linear", layout: Optional[str] = 
         "--video_encoder_conf", f"checkpoint={paths['avhubert']}", "--video_encoder_conf", f"frozen_dtype={frozen_dtype}",
         "--decoder_conf", f"model_name_or_path={paths['llm']}", "--decoder_conf", f"frozen_dtype={frozen_dtype}",
         "--decoder_conf", "lora_r=64", "--decoder_conf", "lora_alpha=8",
+        "--decoder_conf", f"gradient_checkpointing={gradient_checkpointing}",
     ])
     return SmopAVSRTask.build_model(args)
 
@@ -44,6 +50,14 @@ def build_projector(model, projector: str, layout: Optional[str] = None, num_exp
     sizes = {m: getattr(model, f"{m}_compressor").output_size() for m in model.modalities}
     conf = {} if layout is None else dict(layout=layout, num_experts=num_experts, top_k=2, expert_hidden=2048)
     return projector_choices.get_class(projector)(input_sizes=sizes, output_size=model.decoder.embed_size(), **conf)
+
+
+def lrs3_training_batch(seconds: float = 5.0) -> dict:
+    """One training step of the LRS3 recipe (egs/lrs3/avsr_smop/conf/train_dedr.yaml) in
+    utterances of ``seconds``: batch_bins counts 25 Hz video frames (global across GPUs, and the
+    recipe trains on one GPU by default); with its use_amp."""
+    cfg = yaml.safe_load(LRS3_CONFIG.read_text())
+    return {"utterances": int(cfg["batch_bins"] // round(seconds * 25)), "use_amp": bool(cfg.get("use_amp", False))}
 
 
 def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:

@@ -1,15 +1,22 @@
-"""Cases 4 and 5: training memory with the frozen parts in bf16 against fp32, and the size of a
-saved epoch checkpoint against the bytes of the trained parameters.
+"""Cases 4 and 5: training memory and speed with the frozen parts in bf16 against fp32, with
+activation checkpointing of the LLM against without, and the size of a saved epoch checkpoint
+against the bytes of the trained parameters.
 
-Each dtype runs in its own process (peak memory is per process): the AVSR DEDR model at the real
-sizes (Whisper-medium, AV-HuBERT Large, Llama-3.2-1B; random weights), AdamW on the trained
-parameters, batches of 2 utterances of 5 s with 24-token transcripts. After a warm-up step the
-kernel's peak-RSS mark is reset, and the next steps give the peak and the throughput. The bf16
+Each setting runs in its own process (peak memory is per process): the AVSR DEDR model at the
+real sizes (Whisper-medium, AV-HuBERT Large, Llama-3.2-1B; random weights), AdamW on the trained
+parameters, utterances of 5 s with 24-token transcripts: 2 per step on a CPU; on a GPU the LRS3
+recipe's step (conf/train_dedr.yaml: batch_bins 4000 = 32 utterances, bf16 autocast as its
+use_amp). After a warm-up step the peak-memory mark is reset (the process's resident memory on a
+CPU, the CUDA allocator's on a GPU), and the next steps give the peak and the throughput. The bf16
 process then saves ``model.state_dict()`` as ESPnet saves ``<N>epoch.pth``.
 
-    python -m bench.train_memory [--root /tmp/smop_real_models]
+Frozen encoders run without gradients and keep no activations, so checkpointing them changes
+nothing here; the LLM, which the LoRA gradients flow through, is the part that keeps them.
+
+    python -m bench.train_memory [--root /tmp/smop_real_models] [--device cuda]
 """
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -17,49 +24,52 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import torch
 
-from bench.common import (
-    Row,
-    gib,
-    parser,
-    peak_rss_bytes,
-    report,
-    reset_peak_rss,
-    rss_bytes,
-)
+from bench.common import Row, gib, parser, report
 from bench.decode_timing import synthetic_batch
-from bench.real_sizes import build_model, real_size_models
+from bench.device import Device
+from bench.real_sizes import build_model, lrs3_training_batch, real_size_models
+
+# (frozen dtype, activation checkpointing of the LLM)
+SETTINGS = {"fp32": ("float32", False), "bf16": ("bfloat16", False), "bf16+ckpt": ("bfloat16", True)}
 
 
-def worker(root: Path, dtype: str, steps: int, batch: int) -> dict:
+def worker(paths: dict, setting: str, steps: int, batch: int, seconds: float, device: Device, amp: bool) -> dict:
+    dtype, checkpointing = SETTINGS[setting]
     torch.manual_seed(0)
-    model = build_model(real_size_models(root), "smop", "dedr", frozen_dtype=dtype).train()
+    model = build_model(paths, "smop", "dedr", frozen_dtype=dtype, gradient_checkpointing=checkpointing)
+    model = model.train().to(device.name)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.98), weight_decay=0.1)
-    inputs = synthetic_batch(batch, 5.0)
-    text = torch.randint(3, 250, (batch, 24))
+    inputs = synthetic_batch(batch, seconds, device=device.name)
+    text = torch.randint(3, 250, (batch, 24), device=device.name)
+    text_lengths = torch.full((batch,), 24, device=device.name)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
 
     def step():
-        loss, _, _ = model(text=text, text_lengths=torch.full((batch,), 24), **inputs)
+        with autocast:
+            loss, _, _ = model(text=text, text_lengths=text_lengths, **inputs)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     step()  # warm-up: optimizer state and allocator pools exist from here on
-    resting = rss_bytes()
-    reset_peak_rss()
+    device.sync()
+    resting = device.used_bytes()
+    device.reset_peak()
     t = time.perf_counter()
     for _ in range(steps):
         step()
+    device.sync()
     elapsed = time.perf_counter() - t
     frozen = sum(p.numel() * p.element_size() for p in model.parameters() if not p.requires_grad)
     trained = sum(p.numel() for p in params) * 16  # fp32 weight, gradient and AdamW's two moments
-    out = dict(dtype=dtype, peak=peak_rss_bytes(), resting=resting, utt_per_s=steps * batch / elapsed,
+    out = dict(setting=setting, peak=device.peak_bytes(), resting=resting, utt_per_s=steps * batch / elapsed,
                frozen=frozen, trained_state=trained)
-    if dtype == "bfloat16":
+    if setting == "bf16":
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "1epoch.pth"
             torch.save(model.state_dict(), path)
@@ -69,30 +79,53 @@ def worker(root: Path, dtype: str, steps: int, batch: int) -> dict:
     return out
 
 
-def run(root: Path, steps: int = 2, batch: int = 2) -> List[Row]:
-    real_size_models(root)  # written once, before two processes race for it
+def run(root: Path, steps: int = 2, batch: Optional[int] = None, seconds: float = 5.0, device: Device = Device(),
+        paths: Optional[dict] = None) -> List[Row]:
+    """``batch``: utterances of ``seconds`` per step (default: 2 on a CPU, the LRS3 recipe's step on a GPU)."""
+    paths = paths or real_size_models(root)  # written once, before the processes race for it
+    lrs3 = lrs3_training_batch(seconds)
+    batch = batch or (lrs3["utterances"] if device.gpu else 2)
+    amp = device.gpu and lrs3["use_amp"]
     res = {}
-    for dtype in ("float32", "bfloat16"):
-        proc = subprocess.run([sys.executable, "-m", "bench.train_memory", "--worker", dtype, "--root", str(root),
-                               "--steps", str(steps), "--batch", str(batch)],
+    for setting in SETTINGS:
+        proc = subprocess.run([sys.executable, "-m", "bench.train_memory", "--worker", setting, "--models",
+                               json.dumps(paths), "--steps", str(steps), "--batch", str(batch), "--seconds",
+                               str(seconds), "--device", device.name]
+                              + (["--amp"] if amp else []),
                               capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if proc.returncode != 0:
-            raise RuntimeError(f"train_memory worker ({dtype}) failed:\n{proc.stderr[-3000:]}")
-        res[dtype] = json.loads(proc.stdout.strip().splitlines()[-1])
-    f32, b16 = res["float32"], res["bfloat16"]
+            raise RuntimeError(f"train_memory worker ({setting}) failed:\n{proc.stderr[-3000:]}")
+        res[setting] = json.loads(proc.stdout.strip().splitlines()[-1])
+    f32, b16, ckpt = res["fp32"], res["bf16"], res["bf16+ckpt"]
+    where = "per GPU, the LRS3 recipe's step: " if device.gpu else ""
+    what = f"AVSR DEDR, {where}batch {batch} x {seconds:g} s, AdamW" + (", bf16 autocast" if amp else "")
+    mem = device.memory_kind()
+
+    def rest(r):
+        return gib(r["peak"] - r["frozen"] - r["trained_state"])
+
     ratio = b16["peak"] / f32["peak"]
-    what = f"AVSR DEDR, batch {batch} x 5 s, AdamW"
     rows = [
-        Row(f"4 peak memory of a training step, frozen parts bf16 vs fp32 ({what})", gib(b16["peak"]),
+        Row(f"4 {mem} of a training step, frozen parts bf16 vs fp32 ({what})", gib(b16["peak"]),
             f"{gib(f32['peak'])} (fp32)", ratio, "≤ 0.6", ratio <= 0.6,
             f"where it goes (bf16 / fp32): frozen weights {gib(b16['frozen'])} / {gib(f32['frozen'])}; trained "
             f"parameters with gradients and AdamW moments (fp32 in both) {gib(b16['trained_state'])}; the rest "
-            f"(activations, runtime) {gib(b16['peak'] - b16['frozen'] - b16['trained_state'])} / "
-            f"{gib(f32['peak'] - f32['frozen'] - f32['trained_state'])}; resident before the step "
+            f"(activations, runtime) {rest(b16)} / {rest(f32)}; in use before the step "
             f"{gib(b16['resting'])} / {gib(f32['resting'])}"),
         Row(f"4 training throughput, bf16 vs fp32 ({what})", f"{b16['utt_per_s']:.3f} utt/s",
             f"{f32['utt_per_s']:.3f} utt/s (fp32)", b16["utt_per_s"] / f32["utt_per_s"], "reported", None),
+    ]
+    ratio = ckpt["peak"] / f32["peak"]
+    rows += [
+        Row(f"4 {mem} of a training step, bf16 + LLM activation checkpointing vs fp32 ({what})", gib(ckpt["peak"]),
+            f"{gib(f32['peak'])} (fp32)", ratio, "≤ 0.6", ratio <= 0.6,
+            f"the rest (activations, runtime) {rest(ckpt)}, against {rest(b16)} without checkpointing"),
+        Row(f"4 {mem} of a training step, bf16 with vs without LLM activation checkpointing ({what})",
+            gib(ckpt["peak"]), f"{gib(b16['peak'])} (bf16)", ckpt["peak"] / b16["peak"], "reported", None),
+        Row(f"4 training throughput, bf16 with vs without LLM activation checkpointing ({what})",
+            f"{ckpt['utt_per_s']:.3f} utt/s", f"{b16['utt_per_s']:.3f} utt/s (bf16)",
+            ckpt["utt_per_s"] / b16["utt_per_s"], "reported", None),
     ]
     c = b16["checkpoint_bytes"] / b16["trainable_bytes"]
     rows.append(Row("5 epoch checkpoint size vs trained parameters", f"{b16['checkpoint_bytes'] / 2**20:.1f} MiB",
@@ -104,14 +137,17 @@ def run(root: Path, steps: int = 2, batch: int = 2) -> List[Row]:
 def main(cmd=None):
     p = parser(__doc__)
     p.add_argument("--steps", type=int, default=2)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--worker", choices=["float32", "bfloat16"], help=argparse.SUPPRESS)
+    p.add_argument("--batch", type=int, help="utterances per step (default: 2 on a CPU, the LRS3 step on a GPU)")
+    p.add_argument("--seconds", type=float, default=5.0, help="duration of each utterance")
+    p.add_argument("--worker", choices=sorted(SETTINGS), help=argparse.SUPPRESS)
+    p.add_argument("--models", type=json.loads, help=argparse.SUPPRESS)
+    p.add_argument("--amp", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(cmd)
     if args.worker:
-        print(json.dumps(worker(args.root, args.worker, args.steps, args.batch)))
+        print(json.dumps(worker(args.models, args.worker, args.steps, args.batch, args.seconds, Device(args.device),
+                                args.amp)))
         return
-    rows = run(args.root, args.steps, args.batch)
-    print(report(rows))
+    print(report(run(args.root, args.steps, args.batch, args.seconds, Device(args.device))))
 
 
 if __name__ == "__main__":

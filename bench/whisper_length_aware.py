@@ -1,11 +1,11 @@
 """Case 7: Whisper encoding of short utterances, padded to the 30 s window against length-aware.
 
-Speed and output difference: the Whisper-medium encoder at the real size (random weights, fp32)
-on a batch of 5 s utterances, both ways. WER: the mini recipe's ASR model
+Speed and output difference: the Whisper-medium encoder at the real size (random weights, fp32 on
+a CPU, bf16 on a GPU) on a batch of 5 s utterances, both ways. WER: the mini recipe's ASR model
 (egs/mini_av/avsr_smop/exp/train_asr_dedr, if it has been trained) decodes the clean test set
 with each setting through smop.bin.avsr_inference and the jiwer count.
 
-    python -m bench.whisper_length_aware [--root /tmp/smop_real_models] [--mini_exp DIR]
+    python -m bench.whisper_length_aware [--root /tmp/smop_real_models] [--mini_exp DIR] [--device cuda]
 """
 import os
 import subprocess
@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from bench.common import Row, interleaved_times, parser, report
+from bench.device import Device
 from bench.real_sizes import real_size_models
 from smop.data.datadir import read_table
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
@@ -27,19 +28,21 @@ REPO = Path(__file__).resolve().parents[1]
 MINI = REPO / "egs" / "mini_av" / "avsr_smop"
 
 
-def speed_rows(root: Path, batch: int, seconds: float, repeats: int) -> List[Row]:
-    paths = real_size_models(root)
-    encoders = {la: WhisperAudioEncoder(paths["whisper"], length_aware=la).eval() for la in (False, True)}
+def speed_rows(paths: dict, batch: int, seconds: float, repeats: int, device: Device) -> List[Row]:
+    dtype = device.frozen_dtype("float32")
+    encoders = {la: WhisperAudioEncoder(paths["whisper"], length_aware=la, frozen_dtype=dtype).eval().to(device.name)
+                for la in (False, True)}
     g = torch.Generator().manual_seed(0)
-    speech = torch.randn(batch, int(seconds * 16000), generator=g) * 0.1
-    lengths = torch.full((batch,), speech.shape[1])
+    speech = (torch.randn(batch, int(seconds * 16000), generator=g) * 0.1).to(device.name)
+    lengths = torch.full((batch,), speech.shape[1], device=device.name)
     with torch.no_grad():
-        t = interleaved_times({la: (lambda la=la: encoders[la](speech, lengths)) for la in encoders}, repeats=repeats)
+        t = interleaved_times({la: (lambda la=la: encoders[la](speech, lengths)) for la in encoders}, repeats=repeats,
+                              sync=device.sync)
         full, _ = encoders[False](speech, lengths)
         short, n = encoders[True](speech, lengths)
     diff = (full[:, : int(n[0])] - short).abs()
     ratio = t[False] / t[True]
-    what = f"Whisper-medium encoder, {batch} x {seconds:g} s, fp32"
+    what = f"Whisper-medium encoder, {batch} x {seconds:g} s, {dtype}"
     return [
         Row(f"7 length-aware Whisper speed-up ({what})", f"{t[True]:.2f} s", f"{t[False]:.2f} s (padded to 30 s)",
             ratio, "≥ 4×", ratio >= 4),
@@ -49,7 +52,7 @@ def speed_rows(root: Path, batch: int, seconds: float, repeats: int) -> List[Row
     ]
 
 
-def decode_wer(exp: Path, length_aware: bool, nj: int = 2) -> float:
+def decode_wer(exp: Path, length_aware: bool, nj: int = 2, device: Device = Device()) -> float:
     """WER (%) of the mini recipe's model on data/test with the given Whisper setting."""
     with tempfile.TemporaryDirectory() as d:
         cfg = yaml.safe_load((exp / "config.yaml").read_text())
@@ -59,7 +62,7 @@ def decode_wer(exp: Path, length_aware: bool, nj: int = 2) -> float:
         out = Path(d) / "decode"
         env = {**os.environ, "OMP_NUM_THREADS": str(nj)}
         subprocess.run([sys.executable, "-m", "smop.bin.avsr_inference", "--config", str(MINI / "conf" / "decode.yaml"),
-                        "--ngpu", "0", "--data_path_and_name_and_type", f"{MINI / 'data/test/wav.scp'},speech,wav16k",
+                        "--ngpu", str(int(device.gpu)), "--data_path_and_name_and_type", f"{MINI / 'data/test/wav.scp'},speech,wav16k",
                         "--train_config", str(cfg_path), "--model_file", str(exp / "valid.loss.ave.pth"),
                         "--output_dir", str(out)], check=True, cwd=MINI, env=env, capture_output=True)
         hyp = dict(read_table(out / "1best_recog" / "text"))
@@ -71,27 +74,27 @@ def decode_wer(exp: Path, length_aware: bool, nj: int = 2) -> float:
     return 100 * jiwer.wer([ref[k] for k in keys], [hyp.get(k, "") for k in keys])
 
 
-def wer_rows(exp: Optional[Path]) -> List[Row]:
+def wer_rows(exp: Optional[Path], device: Device = Device()) -> List[Row]:
     if exp is None or not (exp / "valid.loss.ave.pth").exists():
         return [Row("7 WER on the mini corpus, padded vs length-aware", "not measured", "", None, "reported", None,
                     f"no trained mini model at {exp}; run egs/mini_av/avsr_smop/run.sh first")]
     trained = yaml.safe_load((exp / "config.yaml").read_text())["audio_encoder_conf"].get("length_aware", False)
-    w = {la: decode_wer(exp, la) for la in (False, True)}
+    w = {la: decode_wer(exp, la, device=device) for la in (False, True)}
     return [Row(f"7 WER on the mini corpus test set ({exp.name}, trained with length_aware={trained})",
                 f"{w[True]:.1f} % (length-aware)", f"{w[False]:.1f} % (padded to 30 s)", None, "reported", None,
                 "the mini Whisper was pretrained on unpadded utterances, so padding at test time is a mismatch for it")]
 
 
 def run(root: Path, mini_exp: Optional[Path] = MINI / "exp" / "train_asr_dedr", batch: int = 2, seconds: float = 5.0,
-        repeats: int = 3) -> List[Row]:
-    return speed_rows(root, batch, seconds, repeats) + wer_rows(mini_exp)
+        repeats: int = 3, device: Device = Device(), paths: Optional[dict] = None) -> List[Row]:
+    return speed_rows(paths or real_size_models(root), batch, seconds, repeats, device) + wer_rows(mini_exp, device)
 
 
 def main(cmd=None):
     p = parser(__doc__)
     p.add_argument("--mini_exp", type=Path, default=MINI / "exp" / "train_asr_dedr")
     args = p.parse_args(cmd)
-    rows = run(args.root, args.mini_exp)
+    rows = run(args.root, args.mini_exp, device=Device(args.device))
     print(report(rows))
 
 

@@ -11,6 +11,8 @@ if [ "${1:-}" = --skip_recipe ]; then skip_recipe=true; shift; fi
 
 tools/install.sh --extra landmarks  # dlib: the landmark-detection tests run in CI
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# As root, install.sh has installed Slurm: its tests must run (start a cluster), not skip.
+if [ "$(id -u)" = 0 ]; then export SMOP_SLURM_TESTS=required; fi
 tools/venv/bin/python -m pytest -q "$@"
 
 "${skip_recipe}" && exit 0

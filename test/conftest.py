@@ -66,8 +66,9 @@ def pretrained(tmp_path_factory):
     return {"whisper": str(root / "whisper"), "avhubert_pt": str(pt), "avhubert": str(st), "llm": str(root / "llm")}
 
 
-def write_datadir(root: Path, n: int = 6, seed: int = 0, sentences=SENTENCES[:8]) -> Path:
-    """A Kaldi-style data dir with wav.scp (16 kHz), video.scp (uint8 96x96 npy), text and shapes."""
+def write_datadir(root: Path, n: int = 6, seed: int = 0, sentences=SENTENCES[:8], frames: int = None) -> Path:
+    """A Kaldi-style data dir with wav.scp (16 kHz), video.scp (uint8 96x96 npy), text and shapes;
+    utterances of 20-40 video frames, or all of ``frames``."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     (root / "media").mkdir(exist_ok=True)
@@ -75,17 +76,18 @@ def write_datadir(root: Path, n: int = 6, seed: int = 0, sentences=SENTENCES[:8]
     for i in range(n):
         utt = f"spk{i % 2}-utt{i:03d}"
         k = i % len(sentences)
-        frames = int(rng.integers(20, 40))  # 0.8 - 1.6 s
+        drawn = int(rng.integers(20, 40))  # 0.8 - 1.6 s
+        n_frames = drawn if frames is None else frames
         # The sentence is recoverable from either stream: a tone in the audio, a brightness in the video.
-        t = np.arange(frames * 640) / 16000
+        t = np.arange(n_frames * 640) / 16000
         wave = (0.3 * np.sin(2 * np.pi * (300 + 150 * k) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
         soundfile.write(root / "media" / f"{utt}.wav", wave, 16000)
-        video_frames = np.clip(rng.normal(40 + 25 * k, 10, (frames, 96, 96)), 0, 255).astype(np.uint8)
+        video_frames = np.clip(rng.normal(40 + 25 * k, 10, (n_frames, 96, 96)), 0, 255).astype(np.uint8)
         np.save(root / "media" / f"{utt}.npy", video_frames)
         wav.append(f"{utt} {root / 'media' / (utt + '.wav')}\n")
         video.append(f"{utt} {root / 'media' / (utt + '.npy')}\n")
         text.append(f"{utt} {sentences[k]}\n")
-        shape.append(f"{utt} {frames}\n")
+        shape.append(f"{utt} {n_frames}\n")
         spk.append(f"{utt} spk{i % 2}\n")
     for name, lines in (("wav.scp", wav), ("video.scp", video), ("text", text), ("frames_shape", shape),
                         ("utt2num_frames", shape), ("utt2spk", spk)):

@@ -5,7 +5,7 @@ set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
 
-system_packages=auto   # install Debian sox/ffmpeg/sctk/espeak-ng with apt-get (auto: when root)
+system_packages=auto   # install the Debian packages below with apt-get (auto: when root)
 python=python3.11      # interpreter for the venv
 extras="test"          # setup.py extras; --extra landmarks adds dlib (face landmarks from raw video)
 
@@ -30,9 +30,11 @@ fi
   || { echo "$0: smop needs Python 3.11 (espnet 202511 is the newest release for it)" >&2; exit 1; }
 
 # 1. Debian packages the recipes call: sox (audio), ffmpeg (mp4), sctk (sclite), espeak-ng (mini corpus);
-#    and the script linter used by the tests.
+#    and for the tests: the script linter, and Slurm with munge (ci/slurm_cluster.sh starts a
+#    two-node test cluster on this machine; the recipes' cmd_backend=slurm is tested against it).
 need_apt=()
-for pair in sox:sox ffmpeg:ffmpeg espeak-ng:espeak-ng /usr/lib/sctk/bin/sclite:sctk shellcheck:shellcheck; do
+for pair in sox:sox ffmpeg:ffmpeg espeak-ng:espeak-ng /usr/lib/sctk/bin/sclite:sctk shellcheck:shellcheck \
+    /usr/sbin/slurmd:slurm-wlm /usr/sbin/munged:munge; do
   bin=${pair%%:*}; pkg=${pair##*:}
   if ! command -v "${bin}" >/dev/null 2>&1 && [ ! -x "${bin}" ]; then need_apt+=("${pkg}"); fi
 done

@@ -146,7 +146,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         if head is not None:
             head.register_forward_pre_hook(_contiguous_input)
         if gradient_checkpointing:
-            llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            llm.activation_checkpointing_enable()  # non-reentrant torch.utils.checkpoint per layer
         if lora_r > 0:
             lora = LoraConfig(
                 r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,

@@ -1,4 +1,5 @@
 """AV-HuBERT video encoder without fairseq (frozen by default)."""
+import logging
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -10,6 +11,8 @@ from smop.encoders.avhubert.model import AVHubertNet
 from smop.utils.frozen import FreezableMixin, freeze_module, parse_dtype
 from smop.utils.masks import check_batch
 
+logger = logging.getLogger(__name__)
+
 
 class AVHubertVideoEncoder(FreezableMixin, AbsVideoEncoder):
     """88x88 grayscale mouth crops at 25 fps -> AV-HuBERT features at 25 Hz.
@@ -19,6 +22,9 @@ class AVHubertVideoEncoder(FreezableMixin, AbsVideoEncoder):
         output_layer: 1-based transformer layer to stop at (no final LayerNorm); None = all.
         freeze: keep the encoder frozen (and in eval mode).
         frozen_dtype: dtype of the frozen weights (float32, bfloat16, float16).
+        gradient_checkpointing: recompute each transformer layer's activations in the backward
+            pass instead of keeping them (fine-tuning, ``freeze: false``; a frozen encoder keeps
+            none anyway).
     """
 
     # Constructor arguments that name pretrained weights (one file): packing copies or names them.
@@ -38,6 +44,7 @@ class AVHubertVideoEncoder(FreezableMixin, AbsVideoEncoder):
         output_layer: Optional[int] = None,
         freeze: bool = True,
         frozen_dtype: str = "float32",
+        gradient_checkpointing: bool = False,
     ):
         super().__init__()
         self.freeze = freeze
@@ -57,6 +64,9 @@ class AVHubertVideoEncoder(FreezableMixin, AbsVideoEncoder):
         self.frozen_dtype = parse_dtype(frozen_dtype) if freeze else None
         if freeze:
             freeze_module(self.net)
+        if gradient_checkpointing and freeze:
+            logger.warning("avhubert: gradient_checkpointing has no effect on a frozen encoder (it runs without gradients)")
+        self.net.encoder.gradient_checkpointing = gradient_checkpointing
         self.to(torch.float32)
 
     def _apply(self, fn, recurse=True):

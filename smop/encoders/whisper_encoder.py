@@ -25,6 +25,8 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         length_aware: encode only the real frames of each utterance (padded to the longest in the
             batch, with an attention mask), instead of padding every utterance to the model's
             30 s window as Whisper was trained. Much faster for short utterances.
+        gradient_checkpointing: recompute each layer's activations in the backward pass instead of
+            keeping them (fine-tuning, ``freeze: false``; a frozen encoder keeps none anyway).
     """
 
     # Constructor arguments that name pretrained weights (a HF model directory): packing copies or names them.
@@ -40,6 +42,7 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         freeze: bool = True,
         frozen_dtype: str = "float32",
         length_aware: bool = False,
+        gradient_checkpointing: bool = False,
     ):
         super().__init__()
         self.freeze = freeze
@@ -72,6 +75,10 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         self.frozen_dtype = parse_dtype(frozen_dtype) if freeze else None
         if freeze:
             freeze_module(self.encoder)
+        if gradient_checkpointing:
+            if freeze:
+                logger.warning("whisper: gradient_checkpointing has no effect on a frozen encoder (it runs without gradients)")
+            self.encoder.activation_checkpointing_enable()
         self.to(torch.float32)  # applies frozen_dtype to the frozen weights
 
     def output_size(self) -> int:

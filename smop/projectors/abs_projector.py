@@ -31,3 +31,8 @@ class AbsProjector(torch.nn.Module, ABC):
     def summary(self) -> Dict[str, object]:
         """What the projector is, for reports (RESULTS.md, model cards), as plain data."""
         return {"type": type(self).__name__}
+
+    def may_leave_parameters_unused(self) -> bool:
+        """Whether a step can leave parameters without a gradient (an expert that gets no token);
+        DistributedDataParallel must then look for them (ESPnet's ``--unused_parameters true``)."""
+        return False

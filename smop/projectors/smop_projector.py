@@ -78,6 +78,9 @@ class SMoPProjector(AbsProjector):
     def output_size(self) -> int:
         return self._output_size
 
+    def may_leave_parameters_unused(self) -> bool:
+        return self.top_k < self.num_experts
+
     def router_for(self, modality: str) -> str:
         return "joint" if self.layout == "jejr" else modality
 

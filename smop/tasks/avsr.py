@@ -226,6 +226,13 @@ class SmopAVSRTask(AbsTask):
         projector = projector_choices.get_class(args.projector)(
             input_sizes=input_sizes, output_size=decoder.embed_size(), **args.projector_conf
         )
+        # Without it DDP fails at the first step in which an expert gets no token on some rank.
+        if getattr(args, "distributed", False) and not args.unused_parameters and projector.may_leave_parameters_unused():
+            raise ValueError(
+                f"projector {args.projector} ({args.projector_conf}) routes each token to some experts only, so an "
+                "expert that gets no token in a step has no gradient: distributed training needs "
+                "--unused_parameters true (unused_parameters: true in the training config)"
+            )
 
         # 5. The model.
         model = model_choices.get_class(args.model)(

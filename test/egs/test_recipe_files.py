@@ -11,7 +11,7 @@ SCRIPTS = (
     [ROOT / "egs" / "TEMPLATE" / "avsr_smop" / n for n in ("avsr.sh", "path.sh", "cmd.sh", "utils/parse_options.sh")]
     + [r / n for r in RECIPES for n in ("run.sh", "cmd.sh", "db.sh")]
     + [p for r in RECIPES for p in sorted((r / "local").glob("*.sh"))]
-    + [ROOT / "ci" / "test.sh", ROOT / "tools" / "install.sh"]
+    + [ROOT / "ci" / "test.sh", ROOT / "ci" / "slurm_cluster.sh", ROOT / "tools" / "install.sh"]
 )
 
 

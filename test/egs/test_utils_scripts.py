@@ -1,4 +1,6 @@
-"""The recipe's shell-side helpers: parse_options.sh, run.pl and slurm.pl (with a fake sbatch)."""
+"""The recipe's shell-side helpers: parse_options.sh, run.pl and slurm.pl's option mapping."""
+import importlib.machinery
+import importlib.util
 import os
 import subprocess
 from pathlib import Path
@@ -45,30 +47,22 @@ def test_run_pl_array_logs_and_failures(tmp_path):
     assert bad.returncode != 0 and "1 / 2 failed" in bad.stderr and "bad.2" in bad.stderr
 
 
-def test_slurm_pl_with_a_fake_sbatch(tmp_path):
-    # A stand-in for sbatch that runs each array task of the script locally and fails if any fails.
-    fake = tmp_path / "bin" / "sbatch"
-    fake.parent.mkdir()
-    fake.write_text("""#!/usr/bin/env bash
-echo "$@" > "$(dirname "$0")/flags"
-script="${@: -1}"; array=""
-for a in "$@"; do case "$a" in --array=*) array=${a#--array=} ;; esac; done
-if [ -z "$array" ]; then bash "$script"; exit $?; fi
-code=0
-for i in $(seq ${array%-*} ${array#*-}); do SLURM_ARRAY_TASK_ID=$i bash "$script" || code=1; done
-exit $code
-""")
-    fake.chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    r = subprocess.run([str(UTILS / "slurm.pl"), "--gpu", "1", "--mem", "8G", "JOB=1:2", str(tmp_path / "s.JOB.log"),
-                        "echo", "task JOB"], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "task 2" in (tmp_path / "s.2.log").read_text()
-    flags = (fake.parent / "flags").read_text()
-    assert "--gres=gpu:1" in flags and "--mem=8G" in flags and "--array=1-2" in flags and "--wait" in flags
-    r = subprocess.run([str(UTILS / "slurm.pl"), "JOB=1:2", str(tmp_path / "f.JOB.log"), "test", "JOB", "-eq", "2"],
-                       capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert r.returncode != 0 and "failed" in r.stderr
+def _slurm_pl():
+    loader = importlib.machinery.SourceFileLoader("slurm_pl", str(UTILS / "slurm.pl"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("slurm_pl", loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_slurm_pl_maps_options_to_sbatch_flags(capsys):
+    # Submitting to a real cluster: test/egs/test_recipe_backends.py.
+    conf = (UTILS.parent / "conf" / "slurm.conf").read_text()
+    flags = _slurm_pl().sbatch_flags({"gpu": "2", "mem": "8G", "num_nodes": "2", "name": "x"}, conf)
+    assert flags == ["--partition=gpu", "--time=72:00:00", "--gres=gpu:2", "--mem=8G", "--nodes=2",
+                     "--ntasks-per-node=1", "--job-name=x"]
+    cpu = _slurm_pl().sbatch_flags({"gpu": "0", "bogus": "1"}, conf)
+    assert cpu == ["--time=72:00:00", "--partition=cpu"]  # the later --partition wins; no --gres
+    assert "no rule for --bogus" in capsys.readouterr().err
 
 
 def test_run_pl_gives_each_gpu_job_its_own_devices(tmp_path):

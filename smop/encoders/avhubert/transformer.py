@@ -7,6 +7,7 @@ from typing import Optional
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class WeightNormConv1d(nn.Module):
@@ -94,6 +95,11 @@ class EncoderLayer(nn.Module):
 
 
 class TransformerEncoder(nn.Module):
+    """``gradient_checkpointing``: in training with gradients, each layer's activations are
+    recomputed in the backward pass instead of kept (same outputs and gradients)."""
+
+    gradient_checkpointing = False
+
     def __init__(
         self,
         dim: int,
@@ -124,8 +130,9 @@ class TransformerEncoder(nn.Module):
         x = x + self.pos_conv(x.transpose(1, 2)).transpose(1, 2)
         if not self.layer_norm_first:
             x = self.layer_norm(x)
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for i, layer in enumerate(self.layers, start=1):
-            x = layer(x, padding_mask)
+            x = checkpoint(layer, x, padding_mask, use_reentrant=False) if recompute else layer(x, padding_mask)
             if output_layer is not None and i == output_layer:
                 return x
         if self.layer_norm_first:

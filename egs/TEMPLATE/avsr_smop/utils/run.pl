@@ -16,36 +16,13 @@ import datetime
 import os
 import queue
 import re
-import shlex
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-
-def parse(argv):
-    opts = {}
-    while argv and argv[0].startswith("--"):
-        key = argv.pop(0)[2:].replace("-", "_")
-        if "=" in key:
-            key, value = key.split("=", 1)
-        else:
-            if not argv:
-                sys.exit(f"run.pl: option --{key} needs a value")
-            value = argv.pop(0)
-        opts[key] = value
-    jobs = None
-    if argv and re.match(r"^[A-Za-z_]+=\d+:\d+$", argv[0]):
-        name, rng = argv.pop(0).split("=")
-        lo, hi = map(int, rng.split(":"))
-        jobs = (name, lo, hi)
-    if len(argv) < 2:
-        sys.exit("usage: run.pl [options] [JOB=1:N] <log> <command...>")
-    log, command = argv[0], argv[1:]
-    # Kaldi convention: words without white space pass unquoted (so "|" and ">" keep their shell
-    # meaning); words with white space are quoted.
-    cmd = " ".join(w if re.fullmatch(r"\S+", w) else shlex.quote(w) for w in command)
-    return opts, jobs, log, cmd
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from job_args import parse  # noqa: E402
 
 
 def visible_gpus():
@@ -91,7 +68,7 @@ def gpu_groups(per_job):
 
 
 def main():
-    opts, jobs, log, cmd = parse(sys.argv[1:])
+    opts, jobs, log, cmd = parse(sys.argv[1:], "run.pl")
     groups = gpu_groups(int(opts.get("gpu", 0)))
     if jobs is None:
         code = run_one(log, cmd, groups[0] if groups else None)
