@@ -22,6 +22,7 @@ from bench.common import Row, interleaved_times, parser, report
 from bench.device import Device
 from bench.real_sizes import real_size_models
 from smop.data.datadir import read_table
+from smop.data.inputs import INPUTS
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def decode_wer(exp: Path, length_aware: bool, nj: int = 2, device: Device = Devi
         out = Path(d) / "decode"
         env = {**os.environ, "OMP_NUM_THREADS": str(nj)}
         subprocess.run([sys.executable, "-m", "smop.bin.avsr_inference", "--config", str(MINI / "conf" / "decode.yaml"),
-                        "--ngpu", str(int(device.gpu)), "--data_path_and_name_and_type", f"{MINI / 'data/test/wav.scp'},speech,wav16k",
+                        "--ngpu", str(int(device.gpu)), "--data_path_and_name_and_type", ",".join(INPUTS["audio"].triple(MINI / "data" / "test")),
                         "--train_config", str(cfg_path), "--model_file", str(exp / "valid.loss.ave.pth"),
                         "--output_dir", str(out)], check=True, cwd=MINI, env=env, capture_output=True)
         hyp = dict(read_table(out / "1best_recog" / "text"))

@@ -8,6 +8,8 @@ import pytest
 import soundfile
 import torch
 
+from smop.data.inputs import data_triples
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 torch.set_num_threads(2)
@@ -122,16 +124,8 @@ def write_train_config(path: Path, pretrained: dict, datadir: Path, valid_dir: P
         "preprocessor_conf": {"audio_mask_max": 0.0, "video_mask_max": 0.0},
         "optim": "adamw",
         "optim_conf": {"lr": 0.01, "betas": [0.9, 0.98], "weight_decay": 0.1},
-        "train_data_path_and_name_and_type": [
-            [str(datadir / "wav.scp"), "speech", "wav16k"],
-            [str(datadir / "video.scp"), "video", "mouth_npy"],
-            [str(datadir / "text"), "text", "text"],
-        ],
-        "valid_data_path_and_name_and_type": [
-            [str(valid_dir / "wav.scp"), "speech", "wav16k"],
-            [str(valid_dir / "video.scp"), "video", "mouth_npy"],
-            [str(valid_dir / "text"), "text", "text"],
-        ],
+        "train_data_path_and_name_and_type": [list(t) for t in data_triples(datadir, "audiovisual", text=True)],
+        "valid_data_path_and_name_and_type": [list(t) for t in data_triples(valid_dir, "audiovisual", text=True)],
         "train_shape_file": [str(datadir / "frames_shape")],
         "valid_shape_file": [str(valid_dir / "frames_shape")],
         "batch_type": "sorted",
@@ -160,8 +154,7 @@ def dataset_loss(model, train_args, datadir: Path) -> float:
     from smop.bin.avsr_inference import evaluation_loader
     from smop.data.loaders import read_scp
 
-    data = [(str(datadir / "wav.scp"), "speech", "wav16k"), (str(datadir / "video.scp"), "video", "mouth_npy"),
-            (str(datadir / "text"), "text", "text")]
+    data = data_triples(datadir, "audiovisual", text=True)
     loader = evaluation_loader(data, train_args, sorted(read_scp(str(datadir / "text"))), batch_size=3)
     model.eval()
     total, count = 0.0, 0

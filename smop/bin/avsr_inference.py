@@ -28,6 +28,7 @@ from espnet2.utils import config_argparse
 from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 from tqdm import tqdm
 
+from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
 from smop.inference.settings import DTYPES, DecodeSettings
 from smop.tasks.avsr import SmopAVSRTask
@@ -40,9 +41,9 @@ DEFAULTS = DecodeSettings()
 
 def utterance_length(path: str, data_type: str) -> int:
     """Cheap length of one input, for length-sorted batching."""
-    if data_type == "mouth_npy":
+    if data_type == INPUTS["video"].data_type:
         return int(np.load(path, mmap_mode="r").shape[0])
-    return int(audio_samples(path) // 640)  # 16 kHz samples -> 25 Hz frames
+    return int(audio_samples(path) // SAMPLES_PER_FRAME)  # samples -> video frames
 
 
 def decoding_keys(data: Sequence[Tuple[str, str, str]], key_file: Optional[str], sort_by_length: bool) -> List[str]:

@@ -29,7 +29,8 @@ from tqdm import tqdm
 from smop.data.errors import DataError
 from smop.data.face_landmarks import DETECTORS, FaceLandmarkDetector
 from smop.data.landmarks import LandmarkError, load_landmarks
-from smop.data.lrs3.prepare import FPS, Job, find_jobs
+from smop.data.inputs import VIDEO_FPS
+from smop.data.lrs3.prepare import Job, find_jobs
 from smop.data.media import read_media
 from smop.utils.io import atomic_write
 
@@ -65,7 +66,7 @@ def detect_file(job: Job, detector: FaceLandmarkDetector) -> Outcome:
             marks = _load_kept(job.landmarks)
             out.kept = True
         else:
-            _, frames, _ = read_media(job.video, FPS, need=("video",))
+            _, frames, _ = read_media(job.video, VIDEO_FPS, need=("video",))
             marks = detector(frames)
             with atomic_write(job.landmarks, "wb") as f:
                 np.save(f, marks)

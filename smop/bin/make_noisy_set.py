@@ -15,8 +15,10 @@ from pathlib import Path
 
 import soundfile
 
-from smop.data.datadir import read_table, validate_data_dir, write_table
-from smop.data.loaders import SAMPLE_RATE, DataError, read_audio
+from smop.data.datadir import TABLES, read_table, validate_data_dir, write_table
+from smop.data.errors import DataError
+from smop.data.inputs import INPUTS, SAMPLE_RATE
+from smop.data.loaders import read_audio
 from smop.data.noise import mix_at_snr
 from smop.utils.io import atomic_write
 
@@ -44,7 +46,8 @@ def main(cmd=None):
     noise = noise[:, 0]
     args.media_dir.mkdir(parents=True, exist_ok=True)
     wav = {}
-    for utt, path in read_table(args.src / "wav.scp"):
+    wav_scp = INPUTS["audio"].scp
+    for utt, path in read_table(args.src / wav_scp):
         rate, speech = read_audio(path)
         if rate != SAMPLE_RATE or speech.shape[1] != 1:
             raise DataError(f"utterance {utt}: {path} is not 16 kHz mono")
@@ -55,8 +58,8 @@ def main(cmd=None):
             soundfile.write(f, mixed, SAMPLE_RATE, format="WAV", subtype="FLOAT")
         wav[utt] = str(out)
     args.dst.mkdir(parents=True, exist_ok=True)
-    write_table(args.dst / "wav.scp", wav)
-    for name in ("video.scp", "text", "utt2spk", "spk2utt", "utt2num_frames"):
+    write_table(args.dst / wav_scp, wav)
+    for name in [t for t in TABLES if t != wav_scp] + ["spk2utt"]:
         if (args.src / name).exists():
             shutil.copyfile(args.src / name, args.dst / name)
     with atomic_write(args.dst / "noise.txt") as f:

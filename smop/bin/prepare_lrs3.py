@@ -20,7 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from smop.data.datadir import validate_data_dir, write_data_dir
+from smop.data.datadir import TABLES, validate_data_dir, write_data_dir
+from smop.data.inputs import INPUTS
 from smop.data.errors import DataError
 from smop.data.lrs3.prepare import IdListError, find_jobs, process
 from smop.data.mouth_roi import CROP_SETTINGS, load_reference_face, write_crop_settings
@@ -87,7 +88,7 @@ def main(cmd=None):
                       unit="video", file=sys.stderr, mininterval=5):
             results.append(r)
 
-    tables = {n: {} for n in ("wav.scp", "video.scp", "text", "utt2spk", "utt2num_frames")}
+    tables = {n: {} for n in TABLES}
     skipped, notes = list(duplicates), Counter()
     for r in sorted(results, key=lambda r: str(r.video)):
         if r.skipped:
@@ -99,8 +100,8 @@ def main(cmd=None):
             if u.utt in tables["text"]:  # a segment id that equals another video's id
                 skipped.append((r.video, f"DuplicateId: duplicate utterance id {u.utt} (kept the first)"))
                 continue
-            tables["wav.scp"][u.utt] = u.wav
-            tables["video.scp"][u.utt] = u.npy
+            tables[INPUTS["audio"].scp][u.utt] = u.wav
+            tables[INPUTS["video"].scp][u.utt] = u.npy
             tables["text"][u.utt] = u.text
             tables["utt2spk"][u.utt] = u.speaker
             tables["utt2num_frames"][u.utt] = str(u.frames)

@@ -17,6 +17,7 @@ import numpy as np
 from humanfriendly import format_timespan
 
 from smop.data.datadir import read_table, write_table
+from smop.data.inputs import VIDEO_FPS
 from smop.decoders.abs_decoder import TextEncoder
 from smop.tasks.avsr import SmopAVSRTask
 from smop.utils.io import atomic_write
@@ -54,14 +55,15 @@ def write_shapes(data_dir: Path, output_dir: Path, text_encoder: TextEncoder) ->
     write_table(output_dir / "text_shape", {u: str(n) for u, n in tokens.items()})
     n_tok = np.array(list(tokens.values()))
     n_frm = np.array([int(v) for v in frames.values()])
+    seconds = n_frm.sum() / VIDEO_FPS
     unk = text_encoder.unk_id
     n_unk = sum(i.count(unk) for i in ids.values()) if unk is not None else 0
     with atomic_write(output_dir / "token_stats.txt") as f:
-        f.write(f"utterances {len(text)}\nduration {format_timespan(n_frm.sum() / 25)} ({n_frm.sum() / 25 / 3600:.3f} h)\n"
+        f.write(f"utterances {len(text)}\nduration {format_timespan(seconds)} ({seconds / 3600:.3f} h)\n"
                 f"frames mean {n_frm.mean():.1f} max {n_frm.max()}\n"
                 f"tokens total {n_tok.sum()} mean {n_tok.mean():.1f} max {n_tok.max()}\n"
                 f"unknown tokens {n_unk}\n")
-    logger.info(f"{output_dir}: {len(text)} utterances, {format_timespan(n_frm.sum() / 25)}, {n_tok.sum()} tokens")
+    logger.info(f"{output_dir}: {len(text)} utterances, {format_timespan(seconds)}, {n_tok.sum()} tokens")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from smop.data.errors import DataError
+from smop.data.inputs import INPUTS
 from smop.utils.io import atomic_write
 
-TABLES = ("wav.scp", "video.scp", "text", "utt2spk", "utt2num_frames")
+MEDIA = (INPUTS["audio"].scp, INPUTS["video"].scp)  # wav.scp, video.scp
+TABLES = (*MEDIA, "text", "utt2spk", "utt2num_frames")
 
 
 class DataDirError(DataError):
@@ -62,8 +64,8 @@ def validate_data_dir(d: Path) -> int:
     present = [t for t in TABLES if (d / t).exists()]
     if "text" not in present or "utt2spk" not in present:
         raise DataDirError(f"{d}: needs text and utt2spk")
-    if "wav.scp" not in present and "video.scp" not in present:
-        raise DataDirError(f"{d}: needs wav.scp or video.scp")
+    if not set(MEDIA) & set(present):
+        raise DataDirError(f"{d}: needs {' or '.join(MEDIA)}")
     keys = None
     for name in present + ["spk2utt"]:
         if not (d / name).exists():

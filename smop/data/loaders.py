@@ -18,8 +18,7 @@ import soundfile
 from espnet2.train import dataset as espnet_dataset
 
 from smop.data.errors import DataError
-
-SAMPLE_RATE = 16000
+from smop.data.inputs import SAMPLE_RATE
 
 
 _KALDI_ENTRY = re.compile(r"(\|\s*$)|(:\d+(\[[^\]]*\])?$)")  # "cmd |" or "file.ark:offset[slice]"

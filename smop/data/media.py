@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from smop.data.errors import DataError
+from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
 
 # torchvision.transforms.Grayscale (ITU-R 601-2 luma weights), which auto_avsr and Llama-AVSR apply.
 GREY_WEIGHTS = (0.2989, 0.587, 0.114)
@@ -130,7 +131,7 @@ def _decode(path: Path, streams: Sequence[str], fps: Optional[float],
 
 
 def read_media(
-    path: Path, fps: float = 25.0, sample_rate: int = 16000,
+    path: Path, fps: float = VIDEO_FPS, sample_rate: int = SAMPLE_RATE,
     need: Sequence[str] = STREAMS, optional: Sequence[str] = (),
 ) -> Tuple[StreamInfo, Optional[np.ndarray], Optional[np.ndarray]]:
     """Source description, (T, H, W) uint8 grey frames at ``fps`` and mono float32 audio at

@@ -7,10 +7,9 @@ import numpy as np
 import soundfile
 import torch
 
-from smop.data.loaders import SAMPLE_RATE, DataError
+from smop.data.errors import DataError
+from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
 from smop.data.noise import mix_at_snr
-
-VIDEO_FPS = 25
 
 
 def adaptive_time_mask(x: np.ndarray, window: int, stride: int, rng: np.random.Generator) -> np.ndarray:

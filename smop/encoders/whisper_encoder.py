@@ -5,6 +5,7 @@ from typing import Tuple
 import torch
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
+from smop.data.inputs import SAMPLE_RATE
 from smop.encoders.abs_audio_encoder import AbsAudioEncoder
 from smop.encoders.whisper_log_mel import WhisperLogMel
 from smop.utils.frozen import FreezableMixin, freeze_module, parse_dtype
@@ -97,7 +98,7 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         if bool(too_long.any()):
             raise ValueError(
                 f"Whisper encodes at most {self.window_samples} samples "
-                f"({self.window_samples / 16000:.1f} s); got {int(speech_lengths.max())}. "
+                f"({self.window_samples / SAMPLE_RATE:.1f} s); got {int(speech_lengths.max())}. "
                 "Cut long utterances in data preparation."
             )
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):

@@ -17,7 +17,8 @@ import soundfile
 
 from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, load_landmarks
-from smop.data.lrs3.prepare import FPS, SAMPLE_RATE, _fit_audio
+from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
+from smop.data.lrs3.prepare import _fit_audio
 from smop.data.media import read_media
 from smop.data.mouth_roi import AlignmentError
 from smop.inference.mouth_crop import MouthCropSettings
@@ -156,7 +157,7 @@ def read_inputs(path: Path, modalities: Sequence[str], crop: Optional[MouthCropS
     both = set(modalities) == {"audio", "video"}
     need = () if both else tuple(modalities)
     optional = tuple(modalities) if both else ()
-    _, frames, wave = read_media(path, FPS, SAMPLE_RATE, need=need, optional=optional)
+    _, frames, wave = read_media(path, VIDEO_FPS, SAMPLE_RATE, need=need, optional=optional)
     out = MediaInputs()
     if frames is not None:
         if crop is None:
@@ -179,5 +180,5 @@ def read_inputs(path: Path, modalities: Sequence[str], crop: Optional[MouthCropS
         out.notes.append(f"{path}: no audio stream: decoded with the audio blanked, as modality dropout blanks it in training")
     if out.speech is None and out.video is None:
         raise NoFace(f"{path}: no audio stream and no usable face")
-    out.seconds = out.speech.size / SAMPLE_RATE if out.speech is not None else out.video.shape[0] / FPS
+    out.seconds = out.speech.size / SAMPLE_RATE if out.speech is not None else out.video.shape[0] / VIDEO_FPS
     return out

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional
 import yaml
 
 from smop.inference.mouth_crop import MouthCropSettings
-from smop.models.smop_avsr_model import MODALITIES
+from smop.data.inputs import INPUTS, MODALITIES
 from smop.inference.pretrained import PretrainedPart
 from smop.inference.settings import DecodeSettings
 
@@ -139,7 +139,7 @@ def _data_lines(info: CardInfo, modality: str) -> List[str]:
 
 def _usage(info: CardInfo, modality: str) -> List[str]:
     name = info.hub_id or "path/to/this/folder"
-    names = {"audio": ["speech"], "video": ["video"], "audiovisual": ["speech", "video"]}[modality]
+    names = [INPUTS[m].name for m in MODALITIES[modality]]
     values = {"speech": "wave", "video": "mouths"}
     args = ", ".join(f"{n}={values[n]}" for n in names)
     batch = ", ".join(f"{n}=[{values[n]}1, {values[n]}2]" for n in names)

@@ -16,9 +16,10 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
+from smop.data.inputs import INPUTS, VIDEO_FPS
+from smop.data.mouth_roi import CROP_SETTINGS as MOUTH_CROP_FILE
 from smop.inference import pack_layout as layout
 from smop.inference.model_card import CardInfo, model_card
-from smop.data.mouth_roi import CROP_SETTINGS as MOUTH_CROP_FILE
 from smop.inference.mouth_crop import MouthCropSettings, sha256_of
 from smop.inference.pretrained import (SLOTS, PretrainedError, PretrainedPart, hub_source, pretrained_args,
                                       resolve, stated_license)
@@ -139,14 +140,14 @@ def training_data(config: dict, root: Path) -> Dict[str, dict]:
         if not entries:
             continue
         by_name = {name: path for path, name, _ in entries}
-        path = by_name.get("video") or by_name.get("speech") or entries[0][0]
+        path = by_name.get(INPUTS["video"].name) or by_name.get(INPUTS["audio"].name) or entries[0][0]
         folder = _local(root, path).parent
         info = {"dir": Path(path).parent.as_posix(), "folder": folder}
         if (folder / "text").is_file():
             info["utterances"] = sum(1 for line in open(folder / "text", encoding="utf-8") if line.strip())
         if (folder / "utt2num_frames").is_file():
             frames = sum(int(line.split()[1]) for line in open(folder / "utt2num_frames", encoding="utf-8") if line.strip())
-            info["hours"] = frames / 25 / 3600
+            info["hours"] = frames / VIDEO_FPS / 3600
         sets[which] = info
     return sets
 
@@ -189,7 +190,7 @@ def scored_sets(exp: Path, decode_tag: Optional[str]) -> List[str]:
 
 def mouth_crop_of(config: dict, data: Dict[str, dict]) -> Optional[MouthCropSettings]:
     """The crop settings recorded with the training data (None, with a warning, if there are none)."""
-    from smop.models.smop_avsr_model import MODALITIES
+    from smop.data.inputs import MODALITIES
 
     if "video" not in MODALITIES[config.get("modality", "audiovisual")]:
         return None

@@ -57,7 +57,7 @@ class PretrainedPart:
 
 def pretrained_args(config: dict) -> List[tuple]:
     """(slot, argument, kind, value) of every pretrained part the config's model is built from."""
-    from smop.models.smop_avsr_model import MODALITIES
+    from smop.data.inputs import MODALITIES
     from smop.tasks.avsr import audio_encoder_choices, decoder_choices, video_encoder_choices
 
     modalities = MODALITIES[config.get("modality", "audiovisual")]

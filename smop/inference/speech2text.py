@@ -12,11 +12,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.inference.settings import DecodeSettings
 
 logger = logging.getLogger(__name__)
 
-SAMPLES_PER_FRAME = 16000 // 25
 Array = Union[np.ndarray, torch.Tensor]
 
 
@@ -72,7 +72,7 @@ class Speech2Text:
 
     def uses(self, name: str) -> bool:
         """Whether the model reads ``"speech"`` or ``"video"``."""
-        return {"speech": "audio", "video": "video"}[name] in self.model.modalities
+        return name in {INPUTS[m].name for m in self.model.modalities}
 
     # -------------------------------------------------------------------------------- inputs
     def _utterance(self, uid: str, speech: Optional[Array], video: Optional[Array]) -> Tuple[Dict[str, np.ndarray], Tuple[str, ...]]:

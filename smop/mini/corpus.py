@@ -29,10 +29,11 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from smop.mini.face import HOP, FaceStyle, render
+from smop.data.inputs import SAMPLE_RATE, SAMPLES_PER_FRAME
+from smop.mini.face import FaceStyle, render
 from smop.mini.grid import sample_sentence
 from smop.mini.mean_face import write_mean_face
-from smop.mini.tts import SAMPLE_RATE, Voice, synthesize, word_timings
+from smop.mini.tts import Voice, synthesize, word_timings
 from smop.mini.visemes import viseme_track
 from smop.utils.io import atomic_write
 
@@ -122,8 +123,8 @@ def render_utterance(spec: UttSpec) -> Rendered:
         pieces += [wave, gap] if i + 1 < len(spec.sentences) else [wave]
         t0 += (wave.size + (gap.size if i + 1 < len(spec.sentences) else 0)) / SAMPLE_RATE
     wave = np.concatenate(pieces)
-    frames = int(np.ceil(wave.size / HOP))
-    wave = np.pad(wave, (0, frames * HOP - wave.size))
+    frames = int(np.ceil(wave.size / SAMPLES_PER_FRAME))
+    wave = np.pad(wave, (0, frames * SAMPLES_PER_FRAME - wave.size))
     video, marks = render(viseme_track(words, frames), style, rng, FRAME_SIZE)
     marks = marks + rng.normal(0, 0.5, marks.shape).astype(np.float32)  # tracker jitter
     if rng.random() < 0.05:  # the tracker loses the face for a few frames

@@ -10,9 +10,6 @@ import numpy as np
 
 from smop.mini.mean_face import NORMALISED
 
-FPS = 25
-SAMPLE_RATE = 16000
-HOP = SAMPLE_RATE // FPS  # 640 samples per video frame
 MOUTH_OUTER = slice(48, 60)
 MOUTH_INNER = slice(60, 68)
 

@@ -24,6 +24,7 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration
 
 from smop.data.collate import PadCollate
+from smop.data.inputs import INPUTS
 from smop.data.loaders import MouthNpyReader, Wav16kReader, read_scp
 from smop.data.preprocessor import SmopPreprocessor
 from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
@@ -63,7 +64,9 @@ class CharUnits:
 
 def load_examples(data_dir: Path, name: str, chars: Callable, tokenize: Callable) -> List[Dict]:
     """utt, raw input (``name``: speech or video), character ids and LLM token ids of a data dir."""
-    reader = Wav16kReader(str(data_dir / "wav.scp")) if name == "speech" else MouthNpyReader(str(data_dir / "video.scp"))
+    modality = next(m for m, i in INPUTS.items() if i.name == name)
+    path = str(data_dir / INPUTS[modality].scp)
+    reader = Wav16kReader(path) if modality == "audio" else MouthNpyReader(path)
     text = read_scp(str(data_dir / "text"))
     return [{"utt": u, name: reader[u], "chars": np.asarray(chars(text[u]), dtype=np.int64),
              "tokens": np.asarray(tokenize(text[u]), dtype=np.int64)} for u in reader.keys()]

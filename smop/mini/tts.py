@@ -8,9 +8,9 @@ from typing import List, Tuple
 import numpy as np
 import soundfile
 
+from smop.data.inputs import SAMPLE_RATE
 from smop.mini.grid import speakable
 
-SAMPLE_RATE = 16000
 
 
 @dataclass

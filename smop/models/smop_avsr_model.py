@@ -8,6 +8,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from smop.compressors.abs_compressor import AbsCompressor
+from smop.data.inputs import INPUTS, MODALITIES, SAMPLE_RATE, VIDEO_FPS
 from smop.decoders.abs_decoder import AbsDecoder
 from smop.encoders.abs_audio_encoder import AbsAudioEncoder
 from smop.encoders.abs_video_encoder import AbsVideoEncoder
@@ -15,7 +16,6 @@ from smop.projectors.abs_projector import AbsProjector, ProjectorOutput
 
 logger = logging.getLogger(__name__)
 
-MODALITIES = {"audio": ("audio",), "video": ("video",), "audiovisual": ("audio", "video")}
 
 
 def _parameter_counts(module: torch.nn.Module) -> Dict[str, int]:
@@ -45,8 +45,8 @@ class SmopAVSRModel(AbsESPnetModel):
         projector: AbsProjector,
         decoder: AbsDecoder,
         check_finite: bool = True,
-        sample_rate: int = 16000,
-        video_fps: float = 25.0,
+        sample_rate: int = SAMPLE_RATE,
+        video_fps: float = VIDEO_FPS,
     ):
         super().__init__()
         if modality not in MODALITIES:
@@ -69,12 +69,11 @@ class SmopAVSRModel(AbsESPnetModel):
     # ------------------------------------------------------------------------------- encoding
     def _inputs(self, speech, speech_lengths, video, video_lengths) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
         given = {"audio": (speech, speech_lengths), "video": (video, video_lengths)}
-        names = {"audio": "speech", "video": "video"}
         for m in self.modalities:
             if given[m][0] is None:
                 raise ValueError(
-                    f"modality={self.modality} needs '{names[m]}' data; add it to "
-                    f"--*_data_path_and_name_and_type (e.g. data/train/{'wav.scp,speech,wav16k' if m == 'audio' else 'video.scp,video,mouth_npy'})"
+                    f"modality={self.modality} needs '{INPUTS[m].name}' data; add it to "
+                    f"--*_data_path_and_name_and_type (e.g. {','.join(INPUTS[m].triple('data/train'))})"
                 )
         return {m: given[m] for m in self.modalities}
 

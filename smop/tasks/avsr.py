@@ -16,6 +16,7 @@ from smop.compressors.avg_pool_compressor import AvgPoolCompressor
 from smop.compressors.stack_compressor import StackCompressor
 from smop.data.collate import PadCollate
 from smop.data.datadir import DataDirError, check_inputs_agree
+from smop.data.inputs import MODALITIES
 from smop.data.loaders import register_data_types
 from smop.data.preprocessor import SmopPreprocessor
 from smop.decoders.abs_decoder import AbsDecoder, TextEncoder
@@ -24,7 +25,7 @@ from smop.encoders.abs_audio_encoder import AbsAudioEncoder
 from smop.encoders.abs_video_encoder import AbsVideoEncoder
 from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
-from smop.models.smop_avsr_model import MODALITIES, SmopAVSRModel
+from smop.models.smop_avsr_model import SmopAVSRModel
 from smop.projectors.abs_projector import AbsProjector
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
 from smop.projectors.smop_projector import SMoPProjector

@@ -95,15 +95,9 @@ for t in ${test_sets}; do
 done
 
 tag_of() { basename "${1%.*}"; }
-modality_of() { ${python} -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get('modality', 'audiovisual'))" "$1"; }
-data_args() {  # <set> <modality> <prefix>: the --*data_path_and_name_and_type options a modality needs
-  local d=data/$1 m=$2 p=$3
-  case "${m}" in
-    audio) echo "--${p}data_path_and_name_and_type ${d}/wav.scp,speech,wav16k" ;;
-    video) echo "--${p}data_path_and_name_and_type ${d}/video.scp,video,mouth_npy" ;;
-    audiovisual) echo "--${p}data_path_and_name_and_type ${d}/wav.scp,speech,wav16k --${p}data_path_and_name_and_type ${d}/video.scp,video,mouth_npy" ;;
-    *) log "Error: unknown modality ${m}" >&2; return 1 ;;
-  esac
+modality_of() { ${python} -m smop.bin.data_args --config "$1" --modality_only; }
+data_args() {  # <config> <set> <prefix> [--text]: the --*data_path_and_name_and_type options of its modality
+  ${python} -m smop.bin.data_args --config "$1" --data_dir "data/$2" --prefix "$3" "${@:4}"
 }
 
 # ========================================================================================= 0
@@ -173,8 +167,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
       --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_"
       --multiprocessing_distributed true --
       ${python} -m smop.bin.avsr_train --config "${config}" --output_dir "${exp}" --resume true
-      $(data_args "${train_set}" "${modality}" train_) --train_data_path_and_name_and_type "data/${train_set}/text,text,text"
-      $(data_args "${valid_set}" "${modality}" valid_) --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text"
+      $(data_args "${config}" "${train_set}" train_ --text) $(data_args "${config}" "${valid_set}" valid_ --text)
       --train_shape_file "${shapes}/${train_set}/frames_shape" --valid_shape_file "${shapes}/${valid_set}/frames_shape"
       "${noise_opt[@]}" ${train_args})
     printf '#!/usr/bin/env bash\n# Re-runs stage 3 for this experiment (resumes from its last checkpoint).\ncd %q\n. ./path.sh\n%s "$@"\n' \
@@ -196,7 +189,6 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   for config in ${train_configs}; do
     tag=$(tag_of "${config}")
     exp=exp/${tag}
-    modality=$(modality_of "${config}")
     [ -e "${exp}/${inference_model}" ] || { log "Error: ${exp}/${inference_model} not found: run stage 3"; exit 1; }
     # One process per job decodes its share of every test set: the model and the libraries load
     # once per job, not once per set and job (start-up is ~15 s of a mini-corpus set's ~30 s).
@@ -213,7 +205,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
       rm -rf "${exp}/${decode_tag}/${d}/logdir"
       mkdir -p "${exp}/${decode_tag}/${d}/logdir"
       ${python} -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${decode_tag}/${d}/logdir/keys"
-      set_args+=" $(data_args "${d}" "${modality}" "") --key_file ${exp}/${decode_tag}/${d}/logdir/keys.JOB.scp"
+      set_args+=" $(data_args "${config}" "${d}" "") --key_file ${exp}/${decode_tag}/${d}/logdir/keys.JOB.scp"
       set_args+=" --output_dir ${exp}/${decode_tag}/${d}/logdir/output.JOB"
     done
     log "Stage 4: Decoding: ${eval_sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log)"

@@ -16,6 +16,7 @@ import numpy as np
 import soundfile
 
 from smop.data.errors import DataError
+from smop.data.inputs import SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from smop.data.landmarks import LandmarkError, load_landmarks
 from smop.data.lrs3.transcript import TranscriptError, read_transcript, split_by_words
 from smop.data.media import MediaError, read_media
@@ -24,9 +25,6 @@ from smop.utils.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
-FPS = 25
-SAMPLE_RATE = 16000
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
 # Allowed audio/video length difference before a file counts as broken (seconds).
 MAX_AV_MISMATCH = 0.2
 _BAD_ID = re.compile(r"\s")
@@ -98,11 +96,11 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
 
 
 def _fit_audio(wave: np.ndarray, frames: int, video: Path) -> Tuple[np.ndarray, float]:
-    """Audio cut or zero-padded to exactly 640 samples per video frame; returns it and the change (s)."""
+    """Audio cut or zero-padded to exactly SAMPLES_PER_FRAME (640) samples per video frame; returns it and the change (s)."""
     want = frames * SAMPLES_PER_FRAME
     diff = abs(wave.size - want) / SAMPLE_RATE
     if diff > MAX_AV_MISMATCH:
-        raise MediaError(f"{video}: audio lasts {wave.size / SAMPLE_RATE:.2f} s but video {frames / FPS:.2f} s")
+        raise MediaError(f"{video}: audio lasts {wave.size / SAMPLE_RATE:.2f} s but video {frames / VIDEO_FPS:.2f} s")
     return np.pad(wave[:want], (0, max(0, want - wave.size))), diff
 
 
@@ -117,7 +115,7 @@ def process(job: Job, media_dir: Path, reference: np.ndarray, roi_size: int = 96
         if _BAD_ID.search(job.utt_prefix):
             raise DataError(f"id {job.utt_prefix!r} contains whitespace, which Kaldi tables cannot hold")
         transcript = read_transcript(job.video.with_suffix(".txt"))
-        info, frames, wave = read_media(job.video, FPS, SAMPLE_RATE)  # raises for a missing stream
+        info, frames, wave = read_media(job.video, VIDEO_FPS, SAMPLE_RATE)  # raises for a missing stream
         if job.landmarks is None or not job.landmarks.exists():
             raise LandmarkError(f"no landmarks file {job.landmarks}")
         marks = load_landmarks(str(job.landmarks))
@@ -134,14 +132,14 @@ def process(job: Job, media_dir: Path, reference: np.ndarray, roi_size: int = 96
         if info.sample_rate != SAMPLE_RATE or not info.mono:
             res.notes.append(("audio converted to 16 kHz mono", f"{info.sample_rate} Hz {info.channel_layout}"))
         wave, diff = _fit_audio(wave, n, job.video)
-        if diff > 1 / FPS:  # AAC priming and padding differ by a few ms; report more than a frame
+        if diff > 1 / VIDEO_FPS:  # AAC priming and padding differ by a few ms; report more than a frame
             res.notes.append(("audio length fitted to the video", f"{diff * 1000:.0f} ms"))
 
-        if job.max_seconds is not None and n / FPS > job.max_seconds:
+        if job.max_seconds is not None and n / VIDEO_FPS > job.max_seconds:
             if not transcript.words:
                 raise TranscriptError(f"{job.video.with_suffix('.txt')}: long clip without word timings")
             segments = split_by_words(transcript.words, job.max_seconds)
-            pieces = [(f"{job.utt_prefix}-{i:02d}", text, int(round(s * FPS)), int(round(e * FPS)))
+            pieces = [(f"{job.utt_prefix}-{i:02d}", text, int(round(s * VIDEO_FPS)), int(round(e * VIDEO_FPS)))
                       for i, (text, s, e) in enumerate(segments)]
         else:
             pieces = [(job.utt_prefix, transcript.text, 0, n)]

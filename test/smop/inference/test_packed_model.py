@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import write_datadir, write_train_config
+from smop.data.inputs import data_triples
 from smop.data.mouth_roi import CROP_SETTINGS, write_crop_settings
 from smop.inference.mouth_crop import sha256_of
 
@@ -53,9 +54,9 @@ def recipe(tmp_path_factory, pretrained):
         SmopAVSRTask.main(cmd=["--config", "train.yaml", "--output_dir", "exp/train_tiny"])
         sets = []
         for name in ("test", "test_mp4"):
-            sets += ["--data_path_and_name_and_type", f"data/{name}/wav.scp,speech,wav16k",
-                     "--data_path_and_name_and_type", f"data/{name}/video.scp,video,mouth_npy",
-                     "--output_dir", f"exp/train_tiny/decode_decode/{name}"]
+            for triple in data_triples(f"data/{name}", "audiovisual"):
+                sets += ["--data_path_and_name_and_type", ",".join(triple)]
+            sets += ["--output_dir", f"exp/train_tiny/decode_decode/{name}"]
         avsr_inference.main(sets + ["--train_config", "exp/train_tiny/config.yaml",
                                     "--model_file", "exp/train_tiny/valid.loss.ave.pth", *SEARCH])
         dec = Path("exp/train_tiny/decode_decode/test")

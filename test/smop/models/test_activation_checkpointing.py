@@ -7,6 +7,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 
 from conftest import write_train_config
 from smop.bin.avsr_inference import evaluation_loader
+from smop.data.inputs import data_triples
 from smop.data.loaders import read_scp
 from smop.encoders.avhubert.transformer import EncoderLayer
 from smop.tasks.avsr import SmopAVSRTask
@@ -15,8 +16,7 @@ STACKS = ("decoder", "audio_encoder", "video_encoder")
 
 
 def _batch(args, datadir):
-    data = [(str(datadir / "wav.scp"), "speech", "wav16k"), (str(datadir / "video.scp"), "video", "mouth_npy"),
-            (str(datadir / "text"), "text", "text")]
+    data = data_triples(datadir, "audiovisual", text=True)
     keys, batch = next(iter(evaluation_loader(data, args, sorted(read_scp(str(datadir / "text"))), batch_size=3)))
     return batch
 

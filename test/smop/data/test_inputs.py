@@ -1,0 +1,31 @@
+"""The one table of model inputs, and the recipe's way of asking it."""
+import subprocess
+import sys
+
+import pytest
+
+from smop.data.inputs import SAMPLES_PER_FRAME, data_triples
+
+
+def test_triples_per_modality():
+    assert SAMPLES_PER_FRAME == 640
+    assert data_triples("d", "audio") == [("d/wav.scp", "speech", "wav16k")]
+    assert data_triples("d", "video", text=True) == [("d/video.scp", "video", "mouth_npy"), ("d/text", "text", "text")]
+    assert [t[1] for t in data_triples("d", "audiovisual")] == ["speech", "video"]
+    with pytest.raises(ValueError, match="modality must be one of audio, video, audiovisual, got 'av'"):
+        data_triples("d", "av")
+
+
+def test_data_args_command(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("modality: video\n")
+    run = [sys.executable, "-m", "smop.bin.data_args", "--config", str(cfg)]
+    out = subprocess.run(run + ["--data_dir", "data/dev", "--prefix", "valid_", "--text"], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["--valid_data_path_and_name_and_type", "data/dev/video.scp,video,mouth_npy",
+                                  "--valid_data_path_and_name_and_type", "data/dev/text,text,text"]
+    assert subprocess.run(run + ["--modality_only"], capture_output=True, text=True).stdout == "video\n"
+    cfg.write_text("projector: smop\n")  # no modality key: ESPnet's default
+    assert subprocess.run(run + ["--modality_only"], capture_output=True, text=True).stdout == "audiovisual\n"
+    cfg.write_text("modality: audiovideo\n")
+    bad = subprocess.run(run + ["--modality_only"], capture_output=True, text=True)
+    assert bad.returncode != 0 and f"{cfg}: modality 'audiovideo' is not one of audio, video, audiovisual" in bad.stderr
