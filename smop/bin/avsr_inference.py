@@ -33,6 +33,7 @@ from smop.data.loaders import audio_samples, read_scp
 from smop.inference.settings import DTYPES, DecodeSettings
 from smop.tasks.avsr import SmopAVSRTask
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 from smop.utils.versions import versions
 
 logger = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ def get_parser() -> config_argparse.ArgumentParser:
 def main(cmd=None):
     parser = get_parser()
     args = parser.parse_args(cmd)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging(args.log_level)
     kwargs = vars(args).copy()
     kwargs.pop("config", None)
     kwargs.pop("log_level")

@@ -8,9 +8,9 @@ and only the file you name: the unpickler builds tensors and plain containers an
 other class with an inert stub. Everything else smop loads is safetensors or weights-only.
 """
 import argparse
-import logging
 
 from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
+from smop.utils.log import setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(cmd=None):
     args = get_parser().parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     if not args.dst.endswith(".safetensors"):
         raise SystemExit(f"{args.dst}: the output name must end with .safetensors")
     config = convert_fairseq_checkpoint(args.src, args.dst)

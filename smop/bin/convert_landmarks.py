@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("convert_landmarks")
 
@@ -60,7 +61,7 @@ def main(cmd=None):
     p.add_argument("--src", type=Path, required=True, help="directory tree of <id>.pkl files")
     p.add_argument("--dst", type=Path, required=True, help="output tree of <id>.npy files (same layout)")
     args = p.parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     files = sorted(args.src.rglob("*.pkl"))
     if not files:
         sys.exit(f"no .pkl files under {args.src}")

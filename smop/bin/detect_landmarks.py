@@ -28,11 +28,12 @@ from tqdm import tqdm
 
 from smop.data.errors import DataError
 from smop.data.face_landmarks import DETECTORS, FaceLandmarkDetector
-from smop.data.landmarks import LandmarkError, load_landmarks
 from smop.data.inputs import VIDEO_FPS
+from smop.data.landmarks import LandmarkError, load_landmarks
 from smop.data.lrs3.prepare import Job, find_jobs
 from smop.data.media import read_media
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("detect_landmarks")
 REPORT = "detect_report.txt"
@@ -125,7 +126,7 @@ def get_parser():
 
 def main(cmd=None):
     args = get_parser().parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     subsets = args.subsets.split(",")
     jobs = find_jobs(args.corpus_root, subsets, args.landmarks_root, None)
     if not jobs:

@@ -21,6 +21,7 @@ from smop.data.inputs import INPUTS, SAMPLE_RATE
 from smop.data.loaders import read_audio
 from smop.data.noise import mix_at_snr
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("make_noisy_set")
 
@@ -39,7 +40,7 @@ def main(cmd=None):
     p.add_argument("--snr", type=float, required=True)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     noise, rate = soundfile.read(args.noise, dtype="float32", always_2d=True)
     if rate != SAMPLE_RATE or noise.shape[1] != 1:
         raise SystemExit(f"{args.noise}: {rate} Hz x {noise.shape[1]} ch; the noise must be 16 kHz mono")

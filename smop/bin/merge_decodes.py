@@ -14,6 +14,7 @@ from pathlib import Path
 
 from smop.data.datadir import c_sorted, read_table
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("merge_decodes")
 
@@ -36,7 +37,7 @@ def main(cmd=None):
     p.add_argument("--output_dir", type=Path, required=True)
     p.add_argument("--job_log", help="the jobs' logs, JOB standing for the job number (default: <logdir>/decode.JOB.log)")
     args = p.parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     expected = [k for k, _ in read_table(args.keys)]
     merged = {"text": {}, "score": {}}
     usage = {}

@@ -12,7 +12,6 @@ give --pretrained_hub_id) or copied in with --copy_pretrained. Load it with
 Paths in the training config are relative to --root (the recipe directory).
 """
 import argparse
-import logging
 import re
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Dict, List
 from smop.inference.pack_layout import PackError
 from smop.inference.pack_writer import PackOptions, write_pack
 from smop.inference.pretrained import SLOTS, PretrainedError
+from smop.utils.log import setup_logging
 
 
 def slot_values(items: List[str], option: str) -> Dict[str, str]:
@@ -67,7 +67,7 @@ def get_parser():
 def main(cmd=None):
     parser = get_parser()
     args = parser.parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     copy = [s for s in args.copy_pretrained.split(",") if s and s != "none"]
     try:
         opts = PackOptions(

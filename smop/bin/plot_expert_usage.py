@@ -14,6 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
+from smop.utils.log import setup_logging
+
 logger = logging.getLogger("plot_expert_usage")
 
 
@@ -67,7 +69,7 @@ def main(cmd=None):
     p.add_argument("--decode_tag", default="decode_decode")
     p.add_argument("--sets", nargs="*", default=None)
     args = p.parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     usage, sets = collect(args.exp, args.decode_tag, args.sets)
     if not usage:
         logger.info(f"{args.exp}: no expert usage recorded (no sparse projector, or not decoded yet); no plot")

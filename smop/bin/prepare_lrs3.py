@@ -21,11 +21,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from smop.data.datadir import TABLES, validate_data_dir, write_data_dir
-from smop.data.inputs import INPUTS
 from smop.data.errors import DataError
+from smop.data.inputs import INPUTS
 from smop.data.lrs3.prepare import IdListError, find_jobs, process
 from smop.data.mouth_roi import CROP_SETTINGS, load_reference_face, write_crop_settings
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("prepare_lrs3")
 
@@ -62,7 +63,7 @@ def get_parser():
 
 def main(cmd=None):
     args = get_parser().parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     try:
         reference = load_reference_face(args.mean_face)
     except DataError as e:

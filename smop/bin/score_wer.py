@@ -22,6 +22,7 @@ import jiwer
 from smop.bin.merge_decodes import read_hyps
 from smop.data.datadir import c_sorted, read_table
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("score_wer")
 SCLITE_CANDIDATES = ("/usr/lib/sctk/bin/sclite",)
@@ -53,7 +54,7 @@ def main(cmd=None):
     p.add_argument("--utt2spk", type=Path, required=True)
     p.add_argument("--output_dir", type=Path, required=True)
     args = p.parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     refs = dict(read_table(args.ref))
     hyps = dict(read_hyps(args.hyp))
     spk = dict(read_table(args.utt2spk))

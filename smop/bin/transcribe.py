@@ -27,6 +27,7 @@ START = time.perf_counter()  # as a command, latencies count from its start (thi
 
 from smop.data.errors import DataError  # noqa: E402 (after START: these imports are part of the start-up)
 from smop.inference.media_inputs import LandmarkFiles, MediaInputs, read_inputs  # noqa: E402
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("transcribe")
 
@@ -178,7 +179,7 @@ def decode_batch(speech2text, good, report: Report) -> None:
 def main(cmd=None):
     start = START if cmd is None else time.perf_counter()
     args = get_parser().parse_args(cmd)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging(args.log_level)
     if args.log_level != "DEBUG":  # a command for users: no weight-loading bars or deprecation notices
         import transformers
 

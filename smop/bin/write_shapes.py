@@ -21,6 +21,7 @@ from smop.data.inputs import VIDEO_FPS
 from smop.decoders.abs_decoder import TextEncoder
 from smop.tasks.avsr import SmopAVSRTask
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("write_shapes")
 
@@ -33,7 +34,7 @@ def main(cmd=None):
     args = p.parse_args(cmd)
     if len(args.data_dir) != len(args.output_dir):
         p.error(f"{len(args.data_dir)} --data_dir but {len(args.output_dir)} --output_dir")
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     train_args = SmopAVSRTask.get_parser().parse_args(["--config", str(args.train_config), "--output_dir", "unused"])
     text_encoder = SmopAVSRTask.build_text_encoder(train_args)
     for data_dir, output_dir in zip(args.data_dir, args.output_dir):

@@ -36,6 +36,7 @@ from smop.mini.mean_face import write_mean_face
 from smop.mini.tts import Voice, synthesize, word_timings
 from smop.mini.visemes import viseme_track
 from smop.utils.io import atomic_write
+from smop.utils.log import setup_logging
 
 logger = logging.getLogger("mini_corpus")
 
@@ -211,7 +212,7 @@ def main(cmd=None):
     p.add_argument("--n_test", type=int, default=200)
     p.add_argument("--nj", type=int, default=2)
     args = p.parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "nj")}
     settings["version"] = CORPUS_VERSION
     stamp = args.out / ".done"

@@ -34,6 +34,7 @@ from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
 from smop.mini.lm import pretrain_causal_lm
 from smop.utils.hf_release import save_llama, save_whisper, train_spm_tokenizer
+from smop.utils.log import setup_logging
 from smop.utils.masks import make_pad_mask
 
 logger = logging.getLogger("mini_pretrain")
@@ -314,7 +315,7 @@ def main(cmd=None):
     p.add_argument("--vocab_size", type=int, default=500, help="sentencepiece BPE (byte fallback): GRID words and prompts whole")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(cmd)
-    logging.basicConfig(level="INFO", format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     models = args.models.split(",")
     llm_dir = args.out_dir / "llm"
