@@ -1,16 +1,18 @@
 """smop: Sparse Mixture of Projectors for LLM-based audio-visual speech recognition, on ESPnet."""
 from setuptools import find_packages, setup
 
-# Pins that install together on Python 3.11 (pip check clean). espnet 202511 is the newest release
-# for 3.11; its abs_task imports torchaudio, whose 2.11 release needs torch 2.11; espnet pins
-# setuptools<74.
+# Pins that install together on Python 3.10-3.12 (pip check clean). espnet 202511 supports them all
+# (its later releases need 3.12+); its abs_task imports torchaudio, whose 2.11 release needs torch
+# 2.11; espnet pins setuptools<74. On 3.10 the newest transformers is 5.20 and numpy 2.2.
 install_requires = [
     "espnet==202511",
     "torch==2.11.0",
     "torchaudio==2.11.0",
-    "transformers==5.24.0",
+    "transformers==5.24.0; python_version >= '3.11'",
+    "transformers==5.20.2; python_version < '3.11'",
     "peft==0.21.2",
-    "numpy>=2.4,<2.5",
+    "numpy>=2.4,<2.5; python_version >= '3.11'",
+    "numpy>=2.2,<2.3; python_version < '3.11'",
     "sentencepiece==0.2.0",
     "safetensors>=0.4",
     "huggingface_hub>=1.0",  # packed models: hub ids resolved in the local cache (never downloaded)
@@ -31,7 +33,7 @@ setup(
     version="0.1.0",
     description="Llama-SMoP recipes: sparse mixture of projectors for LLM-based AVSR on ESPnet",
     license="Apache-2.0",
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.10,<3.13",
     packages=find_packages(include=["smop", "smop.*"]),
     install_requires=install_requires,
     extras_require={

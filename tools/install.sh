@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Create tools/venv with smop and its pinned dependencies; idempotent.
-# Usage: tools/install.sh [--system-packages true|false] [--python python3.11] [--extra landmarks]
+# Usage: tools/install.sh [--system-packages auto|true|false] [--python python3.11] [--extra landmarks]
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
 
 system_packages=auto   # install the Debian packages below with apt-get (auto: when root)
-python=python3.11      # interpreter for the venv
+python=                # interpreter for the venv (default: python3.11, python3.12, python3.10 or python3)
 extras="test"          # setup.py extras; --extra landmarks adds dlib (face landmarks from raw video)
 
 while [ $# -gt 0 ]; do
@@ -23,28 +23,48 @@ tools_dir=$(cd "$(dirname "$0")" && pwd)
 root_dir=$(dirname "${tools_dir}")
 venv="${tools_dir}/venv"
 
-if ! command -v "${python}" >/dev/null 2>&1; then
-  python=python3
+# 0. Python 3.10-3.12 (espnet 202511 supports them; its later releases need 3.12+), with venv.
+supported() { "$1" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; }
+if [ -z "${python}" ]; then
+  for p in python3.11 python3.12 python3.10 python3; do
+    if command -v "${p}" >/dev/null 2>&1 && supported "${p}"; then python=${p}; break; fi
+  done
+  [ -n "${python}" ] || { echo "$0: smop needs Python 3.10, 3.11 or 3.12; none found (give one with --python)" >&2; exit 1; }
 fi
-"${python}" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
-  || { echo "$0: smop needs Python 3.11 (espnet 202511 is the newest release for it)" >&2; exit 1; }
+"${python}" -V >/dev/null 2>&1 || { echo "$0: ${python} not found (or it does not run)" >&2; exit 1; }
+supported "${python}" || { echo "$0: smop needs Python 3.10, 3.11 or 3.12; ${python} is $("${python}" -V 2>&1)" >&2; exit 1; }
+if [ ! -x "${venv}/bin/python" ] && ! "${python}" -c 'import ensurepip, venv' 2>/dev/null; then
+  pyv=$("${python}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  echo "$0: ${python} cannot create virtual environments: install python${pyv}-venv (sudo apt-get install python${pyv}-venv)" >&2
+  exit 1
+fi
 
-# 1. Debian packages the recipes call: sox (audio), ffmpeg (mp4), sctk (sclite), espeak-ng (mini corpus);
-#    and for the tests: the script linter, and Slurm with munge (ci/slurm_cluster.sh starts a
-#    two-node test cluster on this machine; the recipes' cmd_backend=slurm is tested against it).
-need_apt=()
-for pair in sox:sox ffmpeg:ffmpeg espeak-ng:espeak-ng /usr/lib/sctk/bin/sclite:sctk shellcheck:shellcheck \
-    /usr/sbin/slurmd:slurm-wlm /usr/sbin/munged:munge; do
-  bin=${pair%%:*}; pkg=${pair##*:}
-  if ! command -v "${bin}" >/dev/null 2>&1 && [ ! -x "${bin}" ]; then need_apt+=("${pkg}"); fi
-done
+# 1. Debian packages. The recipes call sox (audio), ffmpeg (mp4), sctk (sclite) and espeak-ng (the
+#    mini corpus); the tests also use the script linter, and Slurm with munge (ci/slurm_cluster.sh
+#    starts a two-node test cluster on this machine for the recipes' cmd_backend=slurm).
+missing() {  # <binary:package>...: the packages whose binary is not there
+  local pair bin
+  for pair in "$@"; do
+    bin=${pair%%:*}
+    if ! command -v "${bin}" >/dev/null 2>&1 && [ ! -x "${bin}" ]; then echo "${pair##*:}"; fi
+  done
+}
+mapfile -t need_recipes < <(missing sox:sox ffmpeg:ffmpeg espeak-ng:espeak-ng /usr/lib/sctk/bin/sclite:sctk)
+mapfile -t need_tests < <(missing shellcheck:shellcheck /usr/sbin/slurmd:slurm-wlm /usr/sbin/munged:munge)
+need_apt=("${need_recipes[@]}" "${need_tests[@]}")
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "${system_packages}" = true ] || { [ "${system_packages}" = auto ] && [ "$(id -u)" = 0 ]; }; then
     log "apt-get install ${need_apt[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  elif [ ${#need_recipes[@]} -gt 0 ] && [ "${system_packages}" = auto ]; then
+    echo "$0: the recipes need Debian packages that are not installed: ${need_recipes[*]}" >&2
+    echo "  Install them as root (sudo apt-get install ${need_apt[*]}) and run $0 again, or set up" >&2
+    echo "  tools/venv without them: $0 --system-packages false (the recipes will then fail at stage 0)" >&2
+    exit 1
   else
-    log "WARNING: missing Debian packages: ${need_apt[*]} (run as root or: sudo apt-get install ${need_apt[*]})"
+    log "WARNING: missing Debian packages: ${need_apt[*]} (as root: apt-get install ${need_apt[*]})"
+    [ ${#need_recipes[@]} -eq 0 ] && log "  (only the Slurm and shellcheck tests need these; they are skipped without them)"
   fi
 fi
 
@@ -68,22 +88,27 @@ else
   echo "${want} ${extras}" > "${stamp}"
 fi
 
-# 3. Verify the pins (ESPnet's check_install.py style): report N / M and fail on a mismatch.
+# 3. Verify the pins of setup.py for this Python (ESPnet's check_install.py style): report N / M and
+#    fail on a mismatch.
 "${venv}/bin/python" - <<'PY'
 import importlib.metadata as md, sys
-want = {"espnet": "202511", "torch": "2.11.0", "torchaudio": "2.11.0", "transformers": "5.24.0",
-        "peft": "0.21.2", "sentencepiece": "0.2.0"}
-ok = 0
-for name, ver in want.items():
+from packaging.requirements import Requirement
+ok = total = 0
+for line in md.requires("smop") or []:
+    req = Requirement(line)
+    if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        continue  # another Python's pin, or an extra
     try:
-        got = md.version(name)
+        got = md.version(req.name)
     except md.PackageNotFoundError:
         got = None
-    good = got is not None and got.split("+")[0] == ver
+    good = got is not None and req.specifier.contains(got.split("+")[0], prereleases=True)
+    total += 1
     ok += good
-    print(f"[{'x' if good else ' '}] {name}=={ver} (installed: {got})")
-print(f"{ok} / {len(want)} pinned libraries installed")
-sys.exit(0 if ok == len(want) else 1)
+    if not good or "==" in str(req.specifier):
+        print(f"[{'x' if good else ' '}] {req.name}{req.specifier} (installed: {got})")
+print(f"{ok} / {total} required libraries installed as setup.py pins them (Python {sys.version.split()[0]})")
+sys.exit(0 if ok == total else 1)
 PY
 if [[ ",${extras}," == *,landmarks,* ]]; then
   "${venv}/bin/python" -c "from smop.data.face_landmarks import FaceLandmarkDetector as D; D('hog'); D('cnn')"
