@@ -70,14 +70,15 @@ def decoding_keys(data: Sequence[Tuple[str, str, str]], key_file: Optional[str],
 
 
 def evaluation_loader(data: Sequence[Tuple[str, str, str]], train_args, keys: Sequence[str], batch_size: int,
-                      num_workers: int = 0, dtype: str = "float32") -> torch.utils.data.DataLoader:
-    """(keys, batch) in batches of ``keys`` in the given order, preprocessed as in validation.
+                      num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """(keys, batch) in batches of ``keys`` in the given order, preprocessed as in validation
+    (floats in float32: numpy, where ESPnet's dataset casts, has no bfloat16).
 
     A map-style ESPnet dataset read in our own batches: ESPnet's streaming iterator reads the scp
     files in order (no length sorting) and, for types it cannot stream, runs the preprocessor
     twice (the video would be normalised twice).
     """
-    dataset = ESPnetDataset(data, preprocess=SmopAVSRTask.build_preprocess_fn(train_args, False), float_dtype=dtype)
+    dataset = ESPnetDataset(data, preprocess=SmopAVSRTask.build_preprocess_fn(train_args, False))
     return torch.utils.data.DataLoader(
         dataset, batch_sampler=[list(keys[i : i + batch_size]) for i in range(0, len(keys), batch_size)],
         collate_fn=SmopAVSRTask.build_collate_fn(train_args, False), num_workers=num_workers,
@@ -143,8 +144,8 @@ def inference(
         with atomic_write(out / "generation_config.yaml") as f:
             yaml.safe_dump(generation, f, sort_keys=False)
         keys = decoding_keys(one.data, one.key_file, sort_by_length)
-        loader = evaluation_loader(one.data, train_args, keys, settings.batch_size, num_workers, settings.dtype)
-        results.append(decode(model, loader, device, out, **settings.search()))
+        loader = evaluation_loader(one.data, train_args, keys, settings.batch_size, num_workers)
+        results.append(decode(model, loader, device, out, getattr(torch, settings.dtype), **settings.search()))
     return results
 
 
@@ -157,13 +158,14 @@ def generation_record(model, settings: DecodeSettings) -> dict:
 
 
 @torch.no_grad()
-def decode(model, loader, device: str, out: Path, **search) -> Dict[str, str]:
-    """Decode one set and write its 1-best text, scores and expert usage under ``out``."""
+def decode(model, loader, device: str, out: Path, dtype: torch.dtype = torch.float32, **search) -> Dict[str, str]:
+    """Decode one set and write its 1-best text, scores and expert usage under ``out``; the inputs
+    are cast to ``dtype`` (the model's, as the Python API casts them)."""
     texts: Dict[str, str] = {}
     scores: Dict[str, float] = {}
     usage: Dict[str, torch.Tensor] = {}
     for batch_keys, batch in tqdm(loader, total=len(loader), desc=f"decoding {out}", unit="batch", file=sys.stderr):
-        batch = to_device(batch, device)
+        batch = {k: v.to(dtype) if v.is_floating_point() else v for k, v in to_device(batch, device).items()}
         inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
         hyps, proj = model.recognize(**inputs, **search, utt_id=list(batch_keys))
         for key, (text, score) in zip(batch_keys, hyps):

@@ -34,9 +34,11 @@ class WhisperLogMel(torch.nn.Module):
             if wave.numel() > pad_to:
                 raise ValueError(f"utterance of {wave.numel()} samples exceeds the {pad_to}-sample window")
             wave = torch.nn.functional.pad(wave, (0, pad_to - wave.numel()))
-        stft = torch.stft(wave, self.n_fft, self.hop_length, window=self.window, return_complex=True)
+        # In float32 whatever the model's dtype (a decoding in bfloat16 casts these buffers too),
+        # as the feature extractor computes.
+        stft = torch.stft(wave, self.n_fft, self.hop_length, window=self.window.float(), return_complex=True)
         power = (stft[..., :-1].abs() ** 2).contiguous()
-        mel = self.mel_filters.T @ power
+        mel = self.mel_filters.float().T @ power
         log_spec = torch.clamp(mel, min=1e-10).log10()
         log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
         return (log_spec + 4.0) / 4.0

@@ -87,11 +87,15 @@ class SmopAVSRModel(AbsESPnetModel):
     ) -> Tuple[Dict[str, Tuple[torch.Tensor, torch.Tensor]], ProjectorOutput]:
         """Raw inputs -> projected LLM embeddings per modality (+ router losses and stats)."""
         feats = {}
+        # The encoders give float32; the projector runs in its own dtype (float32 in training, the
+        # decoding dtype when the model is cast, e.g. avsr_inference --dtype bfloat16).
+        dtype = next(self.projector.parameters()).dtype
         for m, (x, lengths) in self._inputs(speech, speech_lengths, video, video_lengths).items():
             h, h_lengths = getattr(self, f"{m}_encoder")(x, lengths)
             if self.check_finite:
                 self._assert_finite(h, f"{m} encoder output", utt_id)
-            feats[m] = getattr(self, f"{m}_compressor")(h, h_lengths)
+            c, c_lengths = getattr(self, f"{m}_compressor")(h, h_lengths)
+            feats[m] = (c.to(dtype), c_lengths)
         out = self.projector(feats)
         embeds = {m: (out.embeds[m], feats[m][1]) for m in feats}
         return embeds, out

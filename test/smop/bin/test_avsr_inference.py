@@ -5,6 +5,7 @@ import yaml
 
 from conftest import write_datadir, write_train_config
 from smop.bin import avsr_inference
+from smop.data.inputs import data_triples
 from smop.tasks.avsr import SmopAVSRTask
 
 
@@ -20,8 +21,7 @@ def trained(tmp_path_factory, pretrained, datadir):
 def _decode(root, test, out, batch_size, beam_size=1, **kw):
     cmd = [
         "--output_dir", str(out),
-        "--data_path_and_name_and_type", f"{test}/wav.scp,speech,wav16k",
-        "--data_path_and_name_and_type", f"{test}/video.scp,video,mouth_npy",
+        *[a for t in data_triples(test, "audiovisual") for a in ("--data_path_and_name_and_type", ",".join(t))],
         "--train_config", str(root / "exp" / "config.yaml"),
         "--model_file", str(root / "exp" / "valid.loss.ave.pth"),
         "--batch_size", str(batch_size), "--beam_size", str(beam_size), "--num_workers", "0",
@@ -197,3 +197,13 @@ def test_several_sets_in_one_run_equal_each_alone(trained, tmp_path):
 def test_sets_that_do_not_match_are_refused(inputs, outputs, key_files, message):
     with pytest.raises(ValueError, match=message):
         avsr_inference.decode_sets(inputs, outputs, key_files)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_decoding_in_half_precision(trained, tmp_path, dtype):
+    """The inputs are cast in torch (numpy, where ESPnet's dataset casts, has no bfloat16)."""
+    root, test = trained
+    text = _decode(root, test, tmp_path / dtype, 3, 2, dtype=dtype)
+    assert len(text.splitlines()) == 7
+    recorded = yaml.safe_load((tmp_path / dtype / "generation_config.yaml").read_text())
+    assert recorded["settings"]["dtype"] == dtype
