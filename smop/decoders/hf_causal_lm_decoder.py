@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 
 from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds, TextEncoder
 from smop.decoders.sequence_layout import build_llm_inputs
-from smop.utils.frozen import FrozenDtypeMixin, parse_dtype
+from smop.utils.frozen import FrozenDtypeMixin, enable_activation_checkpointing, parse_dtype
 from smop.utils.pretrained import resolve_pretrained_dir
 
 MODALITY_ORDER = ("audio", "video")
@@ -146,7 +146,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         if head is not None:
             head.register_forward_pre_hook(_contiguous_input)
         if gradient_checkpointing:
-            llm.activation_checkpointing_enable()  # non-reentrant torch.utils.checkpoint per layer
+            enable_activation_checkpointing(llm)
         if lora_r > 0:
             lora = LoraConfig(
                 r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,

@@ -8,7 +8,7 @@ from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 from smop.data.inputs import SAMPLE_RATE
 from smop.encoders.abs_audio_encoder import AbsAudioEncoder
 from smop.encoders.whisper_log_mel import WhisperLogMel
-from smop.utils.frozen import FreezableMixin, freeze_module, parse_dtype
+from smop.utils.frozen import FreezableMixin, enable_activation_checkpointing, freeze_module, parse_dtype
 from smop.utils.masks import check_batch, make_pad_mask
 from smop.utils.pretrained import resolve_pretrained_dir
 
@@ -79,7 +79,7 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         if gradient_checkpointing:
             if freeze:
                 logger.warning("whisper: gradient_checkpointing has no effect on a frozen encoder (it runs without gradients)")
-            self.encoder.activation_checkpointing_enable()
+            enable_activation_checkpointing(self.encoder)
         self.to(torch.float32)  # applies frozen_dtype to the frozen weights
 
     def output_size(self) -> int:

@@ -62,3 +62,13 @@ class FreezableMixin(FrozenDtypeMixin):
 
     def train(self, mode: bool = True):
         return super().train(mode and not self.freeze)
+
+
+def enable_activation_checkpointing(model) -> None:
+    """Recompute a Hugging Face model's layer activations in the backward pass (non-reentrant
+    torch.utils.checkpoint per layer). transformers before 5.21 (Python 3.10's newest is 5.20)
+    names the switch gradient_checkpointing_enable."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable()
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
