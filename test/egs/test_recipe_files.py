@@ -1,4 +1,6 @@
-"""Recipe hygiene: shellcheck on every script; shared files identical across recipes."""
+"""Recipe hygiene: shellcheck on every script; shared files identical across recipes; path.sh
+finds the repository through links."""
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -6,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = [ROOT / "egs" / "mini_av" / "avsr_smop", ROOT / "egs" / "lrs3" / "avsr_smop"]
+MINI = ROOT / "egs" / "mini_av" / "avsr_smop"
+RECIPES = [MINI, ROOT / "egs" / "lrs3" / "avsr_smop"]
 SCRIPTS = (
     [ROOT / "egs" / "TEMPLATE" / "avsr_smop" / n for n in ("avsr.sh", "path.sh", "cmd.sh", "utils/parse_options.sh")]
     + [r / n for r in RECIPES for n in ("run.sh", "cmd.sh", "db.sh")]
@@ -47,3 +50,24 @@ def test_every_config_parses():
                 audio_encoder_choices.get_class(args.audio_encoder)
             if args.modality != "audio":
                 video_encoder_choices.get_class(args.video_encoder)
+
+
+def _linked_recipe(tmp_path: Path) -> Path:
+    """A work directory outside the repository whose files link to the mini recipe's (as ci/test.sh's)."""
+    work = tmp_path / "work" / "mini_av"
+    work.mkdir(parents=True)
+    for f in MINI.iterdir():
+        if f.name in ("run.sh", "avsr.sh", "path.sh", "cmd.sh", "db.sh", "conf", "local", "utils"):
+            (work / f.name).symlink_to(f)
+    return work
+
+
+def test_path_sh_finds_the_repository_through_links(tmp_path):
+    work = _linked_recipe(tmp_path)
+    res = subprocess.run(["bash", "-c", ". ./path.sh && echo \"${SMOP_ROOT}\" && command -v python3"], cwd=work,
+                         capture_output=True, text=True, env={**os.environ, "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr
+    smop_root, python3 = res.stdout.split()
+    assert smop_root == str(ROOT)
+    if (ROOT / "tools" / "venv").is_dir():  # activated from the repository, not from the work dir
+        assert python3 == str(ROOT / "tools" / "venv" / "bin" / "python3")
