@@ -1,8 +1,10 @@
-"""The recipe's shell-side helpers: parse_options.sh, run.pl and slurm.pl's option mapping."""
+"""The recipe's shell-side helpers: parse_options.sh, run.pl, slurm.pl (its option mapping and its
+message without Slurm) and cmd.sh."""
 import importlib.machinery
 import importlib.util
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,26 @@ def test_run_pl_gives_each_gpu_job_its_own_devices(tmp_path):
     none = subprocess.run([str(UTILS / "run.pl"), "--gpu", "1", str(tmp_path / "none.log"), "true"],
                           capture_output=True, text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
     assert none.returncode == 0 and "--gpu 1 but 0 GPU(s) visible" in none.stderr
+
+
+def test_slurm_pl_without_sbatch_says_what_is_missing(tmp_path):
+    empty = tmp_path / "bin"  # a PATH without sbatch
+    empty.mkdir()
+    logdir = tmp_path / "exp" / "logdir"
+    r = subprocess.run([sys.executable, str(UTILS / "slurm.pl"), "--gpu", "1", "JOB=1:2", str(logdir / "decode.JOB.log"),
+                        "echo", "JOB"], capture_output=True, text=True, env={**os.environ, "PATH": str(empty)}, cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "sbatch not found on PATH" in r.stderr
+    assert "apt-get install slurm-client" in r.stderr and "cmd_backend=local" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]  # no submission script, no log dir
+
+
+def test_cmd_sh_slurm_backend_without_sbatch_fails_at_once(tmp_path):
+    # Sourced at the start of avsr.sh: a missing Slurm client is said before any stage runs.
+    script = f"cmd_backend=slurm; . {UTILS.parent / 'cmd.sh'} || exit 3; echo sourced"
+    r = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, env={"PATH": str(tmp_path)})
+    assert r.returncode == 3 and "sourced" not in r.stdout
+    assert "sbatch is not on PATH" in r.stderr and "cmd_backend=local" in r.stderr
+    local = subprocess.run(["/bin/bash", "-c", f"cmd_backend=local; . {UTILS.parent / 'cmd.sh'} && echo $decode_cmd"],
+                           capture_output=True, text=True, env={"PATH": str(tmp_path)})
+    assert local.returncode == 0 and local.stdout.strip() == "utils/run.pl"

@@ -175,8 +175,12 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     chmod +x "${exp}/run.sh"
     log "Training log: ${exp}/train.log (replay: ${exp}/run.sh)"
     if ! "${cmd[@]}"; then
-      log "Error: training failed; the end of ${exp}/train.log:"
-      tail -n 30 "${exp}/train.log" >&2
+      if [ -f "${exp}/train.log" ]; then
+        log "Error: training failed; the end of ${exp}/train.log:"
+        tail -n 30 "${exp}/train.log" >&2
+      else
+        log "Error: training did not start (no ${exp}/train.log; the job runner's message is above)"
+      fi
       exit 1
     fi
   done
