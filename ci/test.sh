@@ -43,7 +43,7 @@ done
 cd "${work}"
 export MINI_AV=downloads/mini_av_small
 rm -rf exp/train_debug RESULTS.md
-./run.sh --model_prep_args "--corpus_size small --pretrain_steps 60" \
+./run.sh --data_prep_args "--corpus_size small" --model_prep_args "--pretrain_steps 60" \
   --train_configs conf/train_debug.yaml --noise_snrs "-5 0" --decode_args "--beam_size 2"
 # Every scored set must have a sclite report that jiwer agreed with (score_wer checks), and RESULTS.md a row each.
 for set in test test_snr-5 test_snr0; do
@@ -58,6 +58,7 @@ for s in ("test", "test_snr-5", "test_snr0"):
     assert r["counts"]["err"] == r["jiwer"]["err"] and r["counts"]["wrd"] == r["jiwer"]["wrd"], r
     print(f"{s}: WER {r['wer']:.1f} % (sclite and jiwer agree)")
 PY
+[ -x exp/train_debug/decode_decode/run.sh ] || { echo "stage 4 wrote no replay script exp/train_debug/decode_decode/run.sh" >&2; exit 1; }
 # Stage 6 packed the model; smop-transcribe decodes a test video with it, from another directory.
 pack=$(pwd)/exp/train_debug/pack
 for f in README.md config.yaml decode.yaml model.safetensors meta.yaml pretrained/decoder/config.json; do
