@@ -1,13 +1,31 @@
 #!/usr/bin/env bash
 # The test command of README.md (and of CI): install what is needed, run the unit tests, then the
-# mini recipe end to end (stages 0-6) on a small corpus with a short DEBUG config.
+# mini recipe end to end (stages 0-6) on a small corpus with a short DEBUG config, in its own work
+# directory ci/work/mini_av (its files link to egs/mini_av/avsr_smop's): the user's runs of the
+# recipe there (data/, pretrained/, exp/, RESULTS.md) are never touched, and this script checks so.
 # Usage: ci/test.sh [--skip_recipe] [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+recipe=egs/mini_av/avsr_smop
+work=ci/work/mini_av
 
 skip_recipe=false
 if [ "${1:-}" = --skip_recipe ]; then skip_recipe=true; shift; fi
+
+mkdir -p ci/work
+started=ci/work/.started
+touch "${started}"
+untouched() {  # fails when this run wrote anything under the recipe (find does not follow its links)
+  local written
+  written=$(find "${recipe}" -newer "${started}" | head -n 5)
+  if [ -n "${written}" ]; then
+    echo "ci/test.sh wrote into ${recipe}, which holds the user's runs:" >&2
+    echo "${written}" >&2
+    return 1
+  fi
+  echo "${recipe} untouched by this run"
+}
 
 tools/install.sh --extra landmarks  # dlib: the landmark-detection tests run in CI
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -15,12 +33,17 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS
 if [ "$(id -u)" = 0 ]; then export SMOP_SLURM_TESTS=required; fi
 tools/venv/bin/python -m pytest -q "$@"
 
-"${skip_recipe}" && exit 0
+if "${skip_recipe}"; then untouched; exit 0; fi
 echo "=== mini recipe (small corpus, DEBUG config) ==="
-cd egs/mini_av/avsr_smop
-export MINI_AV=downloads/mini_av_small PRETRAINED=pretrained
+# The work directory: a link to each of the recipe's files (git's list: not the user's outputs).
+mkdir -p "${work}"
+for f in $(git ls-files "${recipe}" | sed "s|^${recipe}/||; s|/.*||" | sort -u); do
+  [ "${f}" = RESULTS.md ] || ln -sfn "${root}/${recipe}/${f}" "${work}/${f}"
+done
+cd "${work}"
+export MINI_AV=downloads/mini_av_small
 rm -rf exp/train_debug RESULTS.md
-./run.sh --model_prep_args "--corpus_size small --pretrain_steps 60" \
+./run.sh --data_prep_args "--corpus_size small" --model_prep_args "--pretrain_steps 60" \
   --train_configs conf/train_debug.yaml --noise_snrs "-5 0" --decode_args "--beam_size 2"
 # Every scored set must have a sclite report that jiwer agreed with (score_wer checks), and RESULTS.md a row each.
 for set in test test_snr-5 test_snr0; do
@@ -35,6 +58,7 @@ for s in ("test", "test_snr-5", "test_snr0"):
     assert r["counts"]["err"] == r["jiwer"]["err"] and r["counts"]["wrd"] == r["jiwer"]["wrd"], r
     print(f"{s}: WER {r['wer']:.1f} % (sclite and jiwer agree)")
 PY
+[ -x exp/train_debug/decode_decode/run.sh ] || { echo "stage 4 wrote no replay script exp/train_debug/decode_decode/run.sh" >&2; exit 1; }
 # Stage 6 packed the model; smop-transcribe decodes a test video with it, from another directory.
 pack=$(pwd)/exp/train_debug/pack
 for f in README.md config.yaml decode.yaml model.safetensors meta.yaml pretrained/decoder/config.json; do
@@ -48,4 +72,6 @@ out=$(pwd)/exp/train_debug/transcribe_check.txt
 # Without landmark files the face is detected (dlib finds the mini corpus's faces).
 (cd /tmp && "${root}/tools/venv/bin/smop-transcribe" --model "${pack}" "${mp4}") | tee -a "${out}"
 [ "$(grep -c "^${mp4} [a-z]" "${out}")" = 2 ] || { echo "smop-transcribe gave no transcript for ${mp4}" >&2; exit 1; }
-echo "mini recipe OK: $(pwd)/RESULTS.md"
+cd "${root}"
+untouched
+echo "mini recipe OK: ${root}/${work}/RESULTS.md"

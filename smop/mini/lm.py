@@ -1,4 +1,4 @@
-"""Briefly pretrain a small causal LM on a text corpus (mini recipe stage 0, tests).
+"""Briefly pretrain a small causal LM on a text corpus (mini recipe stage 1, tests).
 
 Gives the tiny LLM what a real one brings to Llama-SMoP: embeddings and an LM head that already
 model the language, and the in-context skill of reading the answer out of its prompt, so that

@@ -1,4 +1,4 @@
-"""Stage 0 of the mini recipe: briefly pretrain the small models on the mini training set and
+"""Stage 1 of the mini recipe: briefly pretrain the small models on the mini training set and
 store them in the released formats (Whisper and Llama: HF directories; AV-HuBERT: a fairseq
 checkpoint), so that stage 3 trains what it trains on LRS3: frozen encoders + SMoP + LoRA.
 

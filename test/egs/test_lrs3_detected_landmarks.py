@@ -1,6 +1,6 @@
-"""The LRS3 recipe's stage 1 on a corpus without landmark files: clips of a real face (scikit-image's
-astronaut) in LRS3's layout go through local/data.sh with LRS3_LANDMARKS empty, so the landmarks
-are detected with dlib first."""
+"""The LRS3 recipe's stage 0 (data preparation) on a corpus without landmark files: clips of a real
+face (scikit-image's astronaut) in LRS3's layout go through local/data.sh with LRS3_LANDMARKS empty,
+so the landmarks are detected with dlib first; and a trainval without videos is said."""
 import os
 import subprocess
 import sys
@@ -30,8 +30,7 @@ def _recipe_copy(tmp: Path) -> Path:
     work = tmp / "egs" / "lrs3" / "avsr_smop"
     (work / "local").mkdir(parents=True)
     for name in ("db.sh", "path.sh", "utils", "local/data.sh", "local/check_mean_face.sh"):
-        (work / name).symlink_to(RECIPE / name)
-    (tmp / "tools").symlink_to(ROOT / "tools")  # path.sh activates <root>/tools/venv
+        (work / name).symlink_to(RECIPE / name)  # path.sh finds the repository (tools/venv) through its link
     return work
 
 
@@ -40,24 +39,32 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
-def _data_sh(work: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "local/data.sh", "--nj", "2", "--train_subsets", "trainval"], cwd=work,
+def _data_sh(work: Path, env: dict, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "local/data.sh", "--nj", "2", "--train_subsets", "trainval", *args], cwd=work,
                           env=env, capture_output=True, text=True, timeout=600)
+
+
+def _mean_face(tmp_path: Path) -> Path:
+    if MEAN_FACE.is_file():
+        return MEAN_FACE
+    # Any frontal reference face crops these clips; the official one is third-party data.
+    write_mean_face(tmp_path / "mean_face.npy")
+    return tmp_path / "mean_face.npy"
+
+
+def _env(corpus: Path, mean_face: Path, valid_id: str) -> dict:
+    return {**os.environ, "LRS3": str(corpus), "LRS3_LANDMARKS": "", "LRS3_VALID_ID": valid_id,
+            "MEAN_FACE": str(mean_face), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
 def test_stage1_detects_landmarks_without_landmark_files(tmp_path):
     require_landmarks_extra()
-    mean_face = MEAN_FACE
-    if not mean_face.is_file():  # any frontal reference face crops these clips; the official one is third-party data
-        mean_face = tmp_path / "mean_face.npy"
-        write_mean_face(mean_face)
     corpus = tmp_path / "LRS3"
     for key, (n, faceless, text) in CLIPS.items():
         write_clip(corpus / f"{key}.mp4", render(smooth_path(n, faceless, cycles=0.3)), text)
     (tmp_path / "valid.id").write_text("spkB/00001\n")
     work = _recipe_copy(tmp_path)
-    env = {**os.environ, "LRS3": str(corpus), "LRS3_LANDMARKS": "", "LRS3_VALID_ID": str(tmp_path / "valid.id"),
-           "MEAN_FACE": str(mean_face), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = _env(corpus, _mean_face(tmp_path), str(tmp_path / "valid.id"))
     run = _data_sh(work, env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "No LRS3_LANDMARKS: dlib hog landmarks of" in run.stdout
@@ -67,7 +74,7 @@ def test_stage1_detects_landmarks_without_landmark_files(tmp_path):
         marks = np.load(landmarks / f"{key}.npy")
         assert marks.shape == (n, 68, 2) and np.isnan(marks).any(axis=(1, 2)).nonzero()[0].tolist() == list(faceless)
     for subset, count in (("trainval", 3), ("test", 2)):
-        assert (landmarks / subset / ".done").exists()
+        assert f"--subsets {subset} --detector hog" in (landmarks / subset / ".done").read_text()  # its stamp
         assert f"videos: {count}\nwith a face: {count}\n" in (landmarks / subset / "detect_report.txt").read_text()
 
     for name, utts in (("train", 2), ("valid", 1), ("test", 2)):
@@ -83,5 +90,22 @@ def test_stage1_detects_landmarks_without_landmark_files(tmp_path):
     assert aligned > 0.5 and raw < 0.3, (aligned, raw)  # measured: 0.65 and 0.13
 
     again = _data_sh(work, env)
-    assert again.returncode == 0 and "data/local/landmarks/test exists" in again.stdout
-    assert "No LRS3_LANDMARKS" not in again.stdout
+    assert again.returncode == 0 and "data/local/landmarks/test is up to date" in again.stdout
+    assert "No LRS3_LANDMARKS" not in again.stdout and "data/test is up to date" in again.stdout
+    # Landmarks made with another detector are not mixed with new ones, nor thrown away unasked.
+    other = _data_sh(work, env, "--landmark_detector", "cnn")
+    assert other.returncode == 1 and "data/local/landmarks/test was made from other inputs" in other.stdout
+    assert "was: detect_landmarks" in other.stdout and "--detector hog" in other.stdout and "--detector cnn" in other.stdout
+    assert "remove it to detect them again (rm -r data/local/landmarks/test)" in other.stdout
+    assert (landmarks / "test" / "spkC" / "00001.npy").exists()
+
+
+def test_stage0_says_when_trainval_lists_no_video(tmp_path):
+    corpus = tmp_path / "LRS3"
+    for subset in ("trainval", "test"):
+        (corpus / subset / "spkA").mkdir(parents=True)  # speakers, no videos
+    work = _recipe_copy(tmp_path)
+    run = _data_sh(work, _env(corpus, _mean_face(tmp_path), ""))
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"{corpus}/trainval lists no video" in run.stdout and "LRS3_VALID_ID" in run.stdout
+    assert not (work / "data" / "local" / "valid.id").exists()

@@ -4,7 +4,7 @@ slurm-wlm and munge, two nodes on this machine, started as root and stopped afte
 
 A recipe directory of tiny models and data is built the way egs/<corpus>/avsr_smop is laid out
 (avsr.sh, utils/, path.sh, cmd.sh, conf/slurm.conf of the TEMPLATE); each experiment trains for
-one short epoch and decodes four utterances.
+one short epoch and decodes four utterances. Stage 4's replay script decodes again.
 """
 import os
 import shutil
@@ -28,9 +28,8 @@ TIMEOUT = 600
 def recipe(tmp_path_factory, pretrained):
     """A recipe dir with data/{train,valid,test}, shapes (stage 2) and one config per experiment."""
     r = tmp_path_factory.mktemp("recipe")
-    for name in ("avsr.sh", "utils"):
+    for name in ("avsr.sh", "utils", "path.sh"):  # path.sh finds the repository through its link
         (r / name).symlink_to(TEMPLATE / name)
-    (r / "path.sh").write_text(f". {TEMPLATE / 'path.sh'}\n")  # SMOP_ROOT from the TEMPLATE's own path
     (r / "conf").mkdir()
     shutil.copy(TEMPLATE / "cmd.sh", r / "cmd.sh")
     shutil.copy(TEMPLATE / "conf" / "slurm.conf", r / "conf" / "slurm.conf")
@@ -83,7 +82,15 @@ def local_exp(recipe):
 
 
 def test_two_decoding_jobs_equal_one(recipe, local_exp):
-    run_stages(recipe, "local", stages=(4,), extra=("--nj", "1", "--decode_config", "conf/decode_onejob.yaml"))
+    # Through stage 4's replay script: it decodes this experiment again with the options of the call
+    # that wrote it and those given to it (from any directory).
+    replay = local_exp / "decode_decode" / "run.sh"
+    assert "--stage 4 --stop_stage 4 --train_config conf/train_local.yaml" in replay.read_text()
+    res = subprocess.run([str(replay), "--nj", "1", "--decode_config", "conf/decode_onejob.yaml"], cwd="/",
+                         env={**os.environ, "cmd_backend": "local", "OMP_NUM_THREADS": "1"}, capture_output=True,
+                         text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "Stage 4: Decoding" in res.stdout and "Stage 3" not in res.stdout
     two, one = local_exp / "decode_decode" / "test", local_exp / "decode_decode_onejob" / "test"
     assert (two / "logdir" / "output.2").is_dir() and not (one / "logdir" / "output.2").exists()
     assert (two / "text").read_text() == (one / "text").read_text()

@@ -1,8 +1,10 @@
-"""The recipe's shell-side helpers: parse_options.sh, run.pl and slurm.pl's option mapping."""
+"""The recipe's shell-side helpers: parse_options.sh, stamp.sh, run.pl, slurm.pl (its option mapping and
+its message without Slurm) and cmd.sh."""
 import importlib.machinery
 import importlib.util
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,66 @@ def test_run_pl_gives_each_gpu_job_its_own_devices(tmp_path):
     none = subprocess.run([str(UTILS / "run.pl"), "--gpu", "1", str(tmp_path / "none.log"), "true"],
                           capture_output=True, text=True, env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
     assert none.returncode == 0 and "--gpu 1 but 0 GPU(s) visible" in none.stderr
+
+
+def test_slurm_pl_without_sbatch_says_what_is_missing(tmp_path):
+    empty = tmp_path / "bin"  # a PATH without sbatch
+    empty.mkdir()
+    logdir = tmp_path / "exp" / "logdir"
+    r = subprocess.run([sys.executable, str(UTILS / "slurm.pl"), "--gpu", "1", "JOB=1:2", str(logdir / "decode.JOB.log"),
+                        "echo", "JOB"], capture_output=True, text=True, env={**os.environ, "PATH": str(empty)}, cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "sbatch not found on PATH" in r.stderr
+    assert "apt-get install slurm-client" in r.stderr and "cmd_backend=local" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]  # no submission script, no log dir
+
+
+def test_cmd_sh_slurm_backend_without_sbatch_fails_at_once(tmp_path):
+    # Sourced at the start of avsr.sh: a missing Slurm client is said before any stage runs.
+    script = f"cmd_backend=slurm; . {UTILS.parent / 'cmd.sh'} || exit 3; echo sourced"
+    r = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, env={"PATH": str(tmp_path)})
+    assert r.returncode == 3 and "sourced" not in r.stdout
+    assert "sbatch is not on PATH" in r.stderr and "cmd_backend=local" in r.stderr
+    local = subprocess.run(["/bin/bash", "-c", f"cmd_backend=local; . {UTILS.parent / 'cmd.sh'} && echo $decode_cmd"],
+                           capture_output=True, text=True, env={"PATH": str(tmp_path)})
+    assert local.returncode == 0 and local.stdout.strip() == "utils/run.pl"
+
+
+STAMP = f"""
+set -euo pipefail
+. {UTILS}/log.sh
+. {UTILS}/stamp.sh
+if is_done out "$1"; then echo skipped; exit 0; fi
+rm -f out/.done
+mkdir -p out && echo made >> out/made
+mark_done out "$1"
+"""
+
+
+def test_stamps_skip_what_is_made_from_the_same_inputs(tmp_path):
+    first = _bash(STAMP, "settings a\ndigest 1", cwd=tmp_path)
+    assert first.returncode == 0 and "skipped" not in first.stdout, first.stderr
+    assert (tmp_path / "out" / ".done").read_text() == "settings a\ndigest 1\n"
+    same = _bash(STAMP, "settings a\ndigest 1", cwd=tmp_path)
+    assert same.returncode == 0 and "skipped" in same.stdout
+    other = _bash(STAMP, "settings a\ndigest 2", cwd=tmp_path)  # an input changed: made again, and said why
+    assert other.returncode == 0 and "skipped" not in other.stdout
+    assert "out was made from other inputs:" in other.stdout
+    assert "  was: digest 1\n" in other.stdout and "  now: digest 2\n" in other.stdout and "settings a" not in other.stdout
+    assert (tmp_path / "out" / "made").read_text() == "made\nmade\n"
+    assert (tmp_path / "out" / ".done").read_text() == "settings a\ndigest 2\n"
+    assert not (tmp_path / "out" / ".done.tmp").exists()
+
+
+def test_parse_options_help_shows_the_values_of_the_call():
+    script = f"""
+nj=4
+usage() {{ echo "--nj ($nj)"; }}
+. {UTILS}/parse_options.sh
+echo not reached
+"""
+    for args in (["--help", "--nj", "2"], ["--nj", "2", "-h"]):  # before or after the option
+        r = _bash(script, *args)
+        assert r.returncode == 0 and r.stderr.strip() == "--nj (2)" and "not reached" not in r.stdout
+    bad = _bash(script, "--help", "--bogus", "1")  # a wrong option is still an error
+    assert bad.returncode == 2 and "invalid option --bogus" in bad.stderr

@@ -2,28 +2,28 @@
 # shellcheck disable=SC1091,SC2154  # path.sh, cmd.sh (train/decode commands) come from the recipe
 # Llama-SMoP recipe stages, shared by every corpus (called by each recipe's run.sh).
 #
-#   0. Tools and pretrained models   local/prepare_models.sh
-#   1. Data preparation              local/data.sh -> data/<set>; noisy copies of every test set
+#   0. Data preparation              local/data.sh -> data/<set>; noisy copies of every test set
+#   1. Pretrained models             local/prepare_models.sh -> pretrained/ (may train on data/)
 #   2. Shapes and token statistics   data/<set> -> dump/shapes/<config name>/<set>
-#   3. Training                      conf/train_*.yaml -> exp/<config name>
-#   4. Decoding                      exp/<config name>/decode_<decode config>/<test set>
+#   3. Training                      conf/train_*.yaml -> exp/<config name> (replay: exp/<config name>/run.sh)
+#   4. Decoding                      exp/<config name>/<decode tag>/<test set> (replay: .../<decode tag>/run.sh)
 #   5. Scoring and RESULTS.md        sclite + jiwer, expert usage plot, RESULTS.md
 #   6. Packing                       exp/<config name>/pack: a relocatable model with its model card
+# Skip groups: --skip_data_prep (0), --skip_train (1-3), --skip_eval (4-5), --skip_packing (6).
 set -euo pipefail
-
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. utils/log.sh
 SECONDS=0
 
 # General
 stage=0              # first stage to run
 stop_stage=6         # last stage to run
+skip_data_prep=false # skip stage 0 (data preparation)
+skip_train=false     # skip stages 1-3 (pretrained models, shapes, training)
+skip_eval=false      # skip stages 4-5 (decoding, scoring)
+skip_packing=false   # skip stage 6 (packing; without decoding, the pack takes decode_config's settings)
 nj=4                 # parallel jobs for data preparation and decoding
 ngpu=0               # GPUs for training (decoding uses one GPU when ngpu > 0)
 num_nodes=1          # nodes for training (with slurm)
-python=python3       # the interpreter of tools/venv (path.sh puts it first on PATH)
 # Data
 train_set=train      # training data dir under data/
 valid_set=valid      # validation data dir (held out of the training data, never test)
@@ -46,47 +46,69 @@ decode_threads=      # CPU threads per decoding job (default: this machine's cor
 # Packing
 pack_args=           # extra options for smop.bin.pack_model (e.g. --copy_pretrained all, --hub_id <you>/<name>)
 
-help_message=$(cat << HELP_END
-Usage: $0 [options]
+usage() {  # printed by --help after the options are parsed: the values of this call (run.sh's)
+  cat << HELP_END
+Usage: $0 [options]   (the stages are listed at the top of avsr.sh; python3 is tools/venv's, see path.sh)
 
-Options:
-  --stage          # first stage (default: ${stage})
-  --stop_stage     # last stage (default: ${stop_stage})
-  --nj             # parallel jobs for data prep and decoding (default: ${nj})
-  --ngpu           # GPUs for training (default: ${ngpu})
-  --num_nodes      # nodes for training (default: ${num_nodes})
-  --train_set      # (default: ${train_set})
-  --valid_set      # (default: ${valid_set})
-  --test_sets      # (default: "${test_sets}")
-  --noise_file     # babble noise wav (default: "${noise_file}")
-  --noise_snrs     # SNRs of the noisy test sets (default: "${noise_snrs}")
-  --noise_seed     # (default: ${noise_seed})
-  --data_prep_args   # extra options for local/data.sh (default: "${data_prep_args}")
-  --model_prep_args  # extra options for local/prepare_models.sh (default: "${model_prep_args}")
-  --train_configs  # training configs, each trained in exp/<config name> (default: "${train_configs}")
-  --train_config   # one training config (overrides --train_configs)
-  --train_args     # extra training options (default: "${train_args}")
-  --decode_config  # (default: ${decode_config})
-  --decode_args    # extra decoding options (default: "${decode_args}")
-  --inference_model  # checkpoint to decode with (default: ${inference_model})
-  --decode_noisy   # decode the noisy test sets too (default: ${decode_noisy})
-  --decode_threads # CPU threads per decoding job (default: cores / jobs)
-  --pack_args      # extra options for smop.bin.pack_model (default: "${pack_args}")
+Options (with the values of this call):
+  --stage          # first stage (${stage})
+  --stop_stage     # last stage (${stop_stage})
+  --skip_data_prep # skip stage 0, data preparation (${skip_data_prep})
+  --skip_train     # skip stages 1-3, pretrained models, shapes and training (${skip_train})
+  --skip_eval      # skip stages 4-5, decoding and scoring (${skip_eval})
+  --skip_packing   # skip stage 6, packing (${skip_packing})
+  --nj             # parallel jobs for data prep and decoding (${nj})
+  --ngpu           # GPUs for training (${ngpu})
+  --num_nodes      # nodes for training (${num_nodes})
+  --train_set      # (${train_set})
+  --valid_set      # (${valid_set})
+  --test_sets      # ("${test_sets}")
+  --noise_file     # babble noise wav ("${noise_file}")
+  --noise_snrs     # SNRs of the noisy test sets ("${noise_snrs}")
+  --noise_seed     # (${noise_seed})
+  --data_prep_args   # extra options for local/data.sh ("${data_prep_args}")
+  --model_prep_args  # extra options for local/prepare_models.sh ("${model_prep_args}")
+  --train_configs  # training configs, each trained in exp/<config name> ("${train_configs}")
+  --train_config   # one training config, overrides --train_configs ("${train_config}")
+  --train_args     # extra training options ("${train_args}")
+  --decode_config  # (${decode_config})
+  --decode_args    # extra decoding options ("${decode_args}")
+  --inference_model  # checkpoint to decode with (${inference_model})
+  --decode_noisy   # decode the noisy test sets too (${decode_noisy})
+  --decode_threads # CPU threads per decoding job ("${decode_threads}"; empty: cores / jobs)
+  --pack_args      # extra options for smop.bin.pack_model ("${pack_args}")
 HELP_END
-)
+}
 
 log "$0 $*"
 run_args=$(printf "%q " "$0" "$@")
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
-  log "${help_message}"
-  log "Error: no positional arguments are required."
+  usage >&2
+  log "Error: no positional arguments are required (got: $*)."
   exit 2
 fi
 . ./path.sh
 . ./cmd.sh
+if ! python3 -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('smop') and u.find_spec('espnet2')))" 2>/dev/null; then
+  log "smop or espnet2 is not installed for $(command -v python3 || echo python3): running tools/install.sh"
+  "${SMOP_ROOT}/tools/install.sh"
+  . ./path.sh  # activates the new tools/venv
+fi
 
 [ -n "${train_config}" ] && train_configs="${train_config}"
+skip_stages=""
+"${skip_data_prep}" && skip_stages+=" 0"
+"${skip_train}" && skip_stages+=" 1 2 3"
+"${skip_eval}" && skip_stages+=" 4 5"
+"${skip_packing}" && skip_stages+=" 6"
+run_stage() {  # <N> <what>: true when stage N is in --stage..--stop_stage and not in a skipped group
+  [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] || return 1
+  if [[ " ${skip_stages} " == *" $1 "* ]]; then
+    log "Skip stage $1: $2"
+    return 1
+  fi
+}
 # Every set the recipe scores: each clean test set and its noisy copies.
 eval_sets=""
 for t in ${test_sets}; do
@@ -95,25 +117,14 @@ for t in ${test_sets}; do
 done
 
 tag_of() { basename "${1%.*}"; }
-modality_of() { ${python} -m smop.bin.data_args --config "$1" --modality_only; }
+modality_of() { python3 -m smop.bin.data_args --config "$1" --modality_only; }
 data_args() {  # <config> <set> <prefix> [--text]: the --*data_path_and_name_and_type options of its modality
-  ${python} -m smop.bin.data_args --config "$1" --data_dir "data/$2" --prefix "$3" "${@:4}"
+  python3 -m smop.bin.data_args --config "$1" --data_dir "data/$2" --prefix "$3" "${@:4}"
 }
 
 # ========================================================================================= 0
-if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
-  log "Stage 0: Tools and pretrained models"
-  if ! ${python} -c "import smop, espnet2" 2>/dev/null; then
-    log "tools/venv is missing: running tools/install.sh"
-    "${SMOP_ROOT}/tools/install.sh"
-  fi
-  # shellcheck disable=SC2086
-  local/prepare_models.sh --nj "${nj}" ${model_prep_args}
-fi
-
-# ========================================================================================= 1
-if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  log "Stage 1: Data preparation: local/data.sh -> data/{${train_set},${valid_set},${test_sets// /,}}"
+if run_stage 0 "data preparation (--skip_data_prep)"; then
+  log "Stage 0: Data preparation: local/data.sh -> data/{${train_set},${valid_set},${test_sets// /,}}"
   # shellcheck disable=SC2086
   local/data.sh --nj "${nj}" ${data_prep_args}
   if [ -n "${noise_file}" ]; then
@@ -121,25 +132,33 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     for t in ${test_sets}; do
       for snr in ${noise_snrs}; do
         log "Noisy copy: data/${t} + babble at ${snr} dB -> data/${t}_snr${snr}"
-        ${python} -m smop.bin.make_noisy_set --src "data/${t}" --dst "data/${t}_snr${snr}" \
+        python3 -m smop.bin.make_noisy_set --src "data/${t}" --dst "data/${t}_snr${snr}" \
           --media_dir "dump/media/${t}_snr${snr}" --noise "${noise_file}" --snr "${snr}" --seed "${noise_seed}"
       done
     done
   fi
   for d in "${train_set}" "${valid_set}" ${eval_sets}; do
-    ${python} -m smop.bin.validate_data_dir "data/${d}"
+    python3 -m smop.bin.validate_data_dir "data/${d}"
   done
+fi
+
+# ========================================================================================= 1
+if run_stage 1 "pretrained models (--skip_train)"; then
+  # After the data: a recipe may pretrain its models on it (the mini recipe does).
+  log "Stage 1: Pretrained models: local/prepare_models.sh -> pretrained/"
+  # shellcheck disable=SC2086
+  local/prepare_models.sh ${model_prep_args}
 fi
 
 write_shapes() {  # <config>: shape files and token statistics of the training and validation sets
   local shapes
   shapes=dump/shapes/$(tag_of "$1")
-  ${python} -m smop.bin.write_shapes --train_config "$1" --data_dir "data/${train_set}" "data/${valid_set}" \
+  python3 -m smop.bin.write_shapes --train_config "$1" --data_dir "data/${train_set}" "data/${valid_set}" \
     --output_dir "${shapes}/${train_set}" "${shapes}/${valid_set}"
 }
 
 # ========================================================================================= 2
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+if run_stage 2 "shapes and token statistics (--skip_train)"; then
   for config in ${train_configs}; do
     log "Stage 2: Shapes and token statistics: data/{${train_set},${valid_set}} -> dump/shapes/$(tag_of "${config}")"
     write_shapes "${config}"
@@ -147,7 +166,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
 fi
 
 # ========================================================================================= 3
-if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+if run_stage 3 "training (--skip_train)"; then
   for config in ${train_configs}; do
     tag=$(tag_of "${config}")
     exp=exp/${tag}
@@ -163,10 +182,10 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     [ -n "${noise_file}" ] && noise_opt=(--preprocessor_conf "noise_file=${noise_file}")
     # Options are word-split on purpose (data_args, train_args).
     # shellcheck disable=SC2206,SC2207
-    cmd=(${python} -m espnet2.bin.launch --cmd "${cuda_cmd} --name ${tag}" --log "${exp}/train.log"
+    cmd=(python3 -m espnet2.bin.launch --cmd "${cuda_cmd} --name ${tag}" --log "${exp}/train.log"
       --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_"
       --multiprocessing_distributed true --
-      ${python} -m smop.bin.avsr_train --config "${config}" --output_dir "${exp}" --resume true
+      python3 -m smop.bin.avsr_train --config "${config}" --output_dir "${exp}" --resume true
       $(data_args "${config}" "${train_set}" train_ --text) $(data_args "${config}" "${valid_set}" valid_ --text)
       --train_shape_file "${shapes}/${train_set}/frames_shape" --valid_shape_file "${shapes}/${valid_set}/frames_shape"
       "${noise_opt[@]}" ${train_args})
@@ -175,15 +194,19 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     chmod +x "${exp}/run.sh"
     log "Training log: ${exp}/train.log (replay: ${exp}/run.sh)"
     if ! "${cmd[@]}"; then
-      log "Error: training failed; the end of ${exp}/train.log:"
-      tail -n 30 "${exp}/train.log" >&2
+      if [ -f "${exp}/train.log" ]; then
+        log "Error: training failed; the end of ${exp}/train.log:"
+        tail -n 30 "${exp}/train.log" >&2
+      else
+        log "Error: training did not start (no ${exp}/train.log; the job runner's message is above)"
+      fi
       exit 1
     fi
   done
 fi
 
 # ========================================================================================= 4
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+if run_stage 4 "decoding (--skip_eval)"; then
   decode_tag=decode_$(tag_of "${decode_config}")
   _ngpu=0; [ "${ngpu}" -gt 0 ] && _ngpu=1
   for config in ${train_configs}; do
@@ -204,30 +227,35 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     for d in ${eval_sets}; do
       rm -rf "${exp}/${decode_tag}/${d}/logdir"
       mkdir -p "${exp}/${decode_tag}/${d}/logdir"
-      ${python} -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${decode_tag}/${d}/logdir/keys"
+      python3 -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${decode_tag}/${d}/logdir/keys"
       set_args+=" $(data_args "${config}" "${d}" "") --key_file ${exp}/${decode_tag}/${d}/logdir/keys.JOB.scp"
       set_args+=" --output_dir ${exp}/${decode_tag}/${d}/logdir/output.JOB"
     done
-    log "Stage 4: Decoding: ${eval_sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log)"
+    # The replay decodes this experiment again: this call's options, then the ones given to it.
+    printf '#!/usr/bin/env bash\n# Re-runs stage 4 (decoding) for this experiment; options given here are added last (they win).\ncd %q\n%s"$@"\n' \
+      "$(pwd)" "${run_args}$(printf '%q ' --stage 4 --stop_stage 4 --train_config "${config}" \
+        --decode_config "${decode_config}" --inference_model "${inference_model}")" > "${exp}/${decode_tag}/run.sh"
+    chmod +x "${exp}/${decode_tag}/run.sh"
+    log "Stage 4: Decoding: ${eval_sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log; replay: ${exp}/${decode_tag}/run.sh)"
     # Jobs that share the cores each get their share: more threads than cores slow every job down.
     _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
     # shellcheck disable=SC2046,SC2086
     if ! OMP_NUM_THREADS=${_threads} ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
-        ${python} -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" ${set_args} \
+        python3 -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" ${set_args} \
           --train_config "${exp}/config.yaml" --model_file "${exp}/${inference_model}" ${decode_args}; then
       log "Error: decoding failed; see ${logdir}/decode.*.log"
       exit 1
     fi
     for d in ${eval_sets}; do
       dir=${exp}/${decode_tag}/${d}
-      ${python} -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${dir}/logdir" \
+      python3 -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${dir}/logdir" \
         --output_dir "${dir}" --job_log "${logdir}/decode.JOB.log"
     done
   done
 fi
 
 # ========================================================================================= 5
-if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+if run_stage 5 "scoring (--skip_eval)"; then
   decode_tag=decode_$(tag_of "${decode_config}")
   exp_dirs=()
   for config in ${train_configs}; do
@@ -236,19 +264,19 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     for d in ${eval_sets}; do
       dir=${exp}/${decode_tag}/${d}
       log "Stage 5: Scoring: ${dir} -> ${dir}/score_wer"
-      ${python} -m smop.bin.score_wer --ref "data/${d}/text" --hyp "${dir}/text" --utt2spk "data/${d}/utt2spk" \
+      python3 -m smop.bin.score_wer --ref "data/${d}/text" --hyp "${dir}/text" --utt2spk "data/${d}/utt2spk" \
         --output_dir "${dir}/score_wer"
     done
-    ${python} -m smop.bin.plot_expert_usage "${exp}" --decode_tag "${decode_tag}"
+    python3 -m smop.bin.plot_expert_usage "${exp}" --decode_tag "${decode_tag}"
   done
   # shellcheck disable=SC2086
-  ${python} -m smop.bin.make_results --exp_dirs "${exp_dirs[@]}" --decode_tag "${decode_tag}" \
+  python3 -m smop.bin.make_results --exp_dirs "${exp_dirs[@]}" --decode_tag "${decode_tag}" \
     --sets ${eval_sets} --command "${run_args}" --output RESULTS.md
   log "Results: $(pwd)/RESULTS.md"
 fi
 
 # ========================================================================================= 6
-if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+if run_stage 6 "packing (--skip_packing)"; then
   decode_tag=decode_$(tag_of "${decode_config}")
   for config in ${train_configs}; do
     exp=exp/$(tag_of "${config}")
@@ -257,7 +285,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     decoded=(--decode_tag "${decode_tag}")
     [ -d "${exp}/${decode_tag}" ] || decoded=(--decode_config "${decode_config}")
     # shellcheck disable=SC2086
-    ${python} -m smop.bin.pack_model --exp_dir "${exp}" --out_dir "${exp}/pack" --inference_model "${inference_model}" \
+    python3 -m smop.bin.pack_model --exp_dir "${exp}" --out_dir "${exp}/pack" --inference_model "${inference_model}" \
       "${decoded[@]}" ${pack_args}
   done
 fi

@@ -1,7 +1,10 @@
 # shellcheck shell=bash
 # Environment of a smop recipe: sourced by run.sh and every stage.
-SMOP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+# The root is found from this file's real place (egs/TEMPLATE/avsr_smop), whatever links lead here:
+# a recipe's path.sh, or a work directory elsewhere whose files link to a recipe's (ci/test.sh).
+SMOP_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
 export SMOP_ROOT
+# python3 is then tools/venv's interpreter: every recipe script calls python3.
 if [ -f "${SMOP_ROOT}/tools/venv/bin/activate" ]; then
   # shellcheck disable=SC1091
   . "${SMOP_ROOT}/tools/venv/bin/activate"

@@ -1,11 +1,11 @@
 # Corpus and pretrained-model locations for LRS3; each can be overridden from the environment.
-# Empty means "not available here"; stage 0 and stage 1 say what is missing and where it goes.
+# Empty means "not available here"; stage 0 (data) and stage 1 (models) say what is missing and where it goes.
 
 # LRS3 (https://mmai.io/datasets/lip_reading/): <LRS3>/{pretrain,trainval,test}/<speaker>/<id>.{mp4,txt}
 LRS3=${LRS3:-}
 # Facial landmarks per video: <LRS3_LANDMARKS>/<subset>/<speaker>/<id>.npy, (T, 68, 2), NaN = no face.
 # Convert auto_avsr's LRS3 landmark pickles once with: python -m smop.bin.convert_landmarks
-# Empty: stage 1 detects them with dlib into data/local/landmarks (tools/install.sh --extra landmarks).
+# Empty: stage 0 detects them with dlib into data/local/landmarks (tools/install.sh --extra landmarks).
 LRS3_LANDMARKS=${LRS3_LANDMARKS:-}
 # The reference face of the mouth crops: the official 20words_mean_face.npy, (68, 2) landmarks in a
 # 256x256 canvas, which the released AV-HuBERT and Llama-AVSR models' crops were aligned to. It ships

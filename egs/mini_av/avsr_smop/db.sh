@@ -1,5 +1,5 @@
 # Where the corpus and the pretrained models live; each can be overridden from the environment.
-# The mini corpus is generated here by stage 0 (nothing is downloaded).
+# The mini corpus is generated here by stage 0, data preparation (nothing is downloaded).
 MINI_AV=${MINI_AV:-downloads/mini_av}
-# The small pretrained models (Whisper, AV-HuBERT, Llama) that stage 0 trains on the mini corpus.
+# The small pretrained models (Whisper, AV-HuBERT, Llama) that stage 1 trains on the prepared data.
 PRETRAINED=${PRETRAINED:-pretrained}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The mini audio-visual corpus end to end on a CPU: ASR (audio) and AVSR (audio + video) with a
 # DEDR sparse mixture of projectors, both trained with babble noise, scored clean and at -5..10 dB.
+# Stage 0 generates the corpus and prepares data/; stage 1 pretrains the small models on it.
 set -euo pipefail
 
 . ./db.sh

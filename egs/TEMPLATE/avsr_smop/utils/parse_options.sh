@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Parse --name value options into the shell variables the calling script declared.
 # Source it after declaring the defaults:   . utils/parse_options.sh || exit 1
-# --name and --name=value both work; --help or -h prints ${help_message}; a dash in a name maps to
-# an underscore. An option without a declared variable is an error (exit 2).
-# Positional arguments stay in "$@".
+# --name and --name=value both work; a dash in a name maps to an underscore. An option without a
+# declared variable is an error (exit 2). Positional arguments stay in "$@".
+# --help or -h prints the help after every option is parsed, so that it shows the values this call
+# passes (a recipe's run.sh passes its own): the calling script's function usage() when it has
+# one (it reads the variables then), else the text of ${help_message}; then exits 0.
 
 while true; do
   [ -z "${1:-}" ] && break
   case "$1" in
     --help|-h)
-      if [ -z "${help_message:-}" ]; then echo "No help found." 1>&2; else printf "%s\n" "$help_message" 1>&2; fi
-      exit 0 ;;
+      __help=true
+      shift
+      continue ;;
     --*=*)
       __name=$(echo "${1%%=*}" | sed 's/^--//; s/-/_/g')
       __value="${1#*=}"
@@ -34,5 +37,11 @@ while true; do
   fi
   printf -v "${__name}" '%s' "${__value}"
 done
-unset __name __value __old
+if [ "${__help:-}" = true ]; then
+  if declare -F usage >/dev/null; then usage 1>&2
+  elif [ -n "${help_message:-}" ]; then printf "%s\n" "${help_message}" 1>&2
+  else echo "No help found." 1>&2; fi
+  exit 0
+fi
+unset __name __value __old __help
 true

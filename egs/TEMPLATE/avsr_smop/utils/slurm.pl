@@ -9,6 +9,7 @@ Options map to sbatch flags through the config file (lines "option NAME=VALUE ..
 array at once. The submission script, its flags as #SBATCH lines, is kept as <logdir>/q/<name>.sh,
 and Slurm's own messages (time limit, memory, node failure) go to <logdir>/q/<name>[.N].out.
 Waits for the jobs (sbatch --wait) and exits non-zero when any failed, naming the failing logs.
+Without sbatch on PATH it says so in one line and writes nothing.
 Named slurm.pl because espnet2.bin.launch recognises the job runner by this name (it then starts
 training with srun on --num_nodes nodes).
 """
@@ -16,6 +17,7 @@ import datetime
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -56,8 +58,15 @@ def sbatch_flags(opts, config_text):
     return [f for i, f in enumerate(flags) if last[f.split("=", 1)[0]] == i and f != "--gres=none"]
 
 
+NO_SBATCH = ("slurm.pl: sbatch not found on PATH: this machine has no Slurm client. Install Slurm's client "
+             "(Debian/Ubuntu: apt-get install slurm-client) and point SLURM_CONF at the cluster's slurm.conf, "
+             "or run the jobs on this machine with cmd_backend=local (cmd.sh)")
+
+
 def main():
     opts, jobs, log, cmd = parse(sys.argv[1:], "slurm.pl")
+    if shutil.which("sbatch") is None:  # said before anything is written
+        sys.exit(NO_SBATCH)
     config = DEFAULT_CONFIG
     if "config" in opts:
         with open(opts.pop("config"), encoding="utf-8") as f:

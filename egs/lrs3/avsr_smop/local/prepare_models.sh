@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Stage 0 for LRS3: check the reference face of the mouth crops (MEAN_FACE), find the pretrained
-# Whisper, LLM and AV-HuBERT named in db.sh, link them under pretrained/ (the paths the configs use)
-# and convert AV-HuBERT to safetensors (no fairseq needed).
-# Usage: local/prepare_models.sh [--nj N]   (--nj is accepted for the shared stage script; unused)
+# Stage 1 for LRS3: find the pretrained Whisper, LLM and AV-HuBERT named in db.sh, link them under
+# pretrained/ (the paths the configs use) and convert AV-HuBERT to safetensors (no fairseq needed).
 set -euo pipefail
-log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') ($0:${BASH_LINENO[0]}) $*"; }
+. utils/log.sh
+. utils/stamp.sh
 
-nj=1
+usage() {
+  cat << HELP_END
+Usage: $0   (no options)
+Reads WHISPER, LLM and AVHUBERT from db.sh; writes pretrained/{whisper,llm} (links) and
+pretrained/avhubert (the converted checkpoint, with a .done stamp, see utils/stamp.sh).
+HELP_END
+}
+
+log "$0 $*"
 . utils/parse_options.sh
-: "${nj}"
+if [ $# -ne 0 ]; then usage >&2; log "Error: no positional arguments are required (got: $*)."; exit 2; fi
 . ./path.sh
 . ./db.sh
 
-local/check_mean_face.sh "${MEAN_FACE}"  # needed by stage 1: said now rather than after the models
 mkdir -p pretrained/avhubert
 link_hf() {  # <name> <local dir or hub id> -> pretrained/<name>
   local name=$1 src=$2 dir
@@ -37,10 +43,15 @@ if [ -z "${AVHUBERT}" ] || [ ! -f "${AVHUBERT}" ]; then
   log "  (AV-HuBERT license: non-commercial research use)"
   exit 1
 fi
-out=pretrained/avhubert/$(basename "${AVHUBERT%.pt}").safetensors
-if [ ! -f "${out}" ]; then
-  python3 -m smop.bin.convert_avhubert "${AVHUBERT}" "${out}"
+name=$(basename "${AVHUBERT%.pt}").safetensors
+stamp=$(printf '%s\n' "convert_avhubert ${AVHUBERT} ${name}" "checkpoint: $(sha256_of "${AVHUBERT}")")
+if is_done pretrained/avhubert "${stamp}"; then
+  log "pretrained/avhubert is up to date"
+else
+  rm -f pretrained/avhubert/.done
+  python3 -m smop.bin.convert_avhubert "${AVHUBERT}" "pretrained/avhubert/${name}"
+  ln -sfn "${name}" pretrained/avhubert/avhubert.safetensors
+  mark_done pretrained/avhubert "${stamp}"
 fi
-ln -sfn "$(basename "${out}")" pretrained/avhubert/avhubert.safetensors
-log "pretrained/avhubert/avhubert.safetensors -> ${out}"
-[ -n "${BABBLE_NOISE}" ] || log "Warning: BABBLE_NOISE is empty: no noise augmentation and no noisy test sets"
+log "pretrained/avhubert/avhubert.safetensors -> ${name}"
+log "Successfully finished: pretrained models in pretrained/"
