@@ -12,7 +12,6 @@ every ``torch.load`` weights-only, with numpy scalars (the reporter's statistics
 import contextlib
 import datetime
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 import yaml
 from espnet2.train.trainer import Trainer
 
-from smop.utils.io import atomic_write
+from smop.utils.io import atomic_write, temporary_beside
 
 # plain-data types found in ESPnet's reporter state (numpy scalars, elapsed times); none runs code
 _SAFE_GLOBALS = [np._core.multiarray.scalar, np.dtype, *{type(np.dtype(t)) for t in "?bBhHiIlLqQefdgFDG"},
@@ -35,7 +34,7 @@ def atomic_torch_save():
         if not isinstance(f, (str, os.PathLike)):
             return original(obj, f, *args, **kwargs)
         target = Path(f)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = temporary_beside(target)
         os.close(fd)
         try:
             original(obj, tmp, *args, **kwargs)

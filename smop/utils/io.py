@@ -6,12 +6,24 @@ from pathlib import Path
 from typing import Iterator, Union
 
 
+# The process's umask (read once): mkstemp makes 0600 files, a plain open() 0666 & ~umask.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def temporary_beside(path: Path):
+    """(fd, name) of a new temporary file next to ``path``, with the permissions open() would give it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_write(path: Union[str, Path], mode: str = "w", encoding: str = "utf-8") -> Iterator:
     """Write to a temporary file in the same directory, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_beside(path)
     try:
         kwargs = {} if "b" in mode else {"encoding": encoding}
         with os.fdopen(fd, mode, **kwargs) as f:

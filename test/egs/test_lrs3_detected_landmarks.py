@@ -109,3 +109,22 @@ def test_stage0_says_when_trainval_lists_no_video(tmp_path):
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"{corpus}/trainval lists no video" in run.stdout and "LRS3_VALID_ID" in run.stdout
     assert not (work / "data" / "local" / "valid.id").exists()
+
+
+def test_a_missing_model_is_named_before_data_preparation(tmp_path):
+    """./run.sh from stage 0: the pretrained models of stage 1 are checked first, not hours later."""
+    work = tmp_path / "egs" / "lrs3" / "avsr_smop"
+    work.mkdir(parents=True)
+    for entry in RECIPE.iterdir():
+        if entry.name not in ("data", "dump", "exp", "pretrained"):
+            (work / entry.name).symlink_to(entry)
+    (tmp_path / "LRS3" / "test").mkdir(parents=True)
+    env = {**os.environ, "LRS3": str(tmp_path / "LRS3"), "MEAN_FACE": str(_mean_face(tmp_path)),
+           "WHISPER": str(tmp_path), "LLM": str(tmp_path / "no_llm"), "AVHUBERT": str(tmp_path / "x.pt"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    (tmp_path / "config.json").write_text("{}")  # WHISPER: a save_pretrained directory
+    run = subprocess.run(["bash", "run.sh", "--stage", "0"], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert f"llm model '{tmp_path / 'no_llm'}' is neither a directory nor in the Hugging Face cache" in out
+    assert "Stage 0" not in out and not (work / "data").exists()

@@ -122,6 +122,13 @@ data_args() {  # <config> <set> <prefix> [--text]: the --*data_path_and_name_and
   python3 -m smop.bin.data_args --config "$1" --data_dir "data/$2" --prefix "$3" "${@:4}"
 }
 
+# Stage 1's inputs (the pretrained models named in db.sh) are checked now when stage 0 runs
+# first: a missing model should not wait for hours of data preparation.
+if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 1 ] && [[ " ${skip_stages} " != *" 1 "* ]]; then
+  # shellcheck disable=SC2086
+  local/prepare_models.sh --check_only true ${model_prep_args} || exit 1
+fi
+
 # ========================================================================================= 0
 if run_stage 0 "data preparation (--skip_data_prep)"; then
   log "Stage 0: Data preparation: local/data.sh -> data/{${train_set},${valid_set},${test_sets// /,}}"

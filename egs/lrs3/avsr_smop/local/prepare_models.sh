@@ -5,9 +5,12 @@ set -euo pipefail
 . utils/log.sh
 . utils/stamp.sh
 
+check_only=false   # only check that the models db.sh names are there (avsr.sh, before stage 0)
+
 usage() {
   cat << HELP_END
-Usage: $0   (no options)
+Usage: $0 [options]
+  --check_only  # only check that the models db.sh names are there (${check_only})
 Reads WHISPER, LLM and AVHUBERT from db.sh; writes pretrained/{whisper,llm} (links) and
 pretrained/avhubert (the converted checkpoint, with a .done stamp, see utils/stamp.sh).
 HELP_END
@@ -19,8 +22,7 @@ if [ $# -ne 0 ]; then usage >&2; log "Error: no positional arguments are require
 . ./path.sh
 . ./db.sh
 
-mkdir -p pretrained/avhubert
-link_hf() {  # <name> <local dir or hub id> -> pretrained/<name>
+link_hf() {  # <name> <local dir or hub id> -> pretrained/<name> (with --check_only: found, or an error)
   local name=$1 src=$2 dir
   if [ -d "${src}" ]; then
     dir=$(cd "${src}" && pwd)
@@ -31,6 +33,8 @@ link_hf() {  # <name> <local dir or hub id> -> pretrained/<name>
     exit 1
   fi
   [ -f "${dir}/config.json" ] || { log "Error: ${dir} has no config.json (not a save_pretrained directory)"; exit 1; }
+  "${check_only}" && return 0
+  mkdir -p pretrained
   ln -sfn "${dir}" "pretrained/${name}"
   log "pretrained/${name} -> ${dir}"
 }
@@ -43,6 +47,11 @@ if [ -z "${AVHUBERT}" ] || [ ! -f "${AVHUBERT}" ]; then
   log "  (AV-HuBERT license: non-commercial research use)"
   exit 1
 fi
+if "${check_only}"; then
+  log "The pretrained models db.sh names are there: WHISPER=${WHISPER} LLM=${LLM} AVHUBERT=${AVHUBERT}"
+  exit 0
+fi
+mkdir -p pretrained/avhubert
 name=$(basename "${AVHUBERT%.pt}").safetensors
 stamp=$(printf '%s\n' "convert_avhubert ${AVHUBERT} ${name}" "checkpoint: $(sha256_of "${AVHUBERT}")")
 if is_done pretrained/avhubert "${stamp}"; then

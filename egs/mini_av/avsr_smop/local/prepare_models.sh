@@ -7,11 +7,13 @@ set -euo pipefail
 . utils/stamp.sh
 
 pretrain_steps=     # optimisation steps of each small model (empty: smop.mini.pretrain's defaults)
+check_only=false    # only check the options (the small models are made from the data of stage 0)
 
 usage() {
   cat << HELP_END
 Usage: $0 [options]
   --pretrain_steps  # optimisation steps of each small model ("${pretrain_steps}"; empty: smop.mini.pretrain's)
+  --check_only      # only check the options (${check_only})
 Reads data/{train,valid} and MINI_AV (db.sh); writes PRETRAINED (db.sh) with a .done stamp (see utils/stamp.sh).
 HELP_END
 }
@@ -21,6 +23,8 @@ log "$0 $*"
 if [ $# -ne 0 ]; then usage >&2; log "Error: no positional arguments are required (got: $*)."; exit 2; fi
 pretrain_args=()
 [ -n "${pretrain_steps}" ] && pretrain_args=(--whisper_steps "${pretrain_steps}" --avhubert_steps "${pretrain_steps}" --lm_steps "${pretrain_steps}")
+[[ -z "${pretrain_steps}" || "${pretrain_steps}" =~ ^[0-9]+$ ]] || { log "Error: --pretrain_steps must be a number"; exit 2; }
+"${check_only}" && exit 0
 . ./path.sh
 . ./db.sh
 
