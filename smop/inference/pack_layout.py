@@ -12,6 +12,8 @@
 """
 from pathlib import Path
 
+from smop.utils.pretrained import HUB_ID, cached_snapshot
+
 FORMAT = 1
 CARD = "README.md"
 META = "meta.yaml"
@@ -37,16 +39,15 @@ def locate(name_or_dir: str) -> Path:
         return local
     if local.exists():
         raise PackError(f"{local}: a packed smop model is a folder, not a file")
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    from huggingface_hub import constants
 
-    try:
-        folder = Path(snapshot_download(name_or_dir, local_files_only=True))
-    except HFValidationError as e:
-        raise PackError(f"{name_or_dir}: no such folder, and not a hub id") from e
-    except LocalEntryNotFoundError as e:
+    if not HUB_ID.fullmatch(name_or_dir):
+        raise PackError(f"{name_or_dir}: no such folder, and not a hub id")
+    snapshot = cached_snapshot(name_or_dir)
+    if snapshot is None:
         raise PackError(f"{name_or_dir}: no such folder, and this hub id is not in the local Hugging Face cache "
-                        f"({constants.HF_HUB_CACHE}); fetch it once with `hf download {name_or_dir}`") from e
+                        f"({constants.HF_HUB_CACHE}); fetch it once with `hf download {name_or_dir}`")
+    folder = Path(snapshot)
     if not (folder / META).is_file():
         raise PackError(f"{name_or_dir} ({folder}): not a packed smop model (no {META})")
     return folder

@@ -12,11 +12,12 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from smop.utils.pretrained import HUB_ID, cached_snapshot
+
 # The config keys of the components that may hold pretrained weights, in the model's order.
 SLOTS = ("audio_encoder", "video_encoder", "decoder")
 # A file or directory inside the Hugging Face cache: .../models--<org>--<name>/snapshots/<revision>[/<file>]
 _HF_CACHE_PATH = re.compile(r"/models--(?P<repo>[^/]+)/snapshots/(?P<revision>[^/]+)(?:/(?P<file>.+))?$")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 class PretrainedError(ValueError):
@@ -87,14 +88,9 @@ def hub_source(value: str, local: Path, kind: str) -> Optional[dict]:
                 return {"hub_id": m.group("repo").replace("--", "/"), "revision": m.group("revision"),
                         "filename": m.group("file") if kind == "file" else None}
         return None  # a plain local path
-    if kind == "dir" and _HUB_ID.match(value):
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-
-        try:
-            return {"hub_id": value, "revision": resolved_revision(snapshot_download(value, local_files_only=True))}
-        except LocalEntryNotFoundError:
-            pass
+    snapshot = cached_snapshot(value) if kind == "dir" and HUB_ID.fullmatch(value) else None
+    if snapshot is not None:
+        return {"hub_id": value, "revision": resolved_revision(snapshot)}
     raise PretrainedError(f"{value}: neither a local path ({local}) nor a hub id in the local Hugging Face cache")
 
 

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
-# <owner>/<name>, as the hub spells repository ids
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+# [<owner>/]<name>, as the hub spells repository ids (a few old ones have no owner: gpt2)
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?")
 
 
 class PretrainedNotFound(FileNotFoundError):
