@@ -3,6 +3,8 @@
 Stored per video as ``<id>.npy``. ``python -m smop.bin.convert_landmarks`` turns the precomputed
 LRS3 landmark pickles of auto_avsr (a list of (68, 2) arrays or None per frame) into this format.
 """
+from typing import Tuple
+
 import numpy as np
 
 from smop.data.errors import DataError
@@ -17,6 +19,20 @@ def load_landmarks(path: str) -> np.ndarray:
     if marks.ndim != 3 or marks.shape[1:] != (68, 2):
         raise LandmarkError(f"{path}: landmarks of shape {marks.shape}, expected (T, 68, 2)")
     return marks.astype(np.float64)
+
+
+# A landmark track may differ from the decoded video by a few frames (decoders count frames
+# differently at the ends); more means the track belongs to other video.
+MAX_FRAME_MISMATCH = 2
+
+
+def match_frames(frames: np.ndarray, marks: np.ndarray, source) -> Tuple[np.ndarray, np.ndarray]:
+    """Video frames and their landmark track cut to a common length; LandmarkError naming ``source``
+    (the landmarks file or the video) when they differ by more than MAX_FRAME_MISMATCH frames."""
+    if abs(marks.shape[0] - frames.shape[0]) > MAX_FRAME_MISMATCH:
+        raise LandmarkError(f"{source}: {marks.shape[0]} landmark frames for {frames.shape[0]} video frames")
+    n = min(marks.shape[0], frames.shape[0])
+    return frames[:n], marks[:n]
 
 
 def interpolate_missing(marks: np.ndarray) -> np.ndarray:

@@ -16,15 +16,13 @@ import numpy as np
 import soundfile
 
 from smop.data.errors import DataError
-from smop.data.landmarks import LandmarkError, load_landmarks
+from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
-from smop.data.lrs3.prepare import _fit_audio
+from smop.data.lrs3.prepare import fit_audio
 from smop.data.media import read_media
 from smop.data.mouth_roi import AlignmentError
 from smop.inference.mouth_crop import MouthCropSettings
 
-# Landmark tracks may differ from the decoded video by a few frames (as in data preparation).
-MAX_LANDMARK_MISMATCH = 2
 _FIELDS = re.compile(r"\{(\w+)\}")
 PATTERN_FIELDS = ("stem", "name", "parent", "dir")
 
@@ -135,12 +133,9 @@ class NoFace(InputError):
 
 def mouth_crops(path: Path, frames: np.ndarray, landmarks: Optional[Path], crop: MouthCropSettings) -> np.ndarray:
     """(T, S, S) uint8 mouth crops; ``NoFace`` when no face is usable."""
-    marks = landmarks_for(path, frames, landmarks)
-    if abs(marks.shape[0] - frames.shape[0]) > MAX_LANDMARK_MISMATCH:
-        raise LandmarkError(f"{path}: {marks.shape[0]} landmark frames for {frames.shape[0]} video frames")
-    n = min(marks.shape[0], frames.shape[0])
+    frames, marks = match_frames(frames, landmarks_for(path, frames, landmarks), path)
     try:
-        return crop.crop(frames[:n], marks[:n])
+        return crop.crop(frames, marks)
     except (LandmarkError, AlignmentError) as e:
         raise NoFace(f"{path}: no usable face ({e})") from e
 
@@ -171,7 +166,7 @@ def read_inputs(path: Path, modalities: Sequence[str], crop: Optional[MouthCropS
             out.notes.append(f"{e}: decoded with the video blanked, as modality dropout blanks it in training")
         else:
             if wave is not None:
-                wave, _ = _fit_audio(wave, out.video.shape[0], path)
+                wave, _ = fit_audio(wave, out.video.shape[0], path)
     elif both:
         out.notes.append(f"{path}: no video stream: decoded with the video blanked, as modality dropout blanks it in training")
     if wave is not None:

@@ -17,7 +17,7 @@ import soundfile
 
 from smop.data.errors import DataError
 from smop.data.inputs import SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
-from smop.data.landmarks import LandmarkError, load_landmarks
+from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.lrs3.transcript import TranscriptError, read_transcript, split_by_words
 from smop.data.media import MediaError, read_media
 from smop.data.mouth_roi import AlignmentError, crop_mouths
@@ -95,7 +95,7 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
     return jobs
 
 
-def _fit_audio(wave: np.ndarray, frames: int, video: Path) -> Tuple[np.ndarray, float]:
+def fit_audio(wave: np.ndarray, frames: int, video: Path) -> Tuple[np.ndarray, float]:
     """Audio cut or zero-padded to exactly SAMPLES_PER_FRAME (640) samples per video frame; returns it and the change (s)."""
     want = frames * SAMPLES_PER_FRAME
     diff = abs(wave.size - want) / SAMPLE_RATE
@@ -119,19 +119,17 @@ def process(job: Job, media_dir: Path, reference: np.ndarray, roi_size: int = 96
         if job.landmarks is None or not job.landmarks.exists():
             raise LandmarkError(f"no landmarks file {job.landmarks}")
         marks = load_landmarks(str(job.landmarks))
-        if abs(marks.shape[0] - frames.shape[0]) > 2:
-            raise LandmarkError(f"{job.landmarks}: {marks.shape[0]} landmark frames for {frames.shape[0]} video frames")
-        n = min(marks.shape[0], frames.shape[0])
+        frames, marks = match_frames(frames, marks, job.landmarks)
+        n = frames.shape[0]
         if n < smooth_window:  # as the official preparation, which skips these
             raise AlignmentError(f"{n} frames, fewer than the {smooth_window}-frame landmark smoothing window")
-        frames, marks = frames[:n], marks[:n]
         missing = int(np.isnan(marks).any(axis=(1, 2)).sum())
         if missing:
             res.notes.append(("landmarks interpolated", f"{missing}/{n} frames"))
         rois = crop_mouths(frames, marks, size=roi_size, reference=reference, smooth_window=smooth_window, out_size=roi_resize)
         if info.sample_rate != SAMPLE_RATE or not info.mono:
             res.notes.append(("audio converted to 16 kHz mono", f"{info.sample_rate} Hz {info.channel_layout}"))
-        wave, diff = _fit_audio(wave, n, job.video)
+        wave, diff = fit_audio(wave, n, job.video)
         if diff > 1 / VIDEO_FPS:  # AAC priming and padding differ by a few ms; report more than a frame
             res.notes.append(("audio length fitted to the video", f"{diff * 1000:.0f} ms"))
 
