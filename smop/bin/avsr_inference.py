@@ -21,7 +21,6 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import yaml
-from espnet2.torch_utils.device_funcs import to_device
 from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
 from espnet2.train.dataset import ESPnetDataset
 from espnet2.utils import config_argparse
@@ -30,7 +29,7 @@ from tqdm import tqdm
 
 from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
-from smop.inference.settings import DTYPES, DecodeSettings
+from smop.inference.settings import DTYPES, DecodeSettings, decoding_batch
 from smop.tasks.avsr import SmopAVSRTask
 from smop.utils.io import atomic_write
 from smop.utils.log import setup_logging
@@ -165,7 +164,7 @@ def decode(model, loader, device: str, out: Path, dtype: torch.dtype = torch.flo
     scores: Dict[str, float] = {}
     usage: Dict[str, torch.Tensor] = {}
     for batch_keys, batch in tqdm(loader, total=len(loader), desc=f"decoding {out}", unit="batch", file=sys.stderr):
-        batch = {k: v.to(dtype) if v.is_floating_point() else v for k, v in to_device(batch, device).items()}
+        batch = decoding_batch(batch, device, dtype)
         inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
         hyps, proj = model.recognize(**inputs, **search, utt_id=list(batch_keys))
         for key, (text, score) in zip(batch_keys, hyps):

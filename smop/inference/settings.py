@@ -68,3 +68,11 @@ def _coerce(default: Any, value: Any, name: str) -> Any:
             raise ValueError(f"{name} must be true or false, got {value!r}")
         return value
     return type(default)(value)
+
+
+def decoding_batch(batch: Mapping[str, Any], device: str, dtype) -> Dict[str, Any]:
+    """A collated batch on ``device`` with its floats in the decoding ``dtype`` (cast in torch:
+    numpy, where ESPnet's dataset would cast, has no bfloat16)."""
+    from espnet2.torch_utils.device_funcs import to_device
+
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in to_device(dict(batch), device).items()}

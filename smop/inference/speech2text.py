@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
-from smop.inference.settings import DecodeSettings
+from smop.inference.settings import DecodeSettings, decoding_batch
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +133,6 @@ class Speech2Text:
                ids: Optional[List[str]] = None) -> List[Hypothesis]:
         """Hypotheses in input order; decoded longest first in batches of ``settings.batch_size``
         (the order of avsr_inference, whose batches then hold the same utterances)."""
-        from espnet2.torch_utils.device_funcs import to_device
-
         ids = ids or [f"utterance {i}" for i in range(len(speech))]
         items = [self._utterance(uid, s, v) for uid, s, v in zip(ids, speech, video)]
         order = sorted(range(len(items)), key=lambda i: (-self._length(items[i][0]), i))
@@ -143,8 +141,7 @@ class Speech2Text:
         for start in range(0, len(order), size):
             chosen = order[start : start + size]
             keys, batch = self.collate([(ids[i], items[i][0]) for i in chosen])
-            # As ESPnet's dataset does in avsr_inference: floats in the decoding dtype.
-            batch = {k: v.to(self.dtype) if v.is_floating_point() else v for k, v in to_device(batch, self.device).items()}
+            batch = decoding_batch(batch, self.device, self.dtype)  # as avsr_inference does
             hyps, _ = self.model.recognize(**batch, **self.settings.search(), utt_id=list(keys))
             for i, (text, score) in zip(chosen, hyps):
                 out[i] = Hypothesis(text, score, items[i][1])
