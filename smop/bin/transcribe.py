@@ -6,14 +6,13 @@
 Prints ``<file> <text>`` per file, in the order given, as its batch is decoded; ``--output_format
 json`` writes scores, timings and notes instead. ffmpeg decodes mp4, mkv, avi, wav, flac and the
 rest; video is cropped around the mouth exactly as the model's training data was (the pack's
-mouth_crop.yaml), from the face landmarks of --landmarks. A file that cannot be used is named on
+mouth_crop.yaml), from face landmarks that dlib detects or that --landmarks gives. A file that cannot be used is named on
 stderr and the others still decode (the exit status is then 1). An audio-visual model decodes a file
 without video, or without a usable face, with the video blanked as modality dropout blanks it in
 training, and says so.
 """
 import argparse
 import concurrent.futures
-import contextlib
 import json
 import logging
 import sys
@@ -117,10 +116,8 @@ def transcribe(args, out, start: float) -> int:
     from smop.inference.speech2text import Speech2Text
 
     marks = LandmarkFiles(args.landmarks, len(args.files))
-    # Libraries print notices on import (ESPnet: flash attention); stdout is for transcripts only.
-    with contextlib.redirect_stdout(sys.stderr):
-        speech2text = Speech2Text.from_pretrained(args.model, device=args.device, batch_size=args.batch_size,
-                                                  beam_size=args.beam_size)
+    speech2text = Speech2Text.from_pretrained(args.model, device=args.device, batch_size=args.batch_size,
+                                              beam_size=args.beam_size)
     loaded = time.perf_counter() - start
     modalities = speech2text.model.modalities
     size = speech2text.settings.batch_size
