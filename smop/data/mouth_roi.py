@@ -17,7 +17,7 @@ import yaml
 
 from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, interpolate_missing, smooth
-from smop.utils.io import atomic_write
+from smop.utils.io import atomic_write, sha256_of
 
 CANVAS = 256
 # Points that move little with speech: nose bridge and tip, eye corners, mouth corners (auto_avsr's choice).
@@ -134,7 +134,7 @@ def write_crop_settings(path: Union[str, Path], reference_face: Union[str, Path]
     face = Path(reference_face).resolve()
     settings = {
         "reference_face": recorded_face or str(face),
-        "reference_face_sha256": hashlib.sha256(face.read_bytes()).hexdigest(),
+        "reference_face_sha256": sha256_of(face),
         "roi_size": int(roi_size),
         "roi_resize": None if roi_resize is None else int(roi_resize),
         "smooth_window": int(smooth_window),

@@ -12,7 +12,6 @@ A pack holds the same file with ``reference_face`` relative to the pack (its cop
 Decoding a video file crops its mouth with exactly these settings, through the code of data
 preparation (``smop.data.mouth_roi.crop_mouths``).
 """
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -20,14 +19,6 @@ from typing import Optional
 import numpy as np
 
 from smop.data.mouth_roi import crop_mouths, load_crop_settings, load_reference_face, write_crop_settings
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

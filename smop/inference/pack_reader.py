@@ -8,9 +8,10 @@ from typing import List, Optional, Tuple
 import yaml
 
 from smop.inference import pack_layout as layout
-from smop.inference.mouth_crop import MouthCropSettings, sha256_of
+from smop.inference.mouth_crop import MouthCropSettings
 from smop.inference.pretrained import PretrainedPart, resolve, resolved_revision, with_parts
 from smop.inference.settings import DecodeSettings
+from smop.utils.io import sha256_of
 
 logger = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from smop.data.inputs import INPUTS, VIDEO_FPS
 from smop.data.mouth_roi import CROP_SETTINGS as MOUTH_CROP_FILE
 from smop.inference import pack_layout as layout
 from smop.inference.model_card import CardInfo, model_card
-from smop.inference.mouth_crop import MouthCropSettings, sha256_of
+from smop.inference.mouth_crop import MouthCropSettings
 from smop.inference.pretrained import (SLOTS, PretrainedError, PretrainedPart, hub_source, pretrained_args,
                                       resolve, stated_license)
 from smop.inference.settings import DecodeSettings
-from smop.utils.io import atomic_write
+from smop.utils.io import atomic_write, sha256_of
 from smop.utils.results import describe, wer_table
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
-"""Atomic file writing: outputs appear complete or not at all."""
+"""Atomic file writing (outputs appear complete or not at all) and file digests."""
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -35,3 +36,12 @@ def atomic_write(path: Union[str, Path], mode: str = "w", encoding: str = "utf-8
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def sha256_of(path: Union[str, Path]) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (packs hold files of gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

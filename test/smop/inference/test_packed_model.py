@@ -12,7 +12,7 @@ import yaml
 from conftest import write_datadir, write_train_config
 from smop.data.inputs import data_triples
 from smop.data.mouth_roi import CROP_SETTINGS, write_crop_settings
-from smop.inference.mouth_crop import sha256_of
+from smop.utils.io import sha256_of
 
 SEARCH = ["--batch_size", "3", "--beam_size", "2", "--num_workers", "0"]
 
