@@ -47,18 +47,18 @@ rm -rf exp/train_debug RESULTS.md
   --train_configs conf/train_debug.yaml --noise_snrs "-5 0" --decode_args "--beam_size 2"
 # Every scored set must have a sclite report that jiwer agreed with (score_wer checks), and RESULTS.md a row each.
 for set in test test_snr-5 test_snr0; do
-  f=exp/train_debug/decode_decode/${set}/score_wer/wer.json
+  f=exp/train_debug/decode_decode_valid.loss.ave/${set}/score_wer/wer.json
   [ -f "${f}" ] || { echo "missing ${f}" >&2; exit 1; }
   grep -q "^|${set}|" RESULTS.md || { echo "RESULTS.md has no row for ${set}" >&2; exit 1; }
 done
 "${root}/tools/venv/bin/python" - << 'PY'
 import json
 for s in ("test", "test_snr-5", "test_snr0"):
-    r = json.load(open(f"exp/train_debug/decode_decode/{s}/score_wer/wer.json"))
+    r = json.load(open(f"exp/train_debug/decode_decode_valid.loss.ave/{s}/score_wer/wer.json"))
     assert r["counts"]["err"] == r["jiwer"]["err"] and r["counts"]["wrd"] == r["jiwer"]["wrd"], r
     print(f"{s}: WER {r['wer']:.1f} % (sclite and jiwer agree)")
 PY
-[ -x exp/train_debug/decode_decode/run.sh ] || { echo "stage 4 wrote no replay script exp/train_debug/decode_decode/run.sh" >&2; exit 1; }
+[ -x exp/train_debug/decode_decode_valid.loss.ave/run.sh ] || { echo "stage 4 wrote no replay script exp/train_debug/decode_decode_valid.loss.ave/run.sh" >&2; exit 1; }
 # Stage 6 packed the model; smop-transcribe decodes a test video with it, from another directory.
 pack=$(pwd)/exp/train_debug/pack
 for f in README.md config.yaml decode.yaml model.safetensors meta.yaml pretrained/decoder/config.json; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write RESULTS.md from scored experiments (ESPnet's show_asr_result.sh, one table per experiment).
 
-    python -m smop.bin.make_results --exp_dirs exp/train_asr_dedr exp/train_dedr --decode_tag decode_decode \
+    python -m smop.bin.make_results --exp_dirs exp/train_asr_dedr exp/train_dedr --decode_tag decode_decode_valid.loss.ave \
         --sets test test_snr-5 test_snr0 --command "./run.sh" --output RESULTS.md
 """
 import argparse

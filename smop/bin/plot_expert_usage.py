@@ -2,7 +2,7 @@
 """Plot the share of tokens each expert receives, as first and as second choice, per modality
 (Llama-SMoP's Figure 5), from the routing counts that decoding records.
 
-    python -m smop.bin.plot_expert_usage exp/train_dedr [--decode_tag decode_decode] [--sets test]
+    python -m smop.bin.plot_expert_usage exp/train_dedr --decode_tag decode_decode_valid.loss.ave [--sets test]
 
 Reads <exp>/<decode_tag>/<set>/expert_usage.json (default: every clean set, i.e. without _snr)
 and writes <exp>/expert_usage.png and <exp>/expert_usage.json. An experiment without sparse
@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from smop.utils.io import atomic_write
 from smop.utils.log import setup_logging
 
 logger = logging.getLogger("plot_expert_usage")
@@ -59,14 +60,15 @@ def plot(usage, sets, out: Path, title: str) -> None:
         ax.legend(fontsize=8)
     fig.suptitle(f"{title} ({', '.join(sets)})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    with atomic_write(out, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
 
 def main(cmd=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("exp", type=Path)
-    p.add_argument("--decode_tag", default="decode_decode")
+    p.add_argument("--decode_tag", required=True, help="the decoding dir under the experiment (avsr.sh stage 4's)")
     p.add_argument("--sets", nargs="*", default=None)
     args = p.parse_args(cmd)
     setup_logging()
@@ -74,7 +76,8 @@ def main(cmd=None):
     if not usage:
         logger.info(f"{args.exp}: no expert usage recorded (no sparse projector, or not decoded yet); no plot")
         return
-    (args.exp / "expert_usage.json").write_text(json.dumps({"sets": sets, "usage": usage}, indent=2))
+    with atomic_write(args.exp / "expert_usage.json") as f:
+        f.write(json.dumps({"sets": sets, "usage": usage}, indent=2))
     plot(usage, sets, args.exp / "expert_usage.png", args.exp.name)
     logger.info(f"{args.exp / 'expert_usage.png'}: {', '.join(sets)}")
 

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "egs" / "TEMPLATE" / "avsr_smop"
 CLUSTER = ROOT / "ci" / "slurm_cluster.sh"
 TIMEOUT = 600
+DECODED = "decode_decode_valid.loss.ave"  # stage 4's dir: the decoding config, then the checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +84,19 @@ def local_exp(recipe):
 
 def test_two_decoding_jobs_equal_one(recipe, local_exp):
     # Through stage 4's replay script: it decodes this experiment again with the options of the call
-    # that wrote it and those given to it (from any directory).
-    replay = local_exp / "decode_decode" / "run.sh"
+    # that wrote it and those given to it (from any directory). Another checkpoint (the only epoch,
+    # so the same weights) decodes into its own dir and leaves the first decoding as it was.
+    replay = local_exp / DECODED / "run.sh"
     assert "--stage 4 --stop_stage 4 --train_config conf/train_local.yaml" in replay.read_text()
-    res = subprocess.run([str(replay), "--nj", "1", "--decode_config", "conf/decode_onejob.yaml"], cwd="/",
+    first = (local_exp / DECODED / "test" / "text").stat().st_mtime_ns
+    res = subprocess.run([str(replay), "--nj", "1", "--decode_config", "conf/decode_onejob.yaml",
+                          "--inference_model", "1epoch.pth"], cwd="/",
                          env={**os.environ, "cmd_backend": "local", "OMP_NUM_THREADS": "1"}, capture_output=True,
                          text=True, timeout=TIMEOUT)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "Stage 4: Decoding" in res.stdout and "Stage 3" not in res.stdout
-    two, one = local_exp / "decode_decode" / "test", local_exp / "decode_decode_onejob" / "test"
+    two, one = local_exp / DECODED / "test", local_exp / "decode_decode_onejob_1epoch" / "test"
+    assert (two / "text").stat().st_mtime_ns == first
     assert (two / "logdir" / "output.2").is_dir() and not (one / "logdir" / "output.2").exists()
     assert (two / "text").read_text() == (one / "text").read_text()
     assert len((two / "text").read_text().splitlines()) == 4
@@ -133,13 +138,13 @@ def test_slurm_training_and_decoding_equal_run_pl(recipe, local_exp, slurm):
     # The jobs went through sbatch: the kept submission scripts, and the logs Slurm's jobs wrote.
     assert "#SBATCH --partition=cpu" in (exp / "q" / "train.sh").read_text()
     assert "(Slurm job" in (exp / "train.log").read_text()
-    decode_logs = exp / "decode_decode" / "logdir"
+    decode_logs = exp / DECODED / "logdir"
     assert "#SBATCH --array=1-2" in (decode_logs / "q" / "decode.sh").read_text()
     assert all("(Slurm job" in (decode_logs / f"decode.{j}.log").read_text() for j in (1, 2))
     # Same training and decoding as run.pl, to the bit.
     assert same_state(exp / "1epoch.pth", local_exp / "1epoch.pth")
-    assert (exp / "decode_decode" / "test" / "text").read_text() == (local_exp / "decode_decode" / "test" / "text").read_text()
-    assert (exp / "decode_decode" / "test" / "score").read_text() == (local_exp / "decode_decode" / "test" / "score").read_text()
+    assert (exp / DECODED / "test" / "text").read_text() == (local_exp / DECODED / "test" / "text").read_text()
+    assert (exp / DECODED / "test" / "score").read_text() == (local_exp / DECODED / "test" / "score").read_text()
 
 
 def test_a_failing_slurm_job_fails_the_stage_and_names_its_log(recipe, local_exp, slurm):
@@ -156,7 +161,7 @@ def test_a_failing_slurm_job_fails_the_stage_and_names_its_log(recipe, local_exp
                "--decode_config", "conf/decode_broken.yaml", "--decode_args", "--no_such_option 1",
                backend="slurm", env=slurm)
     out = res.stdout + res.stderr
-    logdir = local_exp / "decode_decode_broken" / "logdir"
+    logdir = local_exp / "decode_decode_broken_valid.loss.ave" / "logdir"
     assert res.returncode != 0
     assert "2 / 2 failed" in out and f"log is in {logdir / 'decode.1.log'} (and 1 more)" in out
     assert "no_such_option" in (logdir / "decode.1.log").read_text()

@@ -6,7 +6,8 @@
 #   1. Pretrained models             local/prepare_models.sh -> pretrained/ (may train on data/)
 #   2. Shapes and token statistics   data/<set> -> dump/shapes/<config name>/<set>
 #   3. Training                      conf/train_*.yaml -> exp/<config name> (replay: exp/<config name>/run.sh)
-#   4. Decoding                      exp/<config name>/<decode tag>/<test set> (replay: .../<decode tag>/run.sh)
+#   4. Decoding                      exp/<config name>/<decode tag>/<test set> (replay: .../<decode tag>/run.sh);
+#                                    the tag names the decoding config and the checkpoint: decode_<config>_<model>
 #   5. Scoring and RESULTS.md        sclite + jiwer, expert usage plot, RESULTS.md
 #   6. Packing                       exp/<config name>/pack: a relocatable model with its model card
 # Skip groups: --skip_data_prep (0), --skip_train (1-3), --skip_eval (4-5), --skip_packing (6).
@@ -41,6 +42,7 @@ train_args=          # extra options for smop.bin.avsr_train
 decode_config=conf/decode.yaml
 decode_args=         # extra options for smop.bin.avsr_inference
 inference_model=valid.loss.ave.pth  # which checkpoint to decode with
+inference_tag=       # decoding dir under exp/<config name> (default: decode_<decode config>_<inference model>)
 decode_noisy=true    # also decode the noisy copies of the test sets
 decode_threads=      # CPU threads per decoding job (default: this machine's cores / jobs, at least 1)
 # Packing
@@ -74,6 +76,7 @@ Options (with the values of this call):
   --decode_config  # (${decode_config})
   --decode_args    # extra decoding options ("${decode_args}")
   --inference_model  # checkpoint to decode with (${inference_model})
+  --inference_tag  # decoding dir under exp/<config> ("${inference_tag}"; empty: decode_<decode config>_<model>)
   --decode_noisy   # decode the noisy test sets too (${decode_noisy})
   --decode_threads # CPU threads per decoding job ("${decode_threads}"; empty: cores / jobs)
   --pack_args      # extra options for smop.bin.pack_model ("${pack_args}")
@@ -117,6 +120,10 @@ for t in ${test_sets}; do
 done
 
 tag_of() { basename "${1%.*}"; }
+# Stages 4-6 share the decoding dir; its name tells both choices apart, so decoding another
+# checkpoint (--inference_model 1epoch.pth) does not overwrite the results of the last one.
+_model=${inference_model%.pth}
+decode_tag=${inference_tag:-decode_$(tag_of "${decode_config}")_${_model//\//_}}
 modality_of() { python3 -m smop.bin.data_args --config "$1" --modality_only; }
 data_args() {  # <config> <set> <prefix> [--text]: the --*data_path_and_name_and_type options of its modality
   python3 -m smop.bin.data_args --config "$1" --data_dir "data/$2" --prefix "$3" "${@:4}"
@@ -214,7 +221,6 @@ fi
 
 # ========================================================================================= 4
 if run_stage 4 "decoding (--skip_eval)"; then
-  decode_tag=decode_$(tag_of "${decode_config}")
   _ngpu=0; [ "${ngpu}" -gt 0 ] && _ngpu=1
   for config in ${train_configs}; do
     tag=$(tag_of "${config}")
@@ -263,7 +269,6 @@ fi
 
 # ========================================================================================= 5
 if run_stage 5 "scoring (--skip_eval)"; then
-  decode_tag=decode_$(tag_of "${decode_config}")
   exp_dirs=()
   for config in ${train_configs}; do
     exp=exp/$(tag_of "${config}")
@@ -284,7 +289,6 @@ fi
 
 # ========================================================================================= 6
 if run_stage 6 "packing (--skip_packing)"; then
-  decode_tag=decode_$(tag_of "${decode_config}")
   for config in ${train_configs}; do
     exp=exp/$(tag_of "${config}")
     log "Stage 6: Packing: ${exp}/${inference_model} -> ${exp}/pack (load: smop.Speech2Text.from_pretrained, smop-transcribe)"

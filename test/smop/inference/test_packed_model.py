@@ -62,7 +62,7 @@ def recipe(tmp_path_factory, pretrained):
         dec = Path("exp/train_tiny/decode_decode/test")
         score_wer.main(["--ref", "data/test/text", "--hyp", str(dec / "1best_recog" / "text"),
                         "--utt2spk", "data/test/utt2spk", "--output_dir", str(dec / "score_wer")])
-        plot_expert_usage.main(["exp/train_tiny"])
+        plot_expert_usage.main(["exp/train_tiny", "--decode_tag", "decode_decode"])
     return root
 
 
