@@ -42,8 +42,10 @@ def train(config: Path, exp: Path, nproc: int, *extra: str) -> subprocess.Comple
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
                str(PROBE), *args, "--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo"]
         threads = 1  # one core per rank
+    tmp = exp / "tmp"  # torchrun's per-run log dirs (torchelastic_*) go here, not into /tmp
+    tmp.mkdir(exist_ok=True)
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
-                         env={**_env(threads), "SMOP_PROBE_DIR": str(probe)})
+                         env={**_env(threads), "SMOP_PROBE_DIR": str(probe), "TMPDIR": str(tmp)})
     (exp / "run.log").write_text(res.stdout + res.stderr)
     return res
 
