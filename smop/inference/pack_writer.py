@@ -7,6 +7,7 @@ training data, and a model card.
 """
 import datetime
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -152,11 +153,16 @@ def training_data(config: dict, root: Path) -> Dict[str, dict]:
     return sets
 
 
+def _decode_records(exp: Path, decode_tag: str) -> Dict[Path, dict]:
+    """Each job's decode_config.yaml under the decoding: its ``args``."""
+    return {f: (yaml.safe_load(f.read_text()) or {}).get("args", {})
+            for f in sorted((exp / decode_tag).glob("**/decode_config.yaml"))}
+
+
 def recorded_decode_settings(exp: Path, decode_tag: str) -> Optional[DecodeSettings]:
     """The settings the experiment's test sets were decoded with (each job's decode_config.yaml)."""
     found = {}
-    for f in sorted((exp / decode_tag).glob("**/decode_config.yaml")):
-        args = (yaml.safe_load(f.read_text()) or {}).get("args", {})
+    for f, args in _decode_records(exp, decode_tag).items():
         found.setdefault(DecodeSettings.from_dict(args, str(f)), f)
     if len(found) > 1:
         raise layout.PackError(f"{exp / decode_tag}: the sets were decoded with different settings "
@@ -164,15 +170,40 @@ def recorded_decode_settings(exp: Path, decode_tag: str) -> Optional[DecodeSetti
     return next(iter(found), None)
 
 
-def decode_tag_of(exp: Path, given: Optional[str]) -> Optional[str]:
+def decoded_checkpoints(exp: Path, decode_tag: str) -> List[str]:
+    """The checkpoints the decoding's jobs loaded (their --model_file), as recorded."""
+    return sorted({str(args["model_file"]) for args in _decode_records(exp, decode_tag).values() if args.get("model_file")})
+
+
+def _is_checkpoint(recorded: str, weights_file: Path, root: Path) -> bool:
+    path = _local(root, recorded)
+    if path.exists() and weights_file.exists():
+        return os.path.samefile(path, weights_file)  # valid.loss.ave.pth links to valid.loss.ave_<N>best.pth
+    return path.name == weights_file.name
+
+
+def decode_tag_of(exp: Path, given: Optional[str], weights_file: Path, root: Path) -> Optional[str]:
+    """The decoding whose results go on the card: one of the packed checkpoint, never another's."""
+    def of_this(tag):
+        recorded = decoded_checkpoints(exp, tag)
+        return all(_is_checkpoint(r, weights_file, root) for r in recorded), recorded
+
     if given:
         if not (exp / given).is_dir():
             raise layout.PackError(f"{exp / given}: no such decoding directory")
+        ok, recorded = of_this(given)
+        if not ok:
+            raise layout.PackError(f"{exp / given} decoded {', '.join(recorded)}, not {weights_file}: its results are "
+                                   f"not this checkpoint's. Decode {weights_file.name} first (run.sh --stage 4 "
+                                   f"--inference_model {weights_file.name}) and pack with its decoding")
         return given
     tags = sorted(d.name for d in exp.glob("decode_*") if d.is_dir())
-    if len(tags) > 1:
-        raise layout.PackError(f"{exp} holds several decodings {tags}: choose one with --decode_tag")
-    return tags[0] if tags else None
+    mine = [t for t in tags if of_this(t)[0]]
+    if len(mine) > 1:
+        raise layout.PackError(f"{exp} holds several decodings of {weights_file.name} {mine}: choose one with --decode_tag")
+    if not mine and tags:
+        logger.info(f"{exp}: no decoding of {weights_file.name} (only of other checkpoints: {', '.join(tags)})")
+    return mine[0] if mine else None
 
 
 def scored_sets(exp: Path, decode_tag: Optional[str]) -> List[str]:
@@ -218,14 +249,15 @@ def write_pack(opts: PackOptions) -> Path:
     weights_file = exp / opts.checkpoint
     if not weights_file.is_file():
         raise layout.PackError(f"{weights_file}: no such checkpoint (train first, or choose one with --inference_model)")
-    decode_tag = decode_tag_of(exp, opts.decode_tag)
+    decode_tag = decode_tag_of(exp, opts.decode_tag, weights_file, root)
     recorded = recorded_decode_settings(exp, decode_tag) if decode_tag else None
     if opts.decode_config is not None:
         settings = DecodeSettings.from_dict(yaml.safe_load(Path(opts.decode_config).read_text()) or {}, str(opts.decode_config))
     elif recorded is not None:
         settings = recorded
     else:
-        raise layout.PackError(f"{exp}: not decoded yet, so the decoding settings are unknown: pass --decode_config")
+        raise layout.PackError(f"{exp}: {weights_file.name} not decoded yet, so the decoding settings are unknown: "
+                               "pass --decode_config")
     data = training_data(config, root)
     crop = mouth_crop_of(config, data)
 

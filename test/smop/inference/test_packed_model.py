@@ -12,6 +12,7 @@ import yaml
 from conftest import write_datadir, write_train_config
 from smop.data.inputs import data_triples
 from smop.data.mouth_roi import CROP_SETTINGS, write_crop_settings
+from smop.inference import pack_writer
 from smop.utils.io import sha256_of
 
 SEARCH = ["--batch_size", "3", "--beam_size", "2", "--num_workers", "0"]
@@ -336,6 +337,27 @@ def test_packing_names_what_it_cannot_carry(recipe, packed, tmp_path):
     with pytest.raises(SystemExit, match="not decoded yet"):
         pack_model.main(args[:6])
     assert not (tmp_path / "p").exists() and not list(tmp_path.glob(".p.*"))
+
+
+def test_the_card_shows_only_the_packed_checkpoints_results(recipe, tmp_path):
+    """Results decoded with another checkpoint are refused by name, and not picked when none is named
+    (valid.loss.ave.pth, a link to the only epoch's file, counts as that file)."""
+    import shutil as sh
+
+    from smop.bin import pack_model
+
+    exp = tmp_path / "exp" / "train_tiny"  # decode_config.yaml names exp/train_tiny/valid.loss.ave.pth
+    sh.copytree(recipe / "exp" / "train_tiny", exp, symlinks=True)
+    sh.copy(exp / "1epoch.pth", exp / "other.pth")  # same weights, another checkpoint file
+    args = ["--exp_dir", str(exp), "--out_dir", str(tmp_path / "p"), "--root", str(tmp_path),
+            "--inference_model", "other.pth"]
+    with pytest.raises(SystemExit, match=rf"decode_decode decoded exp/train_tiny/valid.loss.ave.pth, not {exp}/other.pth: "
+                                         r"its results are not this checkpoint's.*--inference_model other.pth"):
+        pack_model.main(args + ["--decode_tag", "decode_decode"])
+    with pytest.raises(SystemExit, match="other.pth not decoded yet"):
+        pack_model.main(args)
+    assert not (tmp_path / "p").exists()
+    assert pack_writer.decode_tag_of(exp, None, exp / "1epoch.pth", tmp_path) == "decode_decode"
 
 
 def test_a_pack_without_crop_settings_decodes_crops_but_not_video_files(recipe, packed, tmp_path, caplog, capsys):
