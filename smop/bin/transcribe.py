@@ -4,7 +4,9 @@
     smop-transcribe --model exp/train_dedr/pack --landmarks 'landmarks/{parent}/{stem}.npy' a.mp4 b.mkv c.wav
 
 Prints ``<file> <text>`` per file, in the order given, as its batch is decoded; ``--output_format
-json`` writes scores, timings and notes instead. ffmpeg decodes mp4, mkv, avi, wav, flac and the
+json`` writes scores, segments, timings and notes instead. A recording longer than
+--max_segment_seconds (default 30 s, and never more than the model's audio encoder takes) is cut
+into segments at pauses, and the transcripts of its segments are joined. ffmpeg decodes mp4, mkv, avi, wav, flac and the
 rest; video is cropped around the mouth exactly as the model's training data was (the pack's
 mouth_crop.yaml), from face landmarks that dlib detects or that --landmarks gives. A file that cannot be used is named on
 stderr and the others still decode (the exit status is then 1). An audio-visual model decodes a file
@@ -43,6 +45,8 @@ def get_parser():
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--batch_size", type=int, help="files per batch (default: the pack's decoding setting)")
     p.add_argument("--beam_size", type=int, help="default: the pack's decoding setting")
+    p.add_argument("--max_segment_seconds", type=float,
+                   help="longest segment a recording is cut into (default 30 s, less if the audio encoder takes less)")
     p.add_argument("--num_workers", type=int, default=2, help="threads reading files while the model decodes")
     p.add_argument("--log_level", default="WARNING", choices=("ERROR", "WARNING", "INFO", "DEBUG"))
     return p
@@ -97,14 +101,17 @@ class Report:
                            "seconds": {"read": round(read_seconds, 3)}})
         self.progress.update(1)
 
-    def result(self, path: Path, inputs: MediaInputs, hyp, read_seconds: float, decode_seconds: float) -> None:
+    def result(self, path: Path, inputs: MediaInputs, transcript, read_seconds: float, decode_seconds: float) -> None:
         if self.first is None:
             self.first = time.perf_counter() - self.start
         if self.fmt == "text":
-            self.out.write(f"{path} {hyp.text}\n".replace(" \n", "\n"))
+            self.out.write(f"{path} {transcript.text}\n".replace(" \n", "\n"))
             self.out.flush()
-        self.files.append({"file": str(path), "text": hyp.text, "score": round(hyp.score, 4),
-                           "blanked": list(hyp.blanked), "notes": inputs.notes, "duration": round(inputs.seconds, 3),
+        segments = [{"start": round(a, 2), "end": round(b, 2), "text": h.text, "score": round(h.score, 4)}
+                    for a, b, h in transcript.segments]
+        self.files.append({"file": str(path), "text": transcript.text, "score": round(transcript.score, 4),
+                           "blanked": list(transcript.blanked), "notes": inputs.notes,
+                           "duration": round(inputs.seconds, 3), "segments": segments,
                            "seconds": {"read": round(read_seconds, 3), "decode": round(decode_seconds, 3)}})
         self.progress.update(1)
 
@@ -136,7 +143,7 @@ def transcribe(args, out, start: float) -> int:
                 good.append((path, inputs, seconds))
                 for note in inputs.notes:
                     report.note(note)
-        decode_batch(speech2text, good, report)
+        decode_batch(speech2text, good, report, args.max_segment_seconds)
     progress.close()
     failed = sum("error" in f for f in report.files)
     if args.output_format == "json":
@@ -153,24 +160,24 @@ def transcribe(args, out, start: float) -> int:
     return failed
 
 
-def decode_batch(speech2text, good, report: Report) -> None:
+def decode_batch(speech2text, good, report: Report, max_segment_seconds: Optional[float]) -> None:
     """Decode the files of one batch; a file the model refuses is named, the others still decode."""
     if not good:
         return
     t = time.perf_counter()
     try:
-        hyps = speech2text.decode([i.speech for _, i, _ in good], [i.video for _, i, _ in good],
-                                  ids=[str(p) for p, _, _ in good])
+        transcripts = speech2text.transcribe_all([i.speech for _, i, _ in good], [i.video for _, i, _ in good],
+                                                 max_segment_seconds, ids=[str(p) for p, _, _ in good])
     except (DataError, ValueError) as e:
         if len(good) == 1:
             report.error(good[0][0], e, good[0][2])
         else:
             for one in good:  # find the file at fault
-                decode_batch(speech2text, [one], report)
+                decode_batch(speech2text, [one], report, max_segment_seconds)
         return
     share = (time.perf_counter() - t) / len(good)
-    for (path, inputs, seconds), hyp in zip(good, hyps):
-        report.result(path, inputs, hyp, seconds, share)
+    for (path, inputs, seconds), transcript in zip(good, transcripts):
+        report.result(path, inputs, transcript, seconds, share)
 
 
 def main(cmd=None):

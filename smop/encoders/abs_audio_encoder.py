@@ -1,5 +1,5 @@
 from abc import ABC, abstractmethod
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -10,6 +10,10 @@ class AbsAudioEncoder(torch.nn.Module, ABC):
     @abstractmethod
     def output_size(self) -> int:
         raise NotImplementedError
+
+    def max_input_samples(self) -> Optional[int]:
+        """The longest waveform (16 kHz samples) the encoder takes; None: no limit."""
+        return None
 
     @abstractmethod
     def forward(

@@ -85,6 +85,9 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
     def output_size(self) -> int:
         return self.encoder.config.d_model
 
+    def max_input_samples(self) -> int:
+        return self.window_samples  # the 30 s window of Whisper's positional embeddings
+
     def output_lengths(self, speech_lengths: torch.Tensor) -> torch.Tensor:
         mel = self.log_mel.num_frames(speech_lengths)
         return torch.div(mel + 1, 2, rounding_mode="floor")
@@ -99,7 +102,8 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
             raise ValueError(
                 f"Whisper encodes at most {self.window_samples} samples "
                 f"({self.window_samples / SAMPLE_RATE:.1f} s); got {int(speech_lengths.max())}. "
-                "Cut long utterances in data preparation."
+                "Cut long utterances in data preparation; for long recordings, Speech2Text.transcribe and "
+                "smop-transcribe cut them into segments."
             )
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
             if self.length_aware:

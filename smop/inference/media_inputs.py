@@ -18,11 +18,14 @@ import soundfile
 from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
-from smop.data.lrs3.prepare import fit_audio
+from smop.data.lrs3.prepare import MAX_AV_MISMATCH, fit_audio
 from smop.data.media import read_media
 from smop.data.mouth_roi import AlignmentError
 from smop.inference.mouth_crop import MouthCropSettings
 
+# Audio and video of a long recording may drift apart (container timing, encoder padding): beyond
+# data preparation's fixed tolerance, allowed up to this share of the duration, and said so.
+AV_DRIFT = 0.01
 _FIELDS = re.compile(r"\{(\w+)\}")
 PATTERN_FIELDS = ("stem", "name", "parent", "dir")
 
@@ -166,7 +169,12 @@ def read_inputs(path: Path, modalities: Sequence[str], crop: Optional[MouthCropS
             out.notes.append(f"{e}: decoded with the video blanked, as modality dropout blanks it in training")
         else:
             if wave is not None:
-                wave, _ = fit_audio(wave, out.video.shape[0], path)
+                frames_seconds = out.video.shape[0] / VIDEO_FPS
+                size = wave.size
+                wave, diff = fit_audio(wave, out.video.shape[0], path, max(MAX_AV_MISMATCH, AV_DRIFT * frames_seconds))
+                if diff > MAX_AV_MISMATCH:
+                    out.notes.append(f"{path}: audio lasts {size / SAMPLE_RATE:.2f} s, video {frames_seconds:.2f} s: "
+                                     "audio cut or padded to the video's length")
     elif both:
         out.notes.append(f"{path}: no video stream: decoded with the video blanked, as modality dropout blanks it in training")
     if wave is not None:

@@ -3,7 +3,8 @@
 ESPnet's ``Speech2Text`` convention for smop models: one call decodes one utterance or a batch, with
 the decoding settings the model was packed with (``decode.yaml``) unless overridden. Inputs go
 through the preprocessing and batching of ``smop.bin.avsr_inference``, so both give the same
-hypotheses for the same input.
+hypotheses for the same input. ``transcribe`` takes recordings of any length: it cuts them into
+segments the model can decode (``smop.inference.segments``) and joins their transcripts.
 """
 import logging
 from dataclasses import dataclass
@@ -12,12 +13,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
+from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME, VIDEO_FPS
+from smop.inference import segments
 from smop.inference.settings import DecodeSettings, decoding_batch
 
 logger = logging.getLogger(__name__)
 
 Array = Union[np.ndarray, torch.Tensor]
+MAX_SEGMENT_SECONDS = 30.0  # Whisper's window; the longest segment transcribe() decodes by default
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,28 @@ class Hypothesis:
     blanked: Tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Transcript:
+    """A recording's transcript: its segments' texts joined and their scores (log-probabilities)
+    summed; ``segments`` holds (start s, end s, Hypothesis) of each, in order."""
+
+    text: str
+    score: float
+    blanked: Tuple[str, ...]
+    segments: Tuple[Tuple[float, float, Hypothesis], ...]
+
+
+def _numpy(x: Optional[Array]) -> Optional[np.ndarray]:
+    return None if x is None else np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x)
+
+
 class Speech2Text:
     """Decode speech and/or mouth crops with a trained smop model.
 
         speech2text = Speech2Text.from_pretrained("exp/train_dedr/pack", device="cuda", beam_size=15)
         hyp = speech2text(speech=wave, video=mouths)      # one utterance -> Hypothesis
         hyps = speech2text(speech=[w1, w2], video=[m1, m2])  # a batch -> [Hypothesis, ...]
+        transcript = speech2text.transcribe(speech=wave, video=mouths)  # any length -> Transcript
 
     ``speech``: 16 kHz mono float waveform (S,). ``video``: uint8 grey mouth crops (T, H, W) at
     25 fps, cropped like the model's training data (a pack's ``mouth_crop.yaml``). Inputs the
@@ -73,6 +92,19 @@ class Speech2Text:
     def uses(self, name: str) -> bool:
         """Whether the model reads ``"speech"`` or ``"video"``."""
         return name in {INPUTS[m].name for m in self.model.modalities}
+
+    def segment_frames(self, max_seconds: Optional[float] = None) -> int:
+        """The longest segment (25 fps frames) ``transcribe`` cuts a recording into: ``max_seconds``
+        (default 30 s), never more than the audio encoder takes (Whisper: 30 s). A recording that
+        fits is decoded whole, as the recipe decodes an utterance."""
+        seconds = MAX_SEGMENT_SECONDS if max_seconds is None else max_seconds
+        if seconds <= 0:
+            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+        limit = max(1, int(seconds * VIDEO_FPS))
+        encoder = self.model.audio_encoder
+        if self.uses("speech") and encoder is not None and encoder.max_input_samples() is not None:
+            limit = min(limit, encoder.max_input_samples() // SAMPLES_PER_FRAME)
+        return limit
 
     # -------------------------------------------------------------------------------- inputs
     def _utterance(self, uid: str, speech: Optional[Array], video: Optional[Array]) -> Tuple[Dict[str, np.ndarray], Tuple[str, ...]]:
@@ -127,6 +159,31 @@ class Speech2Text:
         count = n.pop()
         return self.decode(list(speech) if speech is not None else [None] * count,
                            list(video) if video is not None else [None] * count)
+
+    def transcribe(self, speech: Optional[Array] = None, video: Optional[Array] = None,
+                   max_seconds: Optional[float] = None) -> Transcript:
+        """One recording of any length (inputs as for a call), cut into segments of at most
+        ``segment_frames(max_seconds)``, at pauses when there is audio."""
+        return self.transcribe_all([speech], [video], max_seconds)[0]
+
+    def transcribe_all(self, speech: List[Optional[Array]], video: List[Optional[Array]],
+                       max_seconds: Optional[float] = None, ids: Optional[List[str]] = None) -> List[Transcript]:
+        """Recordings of any length; the segments of all of them are decoded together, in batches."""
+        ids = ids or [f"recording {i}" for i in range(len(speech))]
+        limit = self.segment_frames(max_seconds)
+        pieces = []  # (recording, segment, segment id)
+        for i, (uid, s, v) in enumerate(zip(ids, speech, video)):
+            cut = segments.split(_numpy(s), _numpy(v), limit)
+            for seg in cut:
+                start, end = seg.seconds
+                pieces.append((i, seg, uid if len(cut) == 1 else f"{uid} [{start:.2f}-{end:.2f} s]"))
+        hyps = self.decode([p[1].speech for p in pieces], [p[1].video for p in pieces], ids=[p[2] for p in pieces])
+        parts: List[List[Tuple[float, float, Hypothesis]]] = [[] for _ in ids]
+        for (i, seg, _), hyp in zip(pieces, hyps):
+            parts[i].append((*seg.seconds, hyp))
+        return [Transcript(segments.join([h.text for _, _, h in p]), float(sum(h.score for _, _, h in p)),
+                           tuple(n for n in ("speech", "video") if all(n in h.blanked for _, _, h in p)), tuple(p))
+                for p in parts]
 
     @torch.no_grad()
     def decode(self, speech: List[Optional[Array]], video: List[Optional[Array]],

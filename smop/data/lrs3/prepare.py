@@ -95,11 +95,12 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
     return jobs
 
 
-def fit_audio(wave: np.ndarray, frames: int, video: Path) -> Tuple[np.ndarray, float]:
-    """Audio cut or zero-padded to exactly SAMPLES_PER_FRAME (640) samples per video frame; returns it and the change (s)."""
+def fit_audio(wave: np.ndarray, frames: int, video: Path, tolerance: float = MAX_AV_MISMATCH) -> Tuple[np.ndarray, float]:
+    """Audio cut or zero-padded to exactly SAMPLES_PER_FRAME (640) samples per video frame; returns it
+    and the change (s). A change over ``tolerance`` seconds is an error."""
     want = frames * SAMPLES_PER_FRAME
     diff = abs(wave.size - want) / SAMPLE_RATE
-    if diff > MAX_AV_MISMATCH:
+    if diff > tolerance:
         raise MediaError(f"{video}: audio lasts {wave.size / SAMPLE_RATE:.2f} s but video {frames / VIDEO_FPS:.2f} s")
     return np.pad(wave[:want], (0, max(0, want - wave.size))), diff
 

@@ -223,6 +223,7 @@ def test_transcribe_mp4_files_equals_avsr_inference_on_their_prepared_data(recip
                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert res.returncode == 1, res.stderr[-3000:]
     assert f"ERROR {broken}: decoding failed" in res.stderr and "1 of 4 files failed" in res.stderr
+    assert "Flash Attention" not in res.stderr  # espnet's notice about an optional package goes to the log
     out = json.loads(res.stdout)
     by_file = {f["file"]: f for f in out["files"]}
     want = decoded(recipe, "test_mp4")
@@ -238,6 +239,73 @@ def test_transcribe_mp4_files_equals_avsr_inference_on_their_prepared_data(recip
     # text output (here in this process): one line per file, in the order given
     transcribe.main(args[1:] + ["--output", str(tmp_path / "text"), *map(str, files.values())])
     assert (tmp_path / "text").read_text().splitlines() == [f"{p} {want[u][0]}".rstrip() for u, p in files.items()]
+
+
+def long_recording(recipe: Path, out: Path, repeat: int, audio_extra: float) -> Path:
+    """The mp4 test utterances one after another, ``repeat`` times, with ``audio_extra`` seconds of
+    silence after the audio (frames and samples joined as decoded, so that their landmarks, beside
+    it as <stem>.npy, match frame for frame)."""
+    import subprocess
+
+    import soundfile
+
+    from smop.data.media import read_media
+
+    files = list(mp4_files(recipe).values()) * repeat
+    frames, waves = [], []
+    for f in files:
+        _, video, wave = read_media(f, 25, 16000)
+        frames.append(video)
+        waves.append(np.pad(wave[: video.shape[0] * 640], (0, max(0, video.shape[0] * 640 - wave.size))))
+    frames = np.concatenate(frames)
+    soundfile.write(out.with_suffix(".wav"), np.concatenate(waves + [np.zeros(round(audio_extra * 16000))]), 16000)
+    _, h, w = frames.shape
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{w}x{h}", "-r", "25",
+                    "-i", "-", "-i", str(out.with_suffix(".wav")), "-c:v", "libx264", "-crf", "10", "-pix_fmt",
+                    "yuv420p", "-c:a", "pcm_s16le", str(out)], input=frames.tobytes(), check=True, timeout=300)
+    marks = [np.load(recipe / "mini" / "landmarks" / "test" / f.parent.name / f"{f.stem}.npy") for f in files]
+    np.save(out.with_suffix(".npy"), np.concatenate(marks))
+    return out
+
+
+def test_a_long_recording_is_cut_at_pauses_and_its_transcript_joined(recipe, packed, tmp_path):
+    """A recording longer than the audio encoder takes (the tiny Whisper: 3 s): transcribe cuts it
+    into segments no longer than that, decodes each, and joins them. Audio that lasts a little
+    longer than the video of a long recording is cut to it, and said so; much longer is an error."""
+    import json
+
+    from smop import Speech2Text
+    from smop.bin import transcribe
+    from smop.inference.segments import join
+
+    speech2text = Speech2Text.from_pretrained(str(packed["dir"]))
+    assert speech2text.segment_frames() == 75 and speech2text.segment_frames(2.0) == 50
+    ok = long_recording(recipe, tmp_path / "long.mkv", 4, 0.22)  # about 24 s: 0.22 s is within 1 %
+    bad = long_recording(recipe, tmp_path / "drift.mkv", 4, 1.5)
+    out = tmp_path / "out.json"
+    with pytest.raises(SystemExit, match="1"):
+        transcribe.main(["--model", str(packed["dir"]), "--landmarks", str(tmp_path / "{stem}.npy"),
+                         "--output_format", "json", "--output", str(out), str(ok), str(bad)])
+    by_file = {f["file"]: f for f in json.loads(out.read_text())["files"]}
+    got, failed = by_file[str(ok)], by_file[str(bad)]
+    assert "audio lasts" in failed["error"] and "but video" in failed["error"]
+    assert any("audio cut or padded to the video's length" in n for n in got["notes"])
+    segments = got["segments"]
+    assert len(segments) >= 8 and segments[0]["start"] == 0 and segments[-1]["end"] == got["duration"]
+    assert all(a["end"] == b["start"] for a, b in zip(segments, segments[1:]))
+    assert all(0 < s["end"] - s["start"] <= 3.0 for s in segments)
+    assert got["text"] == join([s["text"] for s in segments])
+    assert got["score"] == pytest.approx(sum(s["score"] for s in segments), abs=1e-3)
+    # Through the API, each segment's hypothesis is that of decoding the segment alone.
+    from smop.inference.media_inputs import read_inputs
+
+    inputs = read_inputs(ok, speech2text.model.modalities, speech2text.mouth_crop, ok.with_suffix(".npy"))
+    transcript = speech2text.transcribe(speech=inputs.speech, video=inputs.video)
+    assert [(a, b) for a, b, _ in transcript.segments] == [(s["start"], s["end"]) for s in segments]
+    assert transcript.text == got["text"]
+    a, b, hyp = transcript.segments[1]
+    alone = speech2text(speech=inputs.speech[round(a * 16000):round(b * 16000)], video=inputs.video[round(a * 25):round(b * 25)])
+    assert (alone.text, alone.score) == (hyp.text, pytest.approx(hyp.score, abs=1e-5))
 
 
 def test_a_hub_id_loads_from_the_local_cache(recipe, packed, monkeypatch):

@@ -1,0 +1,92 @@
+"""Long recordings cut into segments a model can decode, and their transcripts joined.
+
+A segment holds at most ``max_frames`` video frames (25 fps, 640 audio samples each). With audio,
+each cut falls in a pause (40 ms frames PAUSE_DB below the recording's speech level, the 95th
+percentile of its frames) between a quarter of the allowed length and the whole of it: the first
+pause of 120 ms or more, else the longest, so that segments end where utterances end; the next
+segment starts 40 ms before speech resumes. With no pause there, the cut falls at the quietest
+120 ms; without audio, at the limit.
+"""
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from smop.data.inputs import SAMPLES_PER_FRAME, VIDEO_FPS
+
+QUIET_WINDOW = 3  # frames (120 ms) of energy summed when no frame is a pause
+MIN_PAUSE_FRAMES = 3  # a pause (120 ms) long enough to end a segment at: the first such one is taken
+LEAD_FRAMES = 1  # silence (40 ms) kept before the speech that starts a segment
+PAUSE_DB = 30.0  # a pause frame: this far below the speech level (the 95th percentile of the frames' energy)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames [start, end) of a recording (25 fps), and its inputs there."""
+
+    start: int
+    end: int
+    speech: Optional[np.ndarray] = None
+    video: Optional[np.ndarray] = None
+
+    @property
+    def seconds(self) -> Tuple[float, float]:
+        return self.start / VIDEO_FPS, self.end / VIDEO_FPS
+
+
+def frame_energy(speech: np.ndarray, frames: int) -> np.ndarray:
+    """(frames,) energy of each 40 ms frame of ``speech`` (zero-padded to whole frames)."""
+    wave = np.zeros(frames * SAMPLES_PER_FRAME, np.float64)
+    n = min(wave.size, speech.size)
+    wave[:n] = speech[:n]
+    return np.square(wave).reshape(frames, SAMPLES_PER_FRAME).sum(axis=1)
+
+
+def pause_runs(mask: np.ndarray) -> List[Tuple[int, int]]:
+    """[start, end) of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def cut_points(frames: int, max_frames: int, energy: Optional[np.ndarray] = None) -> List[int]:
+    """Segment boundaries [0, c1, ..., frames], each segment at most ``max_frames`` long."""
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+    if energy is not None:
+        db = 10 * np.log10(energy + 1e-10)
+        pause = db < np.percentile(db, 95) - PAUSE_DB
+        quiet = np.convolve(energy, np.ones(QUIET_WINDOW), mode="same")
+    cuts = [0]
+    while frames - cuts[-1] > max_frames:
+        start, limit = cuts[-1], cuts[-1] + max_frames
+        lo = start + max(1, max_frames // 4)
+        if energy is None:
+            cuts.append(limit)
+            continue
+        runs = pause_runs(pause[lo : limit + 1])
+        if runs:  # the first long pause, else the longest; the next segment starts shortly before speech resumes
+            long_ones = [r for r in runs if r[1] - r[0] >= MIN_PAUSE_FRAMES]
+            run = long_ones[0] if long_ones else max(runs, key=lambda r: r[1] - r[0])
+            cuts.append(lo + max(run[0], run[1] - LEAD_FRAMES))
+        else:
+            cuts.append(lo + int(np.argmin(quiet[lo : limit + 1])))
+    return cuts + [frames]
+
+
+def split(speech: Optional[np.ndarray], video: Optional[np.ndarray], max_frames: int) -> List[Segment]:
+    """A recording's inputs cut into segments of at most ``max_frames`` frames. ``speech`` (16 kHz)
+    and ``video`` (25 fps), when both are given, are aligned at 640 samples per frame."""
+    if speech is None and video is None:
+        raise ValueError("nothing to split: no speech and no video")
+    frames = video.shape[0] if video is not None else -(-speech.size // SAMPLES_PER_FRAME)
+    energy = frame_energy(speech, frames) if speech is not None else None
+    cuts = cut_points(frames, max_frames, energy)
+    return [Segment(a, b,
+                    None if speech is None else speech[a * SAMPLES_PER_FRAME : b * SAMPLES_PER_FRAME],
+                    None if video is None else video[a:b])
+            for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def join(texts: Sequence[str]) -> str:
+    """The recording's transcript: its segments' texts in order, blank ones left out."""
+    return " ".join(t.strip() for t in texts if t.strip())

@@ -1,0 +1,62 @@
+"""Cutting long recordings into segments: where the cuts fall, and that the segments tile the input."""
+import numpy as np
+import pytest
+
+from smop.data.inputs import SAMPLES_PER_FRAME
+from smop.inference.segments import LEAD_FRAMES, cut_points, join, split
+
+SPEECH, PAUSE = 1.0, 1e-6  # frame energies: a pause is 60 dB below speech
+
+
+def energy(*runs):
+    """Frame energies from (kind, frames) runs, kind "s" (speech) or "p" (pause)."""
+    return np.concatenate([np.full(n, SPEECH if kind == "s" else PAUSE) for kind, n in runs])
+
+
+def test_without_audio_the_cuts_fall_at_the_limit():
+    assert cut_points(100, 30) == [0, 30, 60, 90, 100]
+    assert cut_points(30, 30) == [0, 30]
+    with pytest.raises(ValueError, match="max_frames must be at least 1"):
+        cut_points(10, 0)
+
+
+def test_a_cut_falls_in_the_first_long_pause_shortly_before_speech_resumes():
+    # 40 frames allowed: the first long pause (frames 20-25) after a quarter of them (10) is taken,
+    # not the longer one at 30-38; a 2-frame gap between words (frames 12-14) is not a pause to cut at.
+    e = energy(("s", 12), ("p", 2), ("s", 6), ("p", 5), ("s", 5), ("p", 8), ("s", 30))
+    cuts = cut_points(e.size, 40, e)
+    assert cuts[1] == 25 - LEAD_FRAMES
+    assert all(b - a <= 40 for a, b in zip(cuts[:-1], cuts[1:])) and cuts[-1] == e.size
+
+
+def test_only_short_pauses_take_the_longest_and_no_pause_the_quietest_frames():
+    e = energy(("s", 12), ("p", 1), ("s", 6), ("p", 2), ("s", 40))
+    assert cut_points(e.size, 40, e)[1] == 21 - LEAD_FRAMES  # the 2-frame gap, not the 1-frame one
+    steady = np.full(120, SPEECH)
+    steady[50:53] = 0.5  # no pause (6 dB down), but the quietest 120 ms
+    assert cut_points(steady.size, 60, steady)[1] == 51
+
+
+def test_split_tiles_the_recording_with_speech_and_video_aligned():
+    rng = np.random.default_rng(0)
+    frames = 110
+    video = rng.integers(0, 255, (frames, 8, 8), dtype=np.uint8)
+    e = energy(("s", 50), ("p", 6), ("s", 54))
+    speech = (rng.standard_normal(frames * SAMPLES_PER_FRAME) * np.repeat(np.sqrt(e / SAMPLES_PER_FRAME),
+                                                                         SAMPLES_PER_FRAME)).astype(np.float32)
+    segs = split(speech, video, 60)
+    assert [(s.start, s.end) for s in segs] == [(0, 55), (55, 110)]
+    assert np.array_equal(np.concatenate([s.video for s in segs]), video)
+    assert np.array_equal(np.concatenate([s.speech for s in segs]), speech)
+    assert all(s.speech.size == (s.end - s.start) * SAMPLES_PER_FRAME for s in segs)
+    assert segs[1].seconds == (2.2, 4.4)
+    # audio alone: frames counted from the samples (the last one partial)
+    alone = split(speech[:-100], None, 60)  # 109.8 frames
+    assert alone[-1].end == frames and alone[-1].video is None
+    assert np.array_equal(np.concatenate([s.speech for s in alone]), speech[:-100])
+    with pytest.raises(ValueError, match="no speech and no video"):
+        split(None, None, 60)
+
+
+def test_join_leaves_out_blank_segments():
+    assert join(["set blue", " ", "by k three "]) == "set blue by k three"
