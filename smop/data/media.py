@@ -8,14 +8,16 @@ Frames are decoded to RGB (ffmpeg's conversion equals PyAV's, which torchvision.
 uses) and made grey with torchvision's ``Grayscale`` weights, as in the official LRS3
 preparation: auto_avsr crops the RGB frames and its training transform makes them grey.
 ffmpeg's own ``gray`` output is the luma plane, about a grey level brighter on colour video.
+The RGB is made grey a chunk of frames at a time as ffmpeg writes it, never held whole.
 """
 import os
 import re
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -26,6 +28,10 @@ from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
 # torchvision.transforms.Grayscale (ITU-R 601-2 luma weights), which auto_avsr and Llama-AVSR apply.
 GREY_WEIGHTS = (0.2989, 0.587, 0.114)
 STREAMS = ("video", "audio")
+# Frames made grey at a time, as ffmpeg writes them: the RGB of a whole file is never held (a
+# minute of 720p RGB is 4 GB; its grey frames 1.3 GB).
+CHUNK_FRAMES = 64
+DECODE_TIMEOUT = 600  # seconds one ffmpeg run may take
 
 
 class MediaError(DataError):
@@ -106,10 +112,45 @@ def _last_error(log: List[str]) -> str:
     return (errors or log or ["no message"])[-1].strip()
 
 
-def _decode(path: Path, streams: Sequence[str], fps: Optional[float],
-            sample_rate: int) -> Tuple[Optional[StreamInfo], int, bytes, np.ndarray, List[str]]:
-    """One ffmpeg run: raw RGB frames (at ``fps``, or the source rate if None) and mono float32
-    audio of the ``streams`` asked for; returns the description, ffmpeg's status, frames, audio, log."""
+class _Decoded(NamedTuple):
+    info: Optional[StreamInfo]
+    status: int
+    frames: Optional[np.ndarray]  # (T, H, W) grey; None when video was not asked for or never sized
+    partial: int  # bytes after the last whole frame
+    wave: np.ndarray
+    log: List[str]
+
+
+class _GreyFrames:
+    """RGB bytes in, grey frames out, a chunk at a time."""
+
+    def __init__(self):
+        self.pending, self.chunks, self.shape = bytearray(), [], None
+
+    def add(self, data: bytes, info: Optional[StreamInfo]) -> None:
+        self.pending += data
+        if info is None or info.width == 0:
+            return
+        self.shape = (info.height, info.width)
+        size = info.width * info.height * 3
+        n = len(self.pending) // size
+        if n:
+            view = memoryview(self.pending)[: n * size]
+            rgb = np.frombuffer(view, np.uint8).reshape(n, info.height, info.width, 3)
+            self.chunks.append(rgb_to_grey(rgb))
+            del rgb
+            view.release()
+            del self.pending[: n * size]
+
+    def frames(self) -> Optional[np.ndarray]:
+        if self.shape is None:
+            return None
+        return np.concatenate(self.chunks) if self.chunks else np.zeros((0, *self.shape), np.uint8)
+
+
+def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rate: int) -> _Decoded:
+    """One ffmpeg run: RGB frames (at ``fps``, or the source rate if None) made grey as they come,
+    and mono float32 audio, of the ``streams`` asked for; with the description, status and log."""
     video = []
     if "video" in streams:
         vf = [] if fps is None else ["-vf", f"fps={fps}"]
@@ -117,17 +158,57 @@ def _decode(path: Path, streams: Sequence[str], fps: Optional[float],
     fd, audio_path = tempfile.mkstemp(suffix=".f32")
     os.close(fd)
     audio = ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", audio_path] if "audio" in streams else []
+    cmd = ["ffmpeg", *_LOG, "-nostdin", "-y", "-i", str(path), *video, *audio]
+    log: List[str] = []
+
+    def read_log(stream):  # stderr, read beside stdout so that neither pipe fills up
+        for line in stream:
+            log.append(line.decode("utf-8", "replace").rstrip("\r\n"))
+
     try:
-        cmd = ["ffmpeg", *_LOG, "-nostdin", "-y", "-i", str(path), *video, *audio]
         try:
-            res = subprocess.run(cmd, capture_output=True, timeout=600)
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except FileNotFoundError as e:
             raise MediaError("ffmpeg not found (install ffmpeg)") from e
+        timed_out = threading.Event()
+
+        def kill():
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(DECODE_TIMEOUT, kill)
+        reader = threading.Thread(target=read_log, args=(proc.stderr,), daemon=True)
+        timer.start()
+        reader.start()
+        grey, info = _GreyFrames(), None
+        try:
+            while True:
+                if info is None and video:  # ffmpeg logs the frame size before the first frame
+                    described = _describe(list(log))
+                    info = described if described is not None and described.width > 0 else None
+                size = info.width * info.height * 3 if info is not None else 0
+                data = proc.stdout.read(size * CHUNK_FRAMES if size else 1 << 20)  # short only at the end
+                grey.add(data, info)
+                if not data:
+                    break
+            status = proc.wait()
+            reader.join()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        if timed_out.is_set():
+            raise MediaError(f"{path}: ffmpeg did not finish decoding within {DECODE_TIMEOUT} s")
         wave = np.fromfile(audio_path, dtype="<f4").astype(np.float32)
     finally:
         os.unlink(audio_path)
-    log = res.stderr.decode("utf-8", "replace").splitlines()
-    return _describe(log), res.returncode, res.stdout, wave, log
+    info = _describe(log)
+    if video and grey.shape is None and info is not None and info.width > 0:
+        grey.add(b"", info)  # the size was logged only at the end
+    return _Decoded(info, status, grey.frames() if video else None, len(grey.pending), wave, log)
 
 
 def read_media(
@@ -146,7 +227,7 @@ def read_media(
     if not unknown <= set(STREAMS) or not unknown:
         raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got need={need} optional={optional}")
     wanted = [s for s in STREAMS if s in need or s in optional]
-    info, status, raw, wave, log = _decode(path, wanted, None, sample_rate)
+    info, status, frames, partial, wave, log = _decode(path, wanted, None, sample_rate)
     if info is not None:
         for s in need:
             # A missing stream makes ffmpeg fail too (the -map matches nothing): name the cause, not the symptom.
@@ -158,17 +239,16 @@ def read_media(
             if not present:
                 raise MediaError(f"{path}: no {' or '.join(wanted)} stream")
             wanted = present
-            info, status, raw, wave, log = _decode(path, wanted, fps if refit else None, sample_rate)
+            info, status, frames, partial, wave, log = _decode(path, wanted, fps if refit else None, sample_rate)
     if info is None or status != 0:
         raise MediaError(f"{path}: decoding failed: {_last_error(log)}")
-    frames = None
     if "video" in wanted:
-        frame = info.width * info.height * 3
-        if frame == 0 or len(raw) < frame:
+        if frames is None or frames.shape[0] == 0:
             raise MediaError(f"{path}: no decodable video frames")
-        if len(raw) % frame:
+        if partial:
             raise MediaError(f"{path}: truncated video stream")
-        frames = rgb_to_grey(np.frombuffer(raw, dtype=np.uint8).reshape(-1, info.height, info.width, 3))
+    else:
+        frames = None
     if "audio" in wanted:
         if wave.size == 0:
             raise MediaError(f"{path}: no decodable audio")

@@ -1,4 +1,4 @@
-"""Reading media with ffmpeg: the official grey conversion and optional streams."""
+"""Reading media with ffmpeg: the official grey conversion, optional streams, chunked reading."""
 import subprocess
 
 import numpy as np
@@ -71,3 +71,15 @@ def test_other_frame_rates_are_resampled_to_25(colour_clip):
     _ffmpeg("-i", str(mkv), "-r", "50", "-c:v", "ffv1", "-c:a", "copy", str(fast))
     info, frames, _ = read_media(fast)
     assert info.fps == 50 and frames.shape[0] == 50
+
+
+def test_frames_made_grey_a_chunk_at_a_time_equal_the_whole(colour_clip, monkeypatch):
+    from smop.data import media
+
+    _, frames, mkv, _ = colour_clip
+    monkeypatch.setattr(media, "CHUNK_FRAMES", 1000)
+    _, whole, wave = read_media(mkv)
+    monkeypatch.setattr(media, "CHUNK_FRAMES", 3)  # 50 frames: 16 chunks of 3 and one of 2
+    _, chunked, wave3 = read_media(mkv)
+    assert chunked.shape == whole.shape == (50, 48, 64)
+    assert np.array_equal(chunked, whole) and np.array_equal(wave3, wave)
