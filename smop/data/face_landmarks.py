@@ -62,10 +62,16 @@ class FaceLandmarkDetector:
     upsampling (about a sixth of the work), and where it finds no face there the whole frame is
     searched. The shape predictor runs on every frame either way. At 5, detection runs about 2.4x
     faster and the mouth centres are as close to the truth as at 1 (bench/landmark_speed.py).
+
+    A whole-frame search on a large frame (HD video), which upsampling would make larger still,
+    runs on the frame scaled so that its long side is ``MAX_SEARCH_SIDE``, without upsampling: faces
+    from about 80 px x long side / MAX_SEARCH_SIDE wide are found (107 px in 720p video). Frames up
+    to MAX_SEARCH_SIDE / 2**upsample (480 px with upsample 1; LRS3's are 224) are searched as is.
     """
 
     TRACK_FACE = 100  # px: HOG's 80-px window still fits a face that shrank by a fifth
     TRACK_WINDOW = 1.6  # side of the tracking window, in face widths
+    MAX_SEARCH_SIDE = 960  # px: the long side of the image a whole-frame search runs on, at most
 
     def __init__(self, detector: str = "hog", upsample: int = 1,
                  predictor_path: Optional[Union[str, Path]] = None, cnn_path: Optional[Union[str, Path]] = None,
@@ -114,7 +120,17 @@ class FaceLandmarkDetector:
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
     def largest_face(self, frame: np.ndarray) -> Optional[object]:
-        return _largest(self.faces(frame))
+        """The largest face of a whole-frame search (on the frame scaled down first if it is large)."""
+        side = max(frame.shape[:2])
+        if side * 2 ** self.upsample <= self.MAX_SEARCH_SIDE:
+            return _largest(self.faces(frame))
+        scale = self.MAX_SEARCH_SIDE / side
+        image = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        r = _largest(self.faces(image, upsample=0))
+        if r is None:
+            return None
+        return self._rectangle(int(round(r.left() / scale)), int(round(r.top() / scale)),
+                               int(round(r.right() / scale)), int(round(r.bottom() / scale)))
 
     def detect_frame(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """(68, 2) landmarks of the largest face in one frame, or None."""
