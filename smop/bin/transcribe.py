@@ -182,7 +182,10 @@ def decode_batch(speech2text, good, report: Report, max_segment_seconds: Optiona
 
 def main(cmd=None):
     start = START if cmd is None else time.perf_counter()
-    args = get_parser().parse_args(cmd)
+    parser = get_parser()
+    args = parser.parse_args(cmd)
+    if args.max_segment_seconds is not None and args.max_segment_seconds <= 0:
+        parser.error(f"--max_segment_seconds must be positive, got {args.max_segment_seconds}")
     setup_logging(args.log_level)
     if args.log_level != "DEBUG":  # a command for users: no weight-loading bars or deprecation notices
         import transformers

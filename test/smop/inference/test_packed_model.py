@@ -379,6 +379,16 @@ def test_inputs_are_checked(packed):
         speech2text(speech=[None], video=[None])
     with pytest.raises(ValueError, match="differ in length"):
         speech2text(speech=[wave, wave], video=[mouths])
+    with pytest.raises(ValueError, match="max_seconds must be positive, got 0"):
+        speech2text.transcribe(speech=wave, max_seconds=0)
+
+
+def test_transcribe_refuses_a_segment_length_that_is_not_positive(packed, tmp_path, capsys):
+    from smop.bin import transcribe
+
+    with pytest.raises(SystemExit, match="2"):
+        transcribe.main(["--model", str(packed["dir"]), "--max_segment_seconds", "-1", str(tmp_path / "a.mp4")])
+    assert "--max_segment_seconds must be positive, got -1.0" in capsys.readouterr().err
 
 
 def test_packing_names_what_it_cannot_carry(recipe, packed, tmp_path):
