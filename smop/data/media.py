@@ -31,6 +31,7 @@ STREAMS = ("video", "audio")
 # Frames made grey at a time, as ffmpeg writes them: the RGB of a whole file is never held (a
 # minute of 720p RGB is 4 GB; its grey frames 1.3 GB).
 CHUNK_FRAMES = 64
+SPILL_BYTES = 1 << 30  # grey frames held in memory at most; more go to a temporary file (TMPDIR)
 DECODE_TIMEOUT = 600  # seconds one ffmpeg run may take
 
 
@@ -122,10 +123,12 @@ class _Decoded(NamedTuple):
 
 
 class _GreyFrames:
-    """RGB bytes in, grey frames out, a chunk at a time."""
+    """RGB bytes in, grey frames out, a chunk at a time. Past SPILL_BYTES of grey frames (a long
+    recording) they go to an unnamed temporary file, returned memory-mapped read-only: memory then
+    holds what the kernel keeps cached, not the whole recording."""
 
     def __init__(self):
-        self.pending, self.chunks, self.shape = bytearray(), [], None
+        self.pending, self.chunks, self.shape, self.count, self.file = bytearray(), [], None, 0, None
 
     def add(self, data: bytes, info: Optional[StreamInfo]) -> None:
         self.pending += data
@@ -137,14 +140,31 @@ class _GreyFrames:
         if n:
             view = memoryview(self.pending)[: n * size]
             rgb = np.frombuffer(view, np.uint8).reshape(n, info.height, info.width, 3)
-            self.chunks.append(rgb_to_grey(rgb))
+            self._store(rgb_to_grey(rgb))
             del rgb
             view.release()
             del self.pending[: n * size]
 
+    def _store(self, grey: np.ndarray) -> None:
+        if self.file is None and (self.count + grey.shape[0]) * grey[0].nbytes > SPILL_BYTES:
+            self.file = tempfile.TemporaryFile(prefix="smop_frames_")
+            for chunk in self.chunks:
+                chunk.tofile(self.file)
+            self.chunks = []
+        if self.file is None:
+            self.chunks.append(grey)
+        else:
+            grey.tofile(self.file)
+        self.count += grey.shape[0]
+
     def frames(self) -> Optional[np.ndarray]:
         if self.shape is None:
             return None
+        if self.file is not None:
+            self.file.flush()
+            frames = np.memmap(self.file, np.uint8, "r", shape=(self.count, *self.shape))
+            self.file.close()  # the mapping keeps the (already unlinked) file until it is released
+            return frames
         return np.concatenate(self.chunks) if self.chunks else np.zeros((0, *self.shape), np.uint8)
 
 

@@ -83,3 +83,15 @@ def test_frames_made_grey_a_chunk_at_a_time_equal_the_whole(colour_clip, monkeyp
     _, chunked, wave3 = read_media(mkv)
     assert chunked.shape == whole.shape == (50, 48, 64)
     assert np.array_equal(chunked, whole) and np.array_equal(wave3, wave)
+
+
+def test_a_long_recording_spills_to_a_mapped_file(colour_clip, monkeypatch):
+    from smop.data import media
+
+    _, _, mkv, _ = colour_clip
+    _, whole, _ = read_media(mkv)
+    monkeypatch.setattr(media, "CHUNK_FRAMES", 4)
+    monkeypatch.setattr(media, "SPILL_BYTES", 10 * 48 * 64)  # 10 frames: the 3rd chunk spills the first two
+    _, spilled, _ = read_media(mkv)
+    assert isinstance(spilled, np.memmap) and not spilled.flags.writeable
+    assert spilled.shape == whole.shape and np.array_equal(spilled, whole)
