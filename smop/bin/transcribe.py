@@ -4,14 +4,15 @@
     smop-transcribe --model exp/train_dedr/pack --landmarks 'landmarks/{parent}/{stem}.npy' a.mp4 b.mkv c.wav
 
 Prints ``<file> <text>`` per file, in the order given, as its batch is decoded; ``--output_format
-json`` writes scores, segments, timings and notes instead. A recording longer than
---max_segment_seconds (default 30 s, and never more than the model's audio encoder takes) is cut
-into segments at pauses, and the transcripts of its segments are joined. ffmpeg decodes mp4, mkv, avi, wav, flac and the
-rest; video is cropped around the mouth exactly as the model's training data was (the pack's
-mouth_crop.yaml), from face landmarks that dlib detects or that --landmarks gives. A file that cannot be used is named on
-stderr and the others still decode (the exit status is then 1). An audio-visual model decodes a file
-without video, or without a usable face, with the video blanked as modality dropout blanks it in
-training, and says so.
+json`` writes scores, segments, timings and notes instead. ffmpeg decodes mp4, mkv, avi, wav, flac
+and the rest; video is cropped around the mouth exactly as the model's training data was (the
+pack's mouth_crop.yaml), from face landmarks that dlib detects or that --landmarks gives.
+
+A recording longer than --max_segment_seconds (default 30 s, and never more than the model's audio
+encoder takes) is cut into segments at pauses, and the transcripts of its segments are joined. A
+file that cannot be used is named on stderr and the others still decode (the exit status is then
+1). An audio-visual model decodes a file without video, or without a usable face, with the video
+blanked as modality dropout blanks it in training, and says so.
 """
 import argparse
 import concurrent.futures
