@@ -173,7 +173,14 @@ class Speech2Text:
         limit = self.segment_frames(max_seconds)
         pieces = []  # (recording, segment, segment id)
         for i, (uid, s, v) in enumerate(zip(ids, speech, video)):
-            cut = segments.split(_numpy(s), _numpy(v), limit)
+            s, v = _numpy(s), _numpy(v)
+            if s is not None and v is not None:  # segments cut both at the same frames
+                heard, seen = s.shape[0] / SAMPLES_PER_FRAME, v.shape[0]
+                if abs(heard - seen) > max(5, seen / 100):
+                    raise ValueError(f"{uid}: speech lasts {heard / VIDEO_FPS:.2f} s but video {seen / VIDEO_FPS:.2f} s; "
+                                     "a recording's speech and video must be aligned (640 samples a frame), as "
+                                     "smop.inference.media_inputs.read_inputs makes them")
+            cut = segments.split(s, v, limit)
             for seg in cut:
                 start, end = seg.seconds
                 pieces.append((i, seg, uid if len(cut) == 1 else f"{uid} [{start:.2f}-{end:.2f} s]"))

@@ -381,6 +381,8 @@ def test_inputs_are_checked(packed):
         speech2text(speech=[wave, wave], video=[mouths])
     with pytest.raises(ValueError, match="max_seconds must be positive, got 0"):
         speech2text.transcribe(speech=wave, max_seconds=0)
+    with pytest.raises(ValueError, match="recording 0: speech lasts 1.00 s but video 2.00 s; .* must be aligned"):
+        speech2text.transcribe(speech=wave, video=np.zeros((50, 96, 96), np.uint8))
 
 
 def test_transcribe_refuses_a_segment_length_that_is_not_positive(packed, tmp_path, capsys):
