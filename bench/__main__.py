@@ -21,7 +21,7 @@ from smop.utils.io import atomic_write
 from smop.utils.versions import machine, versions
 
 CASES = ("sparse_dispatch", "projector_cost", "batched_decoding", "decode_throughput", "train_memory",
-         "whisper_length_aware", "data_prep_speed", "landmark_speed")
+         "whisper_length_aware", "data_prep_speed", "landmark_speed", "long_form")
 # A case that runs on one device only, and why.
 ONLY_ON = {
     "decode_throughput": ("cuda", "a GPU case: beam 15 over batches of 32 takes hours on 2 CPU cores"),
@@ -58,7 +58,7 @@ def main(cmd=None):
             continue
         module = importlib.import_module(f"bench.{name}")
         kwargs = {} if name in ("data_prep_speed", "landmark_speed") else {"device": device}
-        if name not in ("sparse_dispatch", "data_prep_speed", "landmark_speed"):
+        if name not in ("sparse_dispatch", "data_prep_speed", "landmark_speed", "long_form"):  # no real-size models
             kwargs["root"] = args.root
         t = time.perf_counter()
         try:

@@ -35,3 +35,13 @@ def test_report_lists_notes_under_the_table():
     text = report([Row("a", "1 s", "2 s", 0.5, "≤ 1", True, "why"), Row("b", "x", met=False)])
     assert "| a | 1 s | 2 s | 0.5 | ≤ 1 | yes |" in text and "| b | x |  |  |  | **no** |" in text
     assert text.splitlines()[-1] == "- a: why"
+
+
+def test_long_form_cuts_at_boundaries_and_without_a_model(tmp_path):
+    from bench.long_form import cuts_at_boundaries, run
+
+    # utterances of 50, 60 and 40 frames end at 50 and 110: cuts at 48 and 112 are near, 80 and 114 not
+    assert cuts_at_boundaries([48, 80, 112, 114], [50, 60, 40]) == 2
+    assert cuts_at_boundaries([10], [50]) == 0
+    row, = run(pack=tmp_path / "no_pack", data=tmp_path / "no_data")
+    assert row.measured == "not measured" and "run egs/mini_av/avsr_smop/run.sh first" in row.note
