@@ -23,16 +23,18 @@ tools_dir=$(cd "$(dirname "$0")" && pwd)
 root_dir=$(dirname "${tools_dir}")
 venv="${tools_dir}/venv"
 
-# 0. Python 3.10-3.12 (espnet 202511 supports them; its later releases need 3.12+), with venv.
+# 0. Python 3.10-3.12, with venv. espnet 202511 pins sentencepiece==0.2.0, which has no wheel for
+# 3.13 (pip would try to compile it); espnet's later releases need 3.12+.
+why_python="espnet 202511 pins sentencepiece 0.2.0, which has no wheel for Python 3.13"
 supported() { "$1" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; }
 if [ -z "${python}" ]; then
   for p in python3.11 python3.12 python3.10 python3; do
     if command -v "${p}" >/dev/null 2>&1 && supported "${p}"; then python=${p}; break; fi
   done
-  [ -n "${python}" ] || { echo "$0: smop needs Python 3.10, 3.11 or 3.12; none found (give one with --python)" >&2; exit 1; }
+  [ -n "${python}" ] || { echo "$0: smop needs Python 3.10, 3.11 or 3.12 (${why_python}); none found (give one with --python)" >&2; exit 1; }
 fi
 "${python}" -V >/dev/null 2>&1 || { echo "$0: ${python} not found (or it does not run)" >&2; exit 1; }
-supported "${python}" || { echo "$0: smop needs Python 3.10, 3.11 or 3.12; ${python} is $("${python}" -V 2>&1)" >&2; exit 1; }
+supported "${python}" || { echo "$0: smop needs Python 3.10, 3.11 or 3.12 (${why_python}); ${python} is $("${python}" -V 2>&1)" >&2; exit 1; }
 if [ ! -x "${venv}/bin/python" ] && ! "${python}" -c 'import ensurepip, venv' 2>/dev/null; then
   pyv=$("${python}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   echo "$0: ${python} cannot create virtual environments: install python${pyv}-venv (sudo apt-get install python${pyv}-venv)" >&2

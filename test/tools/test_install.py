@@ -45,7 +45,8 @@ def test_unsupported_python_is_refused_before_anything_is_built(tmp_path):
     script = _copy(tmp_path)
     res = subprocess.run(["bash", str(script), "--python", python], capture_output=True, text=True)
     assert res.returncode == 1
-    assert f"smop needs Python 3.10, 3.11 or 3.12; {python} is Python 3.13" in res.stderr
+    assert (f"smop needs Python 3.10, 3.11 or 3.12 (espnet 202511 pins sentencepiece 0.2.0, which has no wheel for "
+            f"Python 3.13); {python} is Python 3.13") in res.stderr
     assert not (tmp_path / "tools" / "venv").exists()
 
 
