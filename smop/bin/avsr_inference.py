@@ -27,6 +27,7 @@ from espnet2.utils import config_argparse
 from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 from tqdm import tqdm
 
+from smop.data.datadir import check_inputs_agree
 from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
 from smop.inference.settings import DTYPES, DecodeSettings, decoding_batch
@@ -56,12 +57,7 @@ def decoding_keys(data: Sequence[Tuple[str, str, str]], key_file: Optional[str],
         keys = [line.split(maxsplit=1)[0] for line in open(key_file, encoding="utf-8") if line.strip()]
     else:
         keys = list(table)
-    for other, _, _ in data:
-        have = table if other == path else read_scp(other)
-        missing = [k for k in keys if k not in have]
-        if missing:
-            wanted = key_file or path
-            raise ValueError(f"{len(missing)} utterances of {wanted} are not in {other}, e.g. {missing[:3]}")
+    check_inputs_agree(data, key_file or path, keys)
     if sort_by_length:
         lengths = {k: utterance_length(table[k], data_type) for k in keys}
         keys.sort(key=lambda k: (-lengths[k], k))

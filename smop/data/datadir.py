@@ -90,14 +90,15 @@ def validate_data_dir(d: Path) -> int:
     return len(keys)
 
 
-def check_inputs_agree(inputs: Sequence[Tuple[str, str, str]], keys_from: Optional[str] = None) -> None:
+def check_inputs_agree(inputs: Sequence[Tuple[str, str, str]], keys_from: Optional[str] = None,
+                       keys: Optional[Sequence[str]] = None) -> None:
     """Every input file of a set (``(path, name, type)`` triples) holds every utterance of
-    ``keys_from`` (a shape or key file; default: the first input). A missing one would end as a
-    bare KeyError in a data-loader worker; this names both files and the ids."""
+    ``keys_from`` (a shape file, or a key list whose ids are ``keys``; default: the first input).
+    A missing one would end as a bare KeyError in a data-loader worker; this names both files and the ids."""
     if not inputs:
         return
     source = keys_from or inputs[0][0]
-    wanted = [key for key, _ in read_table(Path(source))]
+    wanted = list(keys) if keys is not None else [key for key, _ in read_table(Path(source))]
     for path, _, _ in inputs:
         have = {key for key, _ in read_table(Path(path))}
         missing = [k for k in wanted if k not in have]

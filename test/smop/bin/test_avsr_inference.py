@@ -154,7 +154,8 @@ def test_an_utterance_missing_from_one_input_is_named(trained, tmp_path):
         "--train_config", str(root / "exp" / "config.yaml"),
         "--model_file", str(root / "exp" / "valid.loss.ave.pth"), "--num_workers", "0",
     ]
-    with pytest.raises(ValueError, match=f"1 utterances of .*wav.scp are not in .*video.scp.*{lines[0].split()[0]}"):
+    missing = lines[0].split()[0]
+    with pytest.raises(ValueError, match=f"1 of the {len(lines)} utterances of .*wav.scp are not in .*video.scp.*{missing}"):
         avsr_inference.main(cmd)
 
 
