@@ -212,12 +212,12 @@ def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rat
                 if not data:
                     break
             status = proc.wait()
-            reader.join()
         finally:
             timer.cancel()
-            if proc.poll() is None:
+            if proc.poll() is None:  # an error here: ffmpeg is not left running
                 proc.kill()
                 proc.wait()
+            reader.join()  # ffmpeg has exited: its log ends
             proc.stdout.close()
             proc.stderr.close()
         if timed_out.is_set():

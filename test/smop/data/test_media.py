@@ -95,3 +95,27 @@ def test_a_long_recording_spills_to_a_mapped_file(colour_clip, monkeypatch):
     _, spilled, _ = read_media(mkv)
     assert isinstance(spilled, np.memmap) and not spilled.flags.writeable
     assert spilled.shape == whole.shape and np.array_equal(spilled, whole)
+
+
+def test_an_error_while_reading_leaves_no_ffmpeg_running(colour_clip, monkeypatch):
+    from pathlib import Path
+
+    from smop.data import media
+
+    _, _, mkv, _ = colour_clip
+
+    def broken(rgb):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(media, "CHUNK_FRAMES", 2)
+    monkeypatch.setattr(media, "rgb_to_grey", broken)
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        read_media(mkv)
+
+    def cmdline(p):
+        try:
+            return p.read_bytes()
+        except OSError:  # a process that ended meanwhile
+            return b""
+
+    assert [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(mkv).encode() in cmdline(p)] == []
