@@ -17,7 +17,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -168,9 +168,17 @@ class _GreyFrames:
         return np.concatenate(self.chunks) if self.chunks else np.zeros((0, *self.shape), np.uint8)
 
 
-def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rate: int) -> _Decoded:
+def _frames_info(log: List[str]) -> Optional[StreamInfo]:
+    """The description, once it gives the size of the output frames (logged before the first frame)."""
+    info = _describe(log)
+    return info if info is not None and info.width > 0 else None
+
+
+def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rate: int,
+            stop: Callable[[StreamInfo], bool] = lambda info: False) -> _Decoded:
     """One ffmpeg run: RGB frames (at ``fps``, or the source rate if None) made grey as they come,
-    and mono float32 audio, of the ``streams`` asked for; with the description, status and log."""
+    and mono float32 audio, of the ``streams`` asked for; with the description, status and log.
+    ``stop(info)``, asked once the video is described, ends the run before its first frame."""
     video = []
     if "video" in streams:
         vf = [] if fps is None else ["-vf", f"fps={fps}"]
@@ -200,12 +208,15 @@ def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rat
         reader = threading.Thread(target=read_log, args=(proc.stderr,), daemon=True)
         timer.start()
         reader.start()
-        grey, info = _GreyFrames(), None
+        grey, info, stopped = _GreyFrames(), None, False
         try:
             while True:
-                if info is None and video:  # ffmpeg logs the frame size before the first frame
-                    described = _describe(list(log))
-                    info = described if described is not None and described.width > 0 else None
+                if info is None and video:
+                    info = _frames_info(list(log))
+                    if info is not None and stop(info):
+                        stopped = True
+                        proc.kill()
+                        break
                 size = info.width * info.height * 3 if info is not None else 0
                 data = proc.stdout.read(size * CHUNK_FRAMES if size else 1 << 20)  # short only at the end
                 grey.add(data, info)
@@ -225,9 +236,10 @@ def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rat
         wave = np.fromfile(audio_path, dtype="<f4").astype(np.float32)
     finally:
         os.unlink(audio_path)
+    late = _frames_info(log) if video and not stopped and grey.shape is None else None
+    if late is not None:
+        grey.add(b"", late)  # the size was logged only at the end
     info = _describe(log)
-    if video and grey.shape is None and info is not None and info.width > 0:
-        grey.add(b"", info)  # the size was logged only at the end
     return _Decoded(info, status, grey.frames() if video else None, len(grey.pending), wave, log)
 
 
@@ -241,13 +253,16 @@ def read_media(
     Streams in ``need`` must be there (MediaError names the missing one); streams in ``optional``
     are decoded when present and None when absent; streams in neither are not decoded (None).
     Sources already at ``fps`` are decoded untouched in one run; the source rate is only known once
-    ffmpeg has opened the file, so others are decoded a second time through the fps filter.
+    ffmpeg has opened the file, so for others that run stops there and a second one decodes them
+    through the fps filter.
     """
     unknown = set(need) | set(optional)
     if not unknown <= set(STREAMS) or not unknown:
         raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got need={need} optional={optional}")
     wanted = [s for s in STREAMS if s in need or s in optional]
-    info, status, frames, partial, wave, log = _decode(path, wanted, None, sample_rate)
+    # At another rate the first run ends as soon as ffmpeg has described the file: its frames would be thrown away.
+    info, status, frames, partial, wave, log = _decode(path, wanted, None, sample_rate,
+                                                       stop=lambda described: abs(described.fps - fps) >= 0.01)
     if info is not None:
         for s in need:
             # A missing stream makes ffmpeg fail too (the -map matches nothing): name the cause, not the symptom.

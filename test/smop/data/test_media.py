@@ -119,3 +119,19 @@ def test_an_error_while_reading_leaves_no_ffmpeg_running(colour_clip, monkeypatc
             return b""
 
     assert [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(mkv).encode() in cmdline(p)] == []
+
+
+def test_another_frame_rate_is_not_decoded_twice(colour_clip, monkeypatch):
+    """The run at the source rate stops once ffmpeg has described the file; only the frames of the
+    run through the fps filter are made grey."""
+    from smop.data import media
+
+    _, _, mkv, _ = colour_clip
+    fast = mkv.with_name("fast2.mkv")
+    _ffmpeg("-i", str(mkv), "-r", "50", "-c:v", "ffv1", "-c:a", "copy", str(fast))
+    converted = []
+    grey = media.rgb_to_grey
+    monkeypatch.setattr(media, "rgb_to_grey", lambda rgb: converted.append(rgb.shape[0]) or grey(rgb))
+    info, frames, wave = read_media(fast)
+    assert info.fps == 50 and frames.shape[0] == 50 and sum(converted) == 50
+    assert wave.shape == (32000,)
