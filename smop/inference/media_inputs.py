@@ -26,6 +26,13 @@ from smop.inference.mouth_crop import MouthCropSettings
 # Audio and video of a long recording may drift apart (container timing, encoder padding): beyond
 # data preparation's fixed tolerance, allowed up to this share of the duration, and said so.
 AV_DRIFT = 0.01
+
+
+def av_tolerance(seconds: float) -> float:
+    """How far (s) a recording's audio may outlast or fall short of its video of ``seconds``."""
+    return max(MAX_AV_MISMATCH, AV_DRIFT * seconds)
+
+
 _FIELDS = re.compile(r"\{(\w+)\}")
 PATTERN_FIELDS = ("stem", "name", "parent", "dir")
 
@@ -171,7 +178,7 @@ def read_inputs(path: Path, modalities: Sequence[str], crop: Optional[MouthCropS
             if wave is not None:
                 frames_seconds = out.video.shape[0] / VIDEO_FPS
                 size = wave.size
-                wave, diff = fit_audio(wave, out.video.shape[0], path, max(MAX_AV_MISMATCH, AV_DRIFT * frames_seconds))
+                wave, diff = fit_audio(wave, out.video.shape[0], path, av_tolerance(frames_seconds))
                 if diff > MAX_AV_MISMATCH:
                     out.notes.append(f"{path}: audio lasts {size / SAMPLE_RATE:.2f} s, video {frames_seconds:.2f} s: "
                                      "audio cut or padded to the video's length")

@@ -12,6 +12,7 @@ A pack holds the same file with ``reference_face`` relative to the pack (its cop
 Decoding a video file crops its mouth with exactly these settings, through the code of data
 preparation (``smop.data.mouth_roi.crop_mouths``).
 """
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -36,7 +37,7 @@ class MouthCropSettings:
         values = load_crop_settings(path)
         settings = cls(Path(values["reference_face"]), values["reference_face_sha256"], values["roi_size"],
                        values["roi_resize"], values["smooth_window"])
-        settings.face()
+        _ = settings.reference  # read and checked now, not at the first video
         return settings
 
     def write(self, path: Path, reference_face: str) -> None:
@@ -44,12 +45,14 @@ class MouthCropSettings:
         write_crop_settings(path, self.reference_face, self.roi_size, self.roi_resize, self.smooth_window,
                             recorded_face=reference_face)
 
-    def face(self) -> np.ndarray:
+    @functools.cached_property
+    def reference(self) -> np.ndarray:
+        """The (68, 2) reference face, read and checked against its checksum once."""
         return load_reference_face(self.reference_face, self.reference_face_sha256)
 
     def crop(self, frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(T, H, W) uint8 frames + (T, 68, 2) landmarks -> (T, S, S) uint8 mouth crops, as in data preparation."""
-        return crop_mouths(frames, landmarks, size=self.roi_size, reference=self.face(),
+        return crop_mouths(frames, landmarks, size=self.roi_size, reference=self.reference,
                            smooth_window=self.smooth_window, out_size=self.roi_resize)
 
     def describe(self) -> str:

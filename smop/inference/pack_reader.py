@@ -3,7 +3,7 @@ import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import yaml
 
@@ -27,10 +27,6 @@ class PackedModel:
     settings: DecodeSettings
     mouth_crop: Optional[MouthCropSettings]
     parts: List[PretrainedPart]
-
-    @property
-    def modality(self) -> str:
-        return self.config.get("modality", "audiovisual")
 
     def build_model(self, device: str = "cpu"):
         """The model with its trained weights (read without pickle), and its config as a Namespace."""
@@ -73,9 +69,3 @@ def read_pack(name_or_dir: str) -> PackedModel:
     settings = DecodeSettings.from_dict(_yaml(folder / layout.DECODE), str(folder / layout.DECODE))
     crop = MouthCropSettings.read(folder / meta["mouth_crop"]) if meta.get("mouth_crop") else None
     return PackedModel(folder, meta, config, settings, crop, parts)
-
-
-def load(name_or_dir: str, device: str = "cpu") -> Tuple[PackedModel, object, argparse.Namespace]:
-    packed = read_pack(name_or_dir)
-    model, args = packed.build_model(device)
-    return packed, model, args

@@ -13,8 +13,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME, VIDEO_FPS
+from smop.data.inputs import INPUTS, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from smop.inference import segments
+from smop.inference.media_inputs import av_tolerance
 from smop.inference.settings import DecodeSettings, decoding_batch
 
 logger = logging.getLogger(__name__)
@@ -111,13 +112,13 @@ class Speech2Text:
         """One utterance's model inputs as validation preprocesses them, and what was blanked."""
         given = {}
         if speech is not None and self.uses("speech"):
-            wave = np.asarray(speech.cpu() if isinstance(speech, torch.Tensor) else speech)
+            wave = _numpy(speech)
             if wave.ndim != 1 or wave.size == 0 or wave.dtype.kind != "f":
                 raise ValueError(f"{uid}: speech must be a non-empty mono float waveform (S,) at 16 kHz, "
                                  f"got {wave.dtype} {wave.shape}")
             given["speech"] = wave.astype(np.float32)
         if video is not None and self.uses("video"):
-            frames = np.asarray(video.cpu() if isinstance(video, torch.Tensor) else video)
+            frames = _numpy(video)
             if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
                 raise ValueError(f"{uid}: video must be uint8 grey mouth crops (T>0, H, W) at 25 fps, "
                                  f"got {frames.dtype} {frames.shape}")
@@ -126,8 +127,6 @@ class Speech2Text:
         missing = tuple(n for n in needed if n not in given)
         if len(missing) == len(needed):
             raise ValueError(f"{uid}: this {self.modality} model needs {' and/or '.join(needed)}")
-        if missing and len(needed) == 1:
-            raise ValueError(f"{uid}: this {self.modality} model needs {needed[0]}")
         # A blanked input keeps the other's duration: silence, or frames that normalise to 0.
         if "video" in missing:
             side = self.preprocess.crop_size
@@ -175,9 +174,9 @@ class Speech2Text:
         for i, (uid, s, v) in enumerate(zip(ids, speech, video)):
             s, v = _numpy(s), _numpy(v)
             if s is not None and v is not None:  # segments cut both at the same frames
-                heard, seen = s.shape[0] / SAMPLES_PER_FRAME, v.shape[0]
-                if abs(heard - seen) > max(5, seen / 100):
-                    raise ValueError(f"{uid}: speech lasts {heard / VIDEO_FPS:.2f} s but video {seen / VIDEO_FPS:.2f} s; "
+                heard, seen = s.shape[0] / SAMPLE_RATE, v.shape[0] / VIDEO_FPS
+                if abs(heard - seen) > av_tolerance(seen):
+                    raise ValueError(f"{uid}: speech lasts {heard:.2f} s but video {seen:.2f} s; "
                                      "a recording's speech and video must be aligned (640 samples a frame), as "
                                      "smop.inference.media_inputs.read_inputs makes them")
             cut = segments.split(s, v, limit)
