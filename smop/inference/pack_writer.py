@@ -8,7 +8,6 @@ training data, and a model card.
 import datetime
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
+from smop.data.datadir import read_table
 from smop.data.inputs import INPUTS, VIDEO_FPS
 from smop.data.mouth_roi import CROP_SETTINGS as MOUTH_CROP_FILE
 from smop.inference import pack_layout as layout
@@ -26,7 +26,7 @@ from smop.inference.pretrained import (SLOTS, PretrainedError, PretrainedPart, h
                                       resolve, stated_license)
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import atomic_write, sha256_of
-from smop.utils.results import describe, wer_table
+from smop.utils.results import NOISY_SET, describe, wer_table
 
 logger = logging.getLogger(__name__)
 
@@ -145,9 +145,9 @@ def training_data(config: dict, root: Path) -> Dict[str, dict]:
         folder = _local(root, path).parent
         info = {"dir": Path(path).parent.as_posix(), "folder": folder}
         if (folder / "text").is_file():
-            info["utterances"] = sum(1 for line in open(folder / "text", encoding="utf-8") if line.strip())
+            info["utterances"] = len(read_table(folder / "text"))
         if (folder / "utt2num_frames").is_file():
-            frames = sum(int(line.split()[1]) for line in open(folder / "utt2num_frames", encoding="utf-8") if line.strip())
+            frames = sum(int(n) for _, n in read_table(folder / "utt2num_frames"))
             info["hours"] = frames / VIDEO_FPS / 3600
         sets[which] = info
     return sets
@@ -213,7 +213,7 @@ def scored_sets(exp: Path, decode_tag: Optional[str]) -> List[str]:
     names = [d.parent.parent.name for d in (exp / decode_tag).glob("*/score_wer/wer.json")]
 
     def order(name):
-        m = re.match(r"^(.*)_snr(-?\d+(?:\.\d+)?)$", name)
+        m = NOISY_SET.match(name)
         return (m.group(1), 1, float(m.group(2))) if m else (name, 0, 0.0)
 
     return sorted(names, key=order)

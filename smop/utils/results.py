@@ -6,9 +6,12 @@ from pathlib import Path
 import yaml
 
 
+NOISY_SET = re.compile(r"^(.*)_snr(-?\d+(?:\.\d+)?)$")  # <clean set>_snr<dB>, as stage 0 names noisy copies
+
+
 def snr_of(name: str) -> str:
-    m = re.search(r"_snr(-?\d+(?:\.\d+)?)$", name)
-    return m.group(1) if m else "clean"
+    m = NOISY_SET.match(name)
+    return m.group(2) if m else "clean"
 
 
 def describe(exp: Path) -> str:
