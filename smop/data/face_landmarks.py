@@ -105,10 +105,13 @@ class FaceLandmarkDetector:
         x1, y1 = min(frame.shape[1], int(c.x + half) + 1), min(frame.shape[0], int(c.y + half) + 1)
         if x1 - x0 < w / 2 or y1 - y0 < w / 2:  # the face has left the frame
             return None
-        scale = self.TRACK_FACE / w
-        window = cv2.resize(frame[y0:y1, x0:x1], None, fx=scale, fy=scale,
-                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        r = _largest(self.faces(window, upsample=0))
+        return self._largest_scaled(frame[y0:y1, x0:x1], self.TRACK_FACE / w, x0, y0)
+
+    def _largest_scaled(self, image: np.ndarray, scale: float, x0: int = 0, y0: int = 0) -> Optional[object]:
+        """The largest face in ``image`` (at (x0, y0) of its frame) searched scaled by ``scale``
+        without upsampling, as a rectangle of the frame; or None."""
+        scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        r = _largest(self.faces(scaled, upsample=0))
         if r is None:
             return None
         return self._rectangle(int(round(x0 + r.left() / scale)), int(round(y0 + r.top() / scale)),
@@ -124,13 +127,7 @@ class FaceLandmarkDetector:
         side = max(frame.shape[:2])
         if side * 2 ** self.upsample <= self.MAX_SEARCH_SIDE:
             return _largest(self.faces(frame))
-        scale = self.MAX_SEARCH_SIDE / side
-        image = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        r = _largest(self.faces(image, upsample=0))
-        if r is None:
-            return None
-        return self._rectangle(int(round(r.left() / scale)), int(round(r.top() / scale)),
-                               int(round(r.right() / scale)), int(round(r.bottom() / scale)))
+        return self._largest_scaled(frame, self.MAX_SEARCH_SIDE / side)
 
     def detect_frame(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """(68, 2) landmarks of the largest face in one frame, or None."""

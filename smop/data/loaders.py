@@ -18,7 +18,7 @@ import soundfile
 from espnet2.train import dataset as espnet_dataset
 
 from smop.data.errors import DataError
-from smop.data.inputs import SAMPLE_RATE
+from smop.data.inputs import INPUTS, SAMPLE_RATE
 
 
 _KALDI_ENTRY = re.compile(r"(\|\s*$)|(:\d+(\[[^\]]*\])?$)")  # "cmd |" or "file.ark:offset[slice]"
@@ -118,6 +118,6 @@ def _mouth_npy(path):
 
 def register_data_types() -> None:
     espnet_dataset.DATA_TYPES.setdefault(
-        "wav16k", dict(func=_wav16k, kwargs=["float_dtype"], help=__doc__)
+        INPUTS["audio"].data_type, dict(func=_wav16k, kwargs=["float_dtype"], help=__doc__)
     )
-    espnet_dataset.DATA_TYPES.setdefault("mouth_npy", dict(func=_mouth_npy, kwargs=[], help=__doc__))
+    espnet_dataset.DATA_TYPES.setdefault(INPUTS["video"].data_type, dict(func=_mouth_npy, kwargs=[], help=__doc__))

@@ -27,6 +27,9 @@ case "${corpus_size}" in
   small) corpus_args=(--n_trainval 240 --n_valid 24 --n_pretrain 16 --n_test 36) ;;
   *) usage >&2; log "Error: --corpus_size is full or small, not '${corpus_size}'"; exit 2 ;;
 esac
+for s in ${sets}; do  # before minutes of corpus generation
+  case "${s}" in train|valid|test) ;; *) usage >&2; log "Error: unknown set '${s}' (train, valid or test)"; exit 2 ;; esac
+done
 . ./path.sh
 . ./db.sh
 
@@ -42,7 +45,6 @@ for s in ${sets}; do
     train) opts=(--subsets "pretrain,trainval" --exclude_list "${MINI_AV}/valid.id" --max_seconds 4) ;;
     valid) opts=(--subsets trainval --include_list "${MINI_AV}/valid.id") ;;
     test) opts=(--subsets test) ;;
-    *) log "Error: unknown set '${s}' (train, valid or test)"; exit 2 ;;
   esac
   stamp=$(printf '%s\n' "prepare_lrs3 ${common[*]} ${opts[*]}" "corpus: $(cat "${MINI_AV}/.done")")
   if is_done "data/${s}" "${stamp}"; then
