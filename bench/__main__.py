@@ -8,6 +8,7 @@ GPU section of RESULTS.md; each case run replaces only its own block there.
 """
 import datetime
 import importlib
+import inspect
 import shlex
 import sys
 import time
@@ -57,9 +58,9 @@ def main(cmd=None):
             print(f"{name}: skipped on {device.name} ({ONLY_ON[name][1]})", flush=True)
             continue
         module = importlib.import_module(f"bench.{name}")
-        kwargs = {} if name in ("data_prep_speed", "landmark_speed") else {"device": device}
-        if name not in ("sparse_dispatch", "data_prep_speed", "landmark_speed", "long_form"):  # no real-size models
-            kwargs["root"] = args.root
+        # A case takes the device if its models run on one, the root if it builds the real-size models.
+        params = inspect.signature(module.run).parameters
+        kwargs = {k: v for k, v in (("device", device), ("root", args.root)) if k in params}
         t = time.perf_counter()
         try:
             rows = module.run(**kwargs)

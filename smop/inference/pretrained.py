@@ -59,14 +59,13 @@ class PretrainedPart:
 def pretrained_args(config: dict) -> List[tuple]:
     """(slot, argument, kind, value) of every pretrained part the config's model is built from."""
     from smop.data.inputs import MODALITIES
-    from smop.tasks.avsr import audio_encoder_choices, decoder_choices, video_encoder_choices
+    from smop.tasks.avsr import audio_encoder_choices, component_used, decoder_choices, video_encoder_choices
 
     modalities = MODALITIES[config.get("modality", "audiovisual")]
     choices = {"audio_encoder": audio_encoder_choices, "video_encoder": video_encoder_choices, "decoder": decoder_choices}
-    used = {"audio_encoder": "audio" in modalities, "video_encoder": "video" in modalities, "decoder": True}
     found = []
     for slot in SLOTS:
-        if not used[slot]:
+        if not component_used(slot, modalities):
             continue
         cls = choices[slot].get_class(config.get(slot, choices[slot].default))
         conf = config.get(f"{slot}_conf") or {}
