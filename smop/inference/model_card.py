@@ -40,6 +40,7 @@ class CardInfo:
     parts: List[PretrainedPart]
     settings: DecodeSettings
     summary: str = ""
+    projector: Dict[str, object] = field(default_factory=dict)  # the projector's own summary (model_summary.yaml)
     hub_id: Optional[str] = None
     license: Optional[str] = None
     language: Optional[str] = None
@@ -90,10 +91,10 @@ def _model_rows(info: CardInfo, modality: str) -> List[str]:
         rate = (c.get(f"{m}_compressor_conf") or {}).get("rate")
         rows.append(f"| {m} encoder | {COMPONENTS.get(c.get(slot), c.get(slot))} {source(slot)}, frozen | no |")
         rows.append(f"| {m} compression | {comp}, rate {rate} | no parameters |")
-    pc = c.get("projector_conf") or {}
-    if c.get("projector") == "smop":
-        proj = (f"sparse mixture of projectors, {str(pc.get('layout', 'dedr')).upper()} layout, "
-                f"{pc.get('num_experts', 4)} experts, top-{pc.get('top_k', 2)} routing")
+    pc = info.projector
+    if "layout" in pc:  # as built, not as the config spelt it (it may leave the defaults out)
+        proj = (f"sparse mixture of projectors, {str(pc['layout']).upper()} layout, "
+                f"{pc['num_experts']} experts, top-{pc['top_k']} routing")
     else:
         proj = f"{c.get('projector')} projector"
     rows.append(f"| projector | {proj} | yes |")

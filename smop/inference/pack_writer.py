@@ -26,7 +26,7 @@ from smop.inference.pretrained import (SLOTS, PretrainedError, PretrainedPart, h
                                       resolve, stated_license)
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import atomic_write, sha256_of
-from smop.utils.results import NOISY_SET, describe, wer_table
+from smop.utils.results import NOISY_SET, describe, model_summary, wer_table
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +285,8 @@ def write_pack(opts: PackOptions) -> Path:
         sets = scored_sets(exp, decode_tag)
         card = CardInfo(
             name=opts.name or exp.name, hub_id=opts.hub_id, license=opts.license, language=opts.language,
-            corpus=opts.corpus, config=packed_config, parts=parts, summary=describe(exp), data=data,
+            corpus=opts.corpus, config=packed_config, parts=parts, summary=describe(exp),
+            projector=model_summary(exp)["projector"], data=data,
             results=wer_table(exp, decode_tag, sets)[0] if sets else [], decode_tag=decode_tag,
             results_settings=recorded, settings=settings, crop=crop, image=image,
             weights_mb=(staging / layout.WEIGHTS).stat().st_size / 1e6, checkpoint=opts.checkpoint,

@@ -14,6 +14,11 @@ def snr_of(name: str) -> str:
     return m.group(2) if m else "clean"
 
 
+def model_summary(exp: Path) -> dict:
+    """What training recorded of the model it built (``<exp>/model_summary.yaml``)."""
+    return yaml.safe_load((exp / "model_summary.yaml").read_text())
+
+
 def describe(exp: Path) -> str:
     """One line on what ``exp`` trained, from the files training writes (config.yaml, model_summary.yaml)."""
     cfg_path, summary_path = exp / "config.yaml", exp / "model_summary.yaml"
@@ -22,7 +27,7 @@ def describe(exp: Path) -> str:
     if not summary_path.exists():
         raise FileNotFoundError(f"{summary_path} is missing: training writes it when it starts (run stage 3 for {exp})")
     cfg = yaml.safe_load(cfg_path.read_text())
-    summary = yaml.safe_load(summary_path.read_text())
+    summary = model_summary(exp)
     proj = summary["projector"]
     projector = cfg["projector"]
     if "layout" in proj:

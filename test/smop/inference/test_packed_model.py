@@ -170,6 +170,10 @@ def test_the_model_card(packed, recipe):
                    "hf upload smop-test/tiny-avsr", "Sparse Mixture of Projectors", "decoded with beam 2",
                    "6 utterances", f"reference face sha256 {sha256_of(recipe / 'mini' / 'mean_face.npy')[:12]}"):
         assert needed in card, needed
+    # the projector as training built it (model_summary.yaml), not as the config spelt it
+    built = yaml.safe_load((recipe / "exp" / "train_tiny" / "model_summary.yaml").read_text())["projector"]
+    assert (f"| projector | sparse mixture of projectors, {built['layout'].upper()} layout, {built['num_experts']} "
+            f"experts, top-{built['top_k']} routing | yes |") in card
 
 
 API_SCRIPT = """
