@@ -4,7 +4,7 @@ import torch
 from bench import sparse_dispatch
 from bench.common import Row, report
 from bench.decode_timing import STAGES, select, synthetic_batch, timed_decode
-from conftest import write_train_config
+from tiny_experiment import write_train_config
 from smop.tasks.avsr import SmopAVSRTask
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import write_datadir, write_train_config
+from tiny_experiment import write_datadir, write_train_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "egs" / "TEMPLATE" / "avsr_smop"

@@ -3,7 +3,7 @@ import json
 import pytest
 import yaml
 
-from conftest import write_datadir, write_train_config
+from tiny_experiment import write_datadir, write_train_config
 from smop.bin import avsr_inference
 from smop.data.inputs import data_triples
 from smop.tasks.avsr import SmopAVSRTask

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import write_datadir
+from tiny_experiment import write_datadir
 from smop.bin import make_noisy_set, merge_decodes, score_wer, split_keys
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import write_datadir, write_train_config
+from tiny_experiment import write_datadir, write_train_config
 from smop.bin import write_shapes
 from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
 

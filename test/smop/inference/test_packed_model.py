@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import write_datadir, write_train_config
+from tiny_experiment import write_datadir, write_train_config
 from smop.data.inputs import data_triples
 from smop.data.mouth_roi import CROP_SETTINGS, write_crop_settings
 from smop.inference import pack_writer

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from conftest import write_train_config
+from tiny_experiment import write_train_config
 from smop.bin.avsr_inference import evaluation_loader
 from smop.data.inputs import data_triples
 from smop.data.loaders import read_scp

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import write_train_config
+from tiny_experiment import write_train_config
 from smop.tasks.avsr import SmopAVSRTask
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import dataset_loss, write_train_config
+from tiny_experiment import dataset_loss, write_train_config
 from smop.tasks.avsr import SmopAVSRTask
 
 

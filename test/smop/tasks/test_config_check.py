@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import write_train_config
+from tiny_experiment import write_train_config
 from smop.tasks.avsr import SmopAVSRTask
 from smop.tasks.config_check import ConfigError
 

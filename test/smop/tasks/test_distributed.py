@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import SENTENCES, write_datadir, write_train_config
+from tiny_experiment import SENTENCES, write_datadir, write_train_config
 from smop.decoders.hf_causal_lm_decoder import load_tokenizer
 from smop.tasks.trainer import weights_only_torch_load
 

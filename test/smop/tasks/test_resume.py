@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from conftest import write_train_config
+from tiny_experiment import write_train_config
 from smop.tasks.trainer import atomic_torch_save, weights_only_torch_load
 
 
