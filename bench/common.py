@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from bench.device import Device
+
 DEFAULT_ROOT = Path("/tmp/smop_real_models")
 
 
@@ -57,26 +59,6 @@ def interleaved_times(fns: dict, repeats: int = 3, warmup: int = 1, sync: Callab
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def reset_peak_rss() -> None:
-    """Restart the kernel's high-water mark of this process's resident memory (Linux)."""
-    Path("/proc/self/clear_refs").write_text("5")
-
-
-def _status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def peak_rss_bytes() -> int:
-    return _status_bytes("VmHWM")
-
-
-def rss_bytes() -> int:
-    return _status_bytes("VmRSS")
-
-
 def gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
@@ -105,8 +87,6 @@ def parser(doc: str, root: bool = True) -> argparse.ArgumentParser:
 
 def repeated_case_main(doc: str, run: Callable, cmd=None) -> None:
     """Command line of a case whose ``run(root, repeats=..., device=...)`` gives its rows."""
-    from bench.device import Device
-
     p = parser(doc)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(cmd)

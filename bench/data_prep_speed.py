@@ -105,7 +105,7 @@ def run(n: int = 8, repeats: int = 3) -> List[Row]:
 # the grey frames it returns (the raw RGB is made grey a chunk at a time, never held whole).
 _READ = """
 import json, sys
-from bench.common import peak_rss_bytes, reset_peak_rss, rss_bytes
+from bench.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 from smop.data.media import read_media
 before = rss_bytes()
 reset_peak_rss()

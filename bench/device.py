@@ -6,7 +6,7 @@ only), and the process's peak resident memory on a CPU (tensors, libraries and r
 """
 import torch
 
-from bench.common import peak_rss_bytes, reset_peak_rss, rss_bytes
+from bench.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 
 DEVICES = ("cpu", "cuda")
 
