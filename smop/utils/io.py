@@ -2,21 +2,21 @@
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Tuple, Union
 
 
-# The process's umask (read once): mkstemp makes 0600 files, a plain open() 0666 & ~umask.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def temporary_beside(path: Path):
-    """(fd, name) of a new temporary file next to ``path``, with the permissions open() would give it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_UMASK)
-    return fd, tmp
+def temporary_beside(path: Path) -> Tuple[int, str]:
+    """(fd, name) of a new temporary file next to ``path``, with the permissions open() would give
+    it: created with mode 0666, from which the kernel takes the process's umask (mkstemp's 0600
+    would make outputs private to their writer)."""
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), tmp
+        except FileExistsError:  # another writer's name: draw again
+            continue
 
 
 @contextlib.contextmanager
