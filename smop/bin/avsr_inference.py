@@ -32,6 +32,7 @@ from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
 from smop.inference.settings import DTYPES, DecodeSettings, decoding_batch
 from smop.tasks.avsr import SmopAVSRTask
+from smop.utils.frozen import parse_dtype
 from smop.utils.io import atomic_write
 from smop.utils.log import setup_logging
 from smop.utils.versions import versions
@@ -126,7 +127,7 @@ def inference(
     settings = DecodeSettings().replace(**settings)
     device = "cuda" if ngpu > 0 else "cpu"
     model, train_args = SmopAVSRTask.build_model_from_file(train_config, model_file, device)
-    model.to(dtype=getattr(torch, settings.dtype)).eval()
+    model.to(dtype=parse_dtype(settings.dtype, "dtype")).eval()
     generation = generation_record(model, settings)
     generation.update(train_config=train_config, model_file=model_file,
                       model={k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))})
@@ -140,7 +141,7 @@ def inference(
             yaml.safe_dump(generation, f, sort_keys=False)
         keys = decoding_keys(one.data, one.key_file, sort_by_length)
         loader = evaluation_loader(one.data, train_args, keys, settings.batch_size, num_workers)
-        results.append(decode(model, loader, device, out, getattr(torch, settings.dtype), **settings.search()))
+        results.append(decode(model, loader, device, out, parse_dtype(settings.dtype, "dtype"), **settings.search()))
     return results
 
 

@@ -2,7 +2,7 @@
 import dataclasses
 from typing import Any, Dict, Mapping
 
-DTYPES = ("float32", "bfloat16", "float16")
+from smop.utils.frozen import DTYPES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,7 @@ class DecodeSettings:
         if self.batch_size < 1 or self.beam_size < 1:
             raise ValueError(f"batch_size and beam_size must be >= 1, got {self.batch_size} and {self.beam_size}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "decoding settings") -> "DecodeSettings":

@@ -17,6 +17,7 @@ from smop.data.inputs import INPUTS, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from smop.inference import segments
 from smop.inference.media_inputs import av_tolerance
 from smop.inference.settings import DecodeSettings, decoding_batch
+from smop.utils.frozen import parse_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class Speech2Text:
         self.settings = settings
         self.device = device
         self.mouth_crop = mouth_crop
-        self.dtype = getattr(torch, settings.dtype)
+        self.dtype = parse_dtype(settings.dtype, "dtype")
         self.model = model.to(device=device, dtype=self.dtype).eval()
         self.preprocess = SmopAVSRTask.build_preprocess_fn(train_args, False)
         self.collate = SmopAVSRTask.build_collate_fn(train_args, False)

@@ -10,14 +10,16 @@ from typing import Optional, Union
 
 import torch
 
+# The one table of dtype names smop takes (frozen weights, decoding).
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def parse_dtype(name: Optional[Union[str, torch.dtype]]) -> Optional[torch.dtype]:
+def parse_dtype(name: Optional[Union[str, torch.dtype]], key: str = "frozen_dtype") -> Optional[torch.dtype]:
+    """The torch dtype of ``name`` (one of DTYPES); ``key`` names the setting in the error."""
     if name is None or isinstance(name, torch.dtype):
         return name
     if name not in DTYPES:
-        raise ValueError(f"frozen_dtype must be one of {sorted(DTYPES)}, got {name!r}")
+        raise ValueError(f"{key} must be one of {sorted(DTYPES)}, got {name!r}")
     return DTYPES[name]
 
 
