@@ -27,7 +27,7 @@ from espnet2.utils import config_argparse
 from espnet2.utils.types import str2bool, str2triple_str, str_or_none
 from tqdm import tqdm
 
-from smop.data.datadir import check_inputs_agree
+from smop.data.datadir import check_inputs_agree, read_table
 from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
 from smop.inference.settings import DTYPES, DecodeSettings, decoding_batch
@@ -55,7 +55,7 @@ def decoding_keys(data: Sequence[Tuple[str, str, str]], key_file: Optional[str],
     path, _, data_type = data[0]
     table = read_scp(path)
     if key_file:
-        keys = [line.split(maxsplit=1)[0] for line in open(key_file, encoding="utf-8") if line.strip()]
+        keys = [key for key, _ in read_table(key_file, unique=True, value_required=False)]
     else:
         keys = list(table)
     check_inputs_agree(data, key_file or path, keys)

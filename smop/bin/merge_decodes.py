@@ -19,16 +19,6 @@ from smop.utils.log import setup_logging
 logger = logging.getLogger("merge_decodes")
 
 
-def read_hyps(path: Path):
-    """Hypothesis lines may be empty after the id (nothing recognised)."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            key, _, value = line.rstrip("\n").partition(" ")
-            rows.append((key, value))
-    return rows
-
-
 def main(cmd=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keys", type=Path, required=True)
@@ -48,7 +38,7 @@ def main(cmd=None):
             if not path.exists():
                 log = (args.job_log or f"{args.logdir}/decode.JOB.log").replace("JOB", str(j))
                 raise SystemExit(f"decoding job {j} left no {path}; see {log}")
-            for key, value in read_hyps(path):
+            for key, value in read_table(path, value_required=False):  # nothing recognised: no text
                 if key in merged[name]:
                     raise SystemExit(f"utterance {key} decoded twice ({path})")
                 merged[name][key] = value

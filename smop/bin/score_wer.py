@@ -19,7 +19,6 @@ from pathlib import Path
 
 import jiwer
 
-from smop.bin.merge_decodes import read_hyps
 from smop.data.datadir import c_sorted, read_table
 from smop.utils.io import atomic_write
 from smop.utils.log import setup_logging
@@ -56,7 +55,7 @@ def main(cmd=None):
     args = p.parse_args(cmd)
     setup_logging()
     refs = dict(read_table(args.ref))
-    hyps = dict(read_hyps(args.hyp))
+    hyps = dict(read_table(args.hyp, value_required=False))
     spk = dict(read_table(args.utt2spk))
     missing, extra = sorted(set(refs) - set(hyps)), sorted(set(hyps) - set(refs))
     if missing or extra:

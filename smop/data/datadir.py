@@ -4,7 +4,7 @@ A data dir holds ``wav.scp`` and/or ``video.scp``, ``text``, ``utt2spk``, ``spk2
 ``utt2num_frames`` (25 Hz video frames), each ``<utt> <value>`` per line, sorted by id in C order.
 """
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from smop.data.errors import DataError
 from smop.data.inputs import INPUTS
@@ -44,16 +44,24 @@ def write_data_dir(out: Path, tables: Mapping[str, Mapping[str, str]]) -> None:
         write_table(out / "spk2utt", spk2utt(tables["utt2spk"]))
 
 
-def read_table(path: Path) -> List[Tuple[str, str]]:
-    rows = []
+def read_table(path: Union[str, Path], unique: bool = False, value_required: bool = True) -> List[Tuple[str, str]]:
+    """``<key> <value>`` lines in file order, each value as written (less its newline): the one
+    reader of Kaldi tables (data dirs, scp files, hypotheses, key lists). An empty line is an error
+    naming the file and line; so is a key without a value when ``value_required`` (hypotheses may be
+    empty, ESPnet's ``--key_file`` lists keys alone) and a repeated key when ``unique``."""
+    rows, seen = [], set()
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip():
                 raise DataDirError(f"{path}:{lineno}: empty line")
             key, _, value = line.partition(" ")
-            if not value.strip():
+            if value_required and not value.strip():
                 raise DataDirError(f"{path}:{lineno}: no value for {key!r}")
+            if unique:
+                if key in seen:
+                    raise DataDirError(f"{path}:{lineno}: duplicate utterance id {key!r}")
+                seen.add(key)
             rows.append((key, value))
     return rows
 

@@ -17,6 +17,7 @@ import numpy as np
 import soundfile
 from espnet2.train import dataset as espnet_dataset
 
+from smop.data.datadir import read_table
 from smop.data.errors import DataError
 from smop.data.inputs import INPUTS, SAMPLE_RATE
 
@@ -47,20 +48,8 @@ def audio_samples(value: str) -> int:
 
 
 def read_scp(path: str) -> Dict[str, str]:
-    """Kaldi-style ``<utt> <value>`` lines; duplicate or empty ids are errors."""
-    table: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise DataError(f"{path}:{lineno}: empty line")
-            utt, _, value = line.partition(" ")
-            if not value:
-                raise DataError(f"{path}:{lineno}: no value for utterance {utt!r}")
-            if utt in table:
-                raise DataError(f"{path}:{lineno}: duplicate utterance id {utt!r}")
-            table[utt] = value
-    return table
+    """An scp file as {utterance: value}; empty lines, values or repeated ids are errors."""
+    return dict(read_table(path, unique=True))
 
 
 class _ScpMapping(collections.abc.Mapping):
