@@ -15,23 +15,13 @@ from typing import List, Optional, Sequence
 import numpy as np
 import soundfile
 
+from smop.data.alignment import MAX_AV_MISMATCH, av_tolerance, fit_audio
 from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
-from smop.data.lrs3.prepare import MAX_AV_MISMATCH, fit_audio
 from smop.data.media import read_media
 from smop.data.mouth_roi import AlignmentError
 from smop.inference.mouth_crop import MouthCropSettings
-
-# Audio and video of a long recording may drift apart (container timing, encoder padding): beyond
-# data preparation's fixed tolerance, allowed up to this share of the duration, and said so.
-AV_DRIFT = 0.01
-
-
-def av_tolerance(seconds: float) -> float:
-    """How far (s) a recording's audio may outlast or fall short of its video of ``seconds``."""
-    return max(MAX_AV_MISMATCH, AV_DRIFT * seconds)
-
 
 _FIELDS = re.compile(r"\{(\w+)\}")
 PATTERN_FIELDS = ("stem", "name", "parent", "dir")

@@ -13,9 +13,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from smop.data.alignment import av_tolerance
 from smop.data.inputs import INPUTS, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from smop.inference import segments
-from smop.inference.media_inputs import av_tolerance
 from smop.inference.settings import DecodeSettings, decoding_batch
 from smop.utils.frozen import parse_dtype
 

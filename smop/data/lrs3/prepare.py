@@ -15,18 +15,17 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile
 
+from smop.data.alignment import fit_audio
 from smop.data.errors import DataError
 from smop.data.inputs import SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.lrs3.transcript import TranscriptError, read_transcript, split_by_words
-from smop.data.media import MediaError, read_media
+from smop.data.media import read_media
 from smop.data.mouth_roi import AlignmentError, crop_mouths
 from smop.utils.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
-# Allowed audio/video length difference before a file counts as broken (seconds).
-MAX_AV_MISMATCH = 0.2
 _BAD_ID = re.compile(r"\s")
 
 
@@ -93,16 +92,6 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
     if exclude is not None:
         jobs = [job for job in jobs if f"{job.speaker}/{job.video.stem}" not in exclude]
     return jobs
-
-
-def fit_audio(wave: np.ndarray, frames: int, video: Path, tolerance: float = MAX_AV_MISMATCH) -> Tuple[np.ndarray, float]:
-    """Audio cut or zero-padded to exactly SAMPLES_PER_FRAME (640) samples per video frame; returns it
-    and the change (s). A change over ``tolerance`` seconds is an error."""
-    want = frames * SAMPLES_PER_FRAME
-    diff = abs(wave.size - want) / SAMPLE_RATE
-    if diff > tolerance:
-        raise MediaError(f"{video}: audio lasts {wave.size / SAMPLE_RATE:.2f} s but video {frames / VIDEO_FPS:.2f} s")
-    return np.pad(wave[:want], (0, max(0, want - wave.size))), diff
 
 
 def process(job: Job, media_dir: Path, reference: np.ndarray, roi_size: int = 96, roi_resize: Optional[int] = None,
