@@ -53,17 +53,18 @@ def measure(pairs, media_dir: Path, mean_face: Path, repeats: int) -> dict:
     from smop.data.landmarks import load_landmarks
     from smop.data.lrs3.prepare import Job, process
     from smop.data.media import read_media
-    from smop.data.mouth_roi import crop_mouths, load_reference_face
+    from smop.data.mouth_roi import MouthCropSettings, crop_mouths
 
     pin_to_one_core()
-    reference = load_reference_face(mean_face)  # the mini corpus's: its faces are drawn from it
+    crop = MouthCropSettings.of_face(mean_face)  # the mini corpus's: its faces are drawn from it
+    reference = crop.reference
     totals = {"job": [], "decode": [], "warp": []}
     audio_seconds = 0.0
     for rep in range(repeats + 1):
         acc = dict.fromkeys(totals, 0.0)
         for mp4, marks in pairs:
             t = time.perf_counter()
-            res = process(Job(mp4, marks, mp4.stem, "spk", None), media_dir, reference)
+            res = process(Job(mp4, marks, mp4.stem, "spk", None), media_dir, crop)
             acc["job"] += time.perf_counter() - t
             if res.skipped:
                 raise RuntimeError(f"{mp4}: {res.skipped}")

@@ -38,16 +38,16 @@ def measure(pairs, media_dir: Path, mean_face: Path, repeats: int) -> dict:
     from smop.data.face_landmarks import FaceLandmarkDetector
     from smop.data.lrs3.prepare import Job, process
     from smop.data.media import read_media
-    from smop.data.mouth_roi import load_reference_face
+    from smop.data.mouth_roi import MouthCropSettings
 
     pin_to_one_core()
-    reference = load_reference_face(mean_face)  # the mini corpus's: its faces are drawn from it
+    crop = MouthCropSettings.of_face(mean_face)  # the mini corpus's: its faces are drawn from it
     detectors = {f"{kind}{k}": FaceLandmarkDetector(kind, detect_every=k) for kind in ("hog", "cnn") for k in (1, TRACKED)}
     videos = [(read_media(mp4, need=("video",))[1], np.load(marks)) for mp4, marks in pairs]
 
     def prepare():
         for mp4, marks in pairs:
-            res = process(Job(mp4, marks, mp4.stem, "spk", None), media_dir, reference)
+            res = process(Job(mp4, marks, mp4.stem, "spk", None), media_dir, crop)
             if res.skipped:
                 raise RuntimeError(f"{mp4}: {res.skipped}")
 

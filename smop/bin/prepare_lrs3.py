@@ -24,7 +24,7 @@ from smop.data.datadir import TABLES, validate_data_dir, write_data_dir
 from smop.data.errors import DataError
 from smop.data.inputs import INPUTS
 from smop.data.lrs3.prepare import IdListError, find_jobs, process
-from smop.data.mouth_roi import CROP_SETTINGS, load_reference_face, write_crop_settings
+from smop.data.mouth_roi import CROP_SETTINGS, ROI_SIZE, SMOOTH_WINDOW, MouthCropSettings
 from smop.utils.io import atomic_write
 from smop.utils.log import setup_logging
 
@@ -50,12 +50,12 @@ def get_parser():
     p.add_argument("--include_list", type=Path, help="keep only these <speaker>/<video> ids")
     p.add_argument("--exclude_list", type=Path, help="drop these <speaker>/<video> ids")
     p.add_argument("--max_seconds", type=float, default=16.0, help="cut pretrain clips longer than this")
-    p.add_argument("--roi_size", type=int, default=96, help="side of the square mouth crop, in reference-face pixels")
+    p.add_argument("--roi_size", type=int, default=ROI_SIZE, help="side of the square mouth crop, in reference-face pixels")
     p.add_argument("--roi_resize", type=int, help="resize the crops to this side (small models on CPUs)")
     p.add_argument("--mean_face", type=Path, required=True,
                    help="reference face of the mouth crops, (68, 2) landmarks .npy: for LRS3 the official "
                         "20words_mean_face.npy (auto_avsr's preparation/detectors/retinaface/)")
-    p.add_argument("--smooth_window", type=int, default=12, help="landmark smoothing window, frames")
+    p.add_argument("--smooth_window", type=int, default=SMOOTH_WINDOW, help="landmark smoothing window, frames")
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--max_skip_share", type=float, default=0.01)
     return p
@@ -65,7 +65,7 @@ def main(cmd=None):
     args = get_parser().parse_args(cmd)
     setup_logging()
     try:
-        reference = load_reference_face(args.mean_face)
+        crop = MouthCropSettings.of_face(args.mean_face, args.roi_size, args.roi_resize, args.smooth_window)
     except DataError as e:
         raise SystemExit(f"--mean_face: {e}\n  For LRS3 use the official 20words_mean_face.npy (auto_avsr's "
                          f"preparation/detectors/retinaface/ or AV-HuBERT's preparation); the mini corpus writes its own.")
@@ -81,8 +81,7 @@ def main(cmd=None):
     # media files from two workers; keep the first and report the others before anything is written.
     jobs, duplicates = _drop_duplicate_ids(jobs)
     args.media_dir.mkdir(parents=True, exist_ok=True)
-    work = functools.partial(process, media_dir=args.media_dir, reference=reference, roi_size=args.roi_size,
-                             roi_resize=args.roi_resize, smooth_window=args.smooth_window)
+    work = functools.partial(process, media_dir=args.media_dir, crop=crop)
     results = []
     with multiprocessing.Pool(args.nj) if args.nj > 1 else _Serial() as pool:
         for r in tqdm(pool.imap_unordered(work, jobs, chunksize=4), total=len(jobs), desc=f"prep {args.output_dir.name}",
@@ -116,7 +115,7 @@ def main(cmd=None):
             f.write(f"note: {note}: {count} files\n")
         for video, reason in skipped:
             f.write(f"SKIP {video}\t{reason}\n")
-    write_crop_settings(args.output_dir / CROP_SETTINGS, args.mean_face, args.roi_size, args.roi_resize, args.smooth_window)
+    crop.write(args.output_dir / CROP_SETTINGS)
     if tables["text"]:
         write_data_dir(args.output_dir, tables)
         n = validate_data_dir(args.output_dir)

@@ -3,11 +3,23 @@
 
 Every frame is similarity-warped onto a reference face in a 256x256 canvas (black outside the
 frame) with landmarks smoothed over time, and a square is cut around the warped mouth. Grey
-uint8, one crop per video frame. The settings a data set was cropped with are stored beside it
-(``mouth_crop.yaml``), so that other video can be cropped the same way later.
+uint8, one crop per video frame. The settings a data set was cropped with
+(:class:`MouthCropSettings`) are stored beside it, so that other video can be cropped the same
+way later::
+
+    reference_face: /abs/path/20words_mean_face.npy   # (68, 2) reference landmarks
+    reference_face_sha256: dbf68b...
+    roi_size: 96          # side of the square crop, in reference-face pixels
+    roi_resize: null      # or the side the crops are resized to
+    smooth_window: 12     # frames of landmark smoothing
+
+A packed model holds the same file with ``reference_face`` relative to the pack (its copy).
 """
+import dataclasses
+import functools
 import hashlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
@@ -26,8 +38,10 @@ MOUTH = slice(48, 68)
 # A crop centre further than half the crop plus this from the canvas centre means a failed alignment
 # (auto_avsr's threshold, in canvas pixels).
 CENTRE_SLACK = 5
-CROP_SETTINGS = "mouth_crop.yaml"
-_SETTING_KEYS = ("reference_face", "reference_face_sha256", "roi_size", "roi_resize", "smooth_window")
+# auto_avsr's crop: a 96-pixel square around the mouth, landmarks smoothed over 12 frames.
+ROI_SIZE = 96
+SMOOTH_WINDOW = 12
+CROP_SETTINGS = "mouth_crop.yaml"  # beside a data set's tables, and in a packed model
 
 
 class AlignmentError(DataError):
@@ -77,10 +91,10 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def crop_mouths(
     frames: np.ndarray,
     landmarks: np.ndarray,
-    size: int = 96,
+    size: int = ROI_SIZE,
     *,
     reference: np.ndarray,
-    smooth_window: int = 12,
+    smooth_window: int = SMOOTH_WINDOW,
     out_size: Optional[int] = None,
 ) -> np.ndarray:
     """(T, H, W) uint8 frames + (T, 68, 2) landmarks (NaN = missing) -> (T, size, size) uint8.
@@ -125,47 +139,80 @@ def crop_mouths(
     return out
 
 
-def write_crop_settings(path: Union[str, Path], reference_face: Union[str, Path], roi_size: int,
-                        roi_resize: Optional[int], smooth_window: int, recorded_face: Optional[str] = None) -> None:
-    """Store how a data set's crops were made (read back by :func:`load_crop_settings`).
+@dataclass(frozen=True)
+class MouthCropSettings:
+    """How a data set's mouths were cropped: the one form of these settings (data preparation
+    writes it, packs carry it, transcription crops with it)."""
 
-    ``recorded_face``: how the file names the face, e.g. a path relative to its folder (a packed
-    model holds its own copy); by default the face's absolute path."""
-    face = Path(reference_face).resolve()
-    settings = {
-        "reference_face": recorded_face or str(face),
-        "reference_face_sha256": sha256_of(face),
-        "roi_size": int(roi_size),
-        "roi_resize": None if roi_resize is None else int(roi_resize),
-        "smooth_window": int(smooth_window),
-    }
-    with atomic_write(path) as f:
-        f.write("# Mouth crops of this data set (smop.data.mouth_roi); crop other video with the same settings.\n")
-        yaml.safe_dump(settings, f, sort_keys=False)
+    reference_face: Path
+    reference_face_sha256: str
+    roi_size: int = ROI_SIZE
+    roi_resize: Optional[int] = None
+    smooth_window: int = SMOOTH_WINDOW
+
+    @classmethod
+    def of_face(cls, reference_face: Union[str, Path], roi_size: int = ROI_SIZE, roi_resize: Optional[int] = None,
+                smooth_window: int = SMOOTH_WINDOW) -> "MouthCropSettings":
+        """Settings for cropping with the face file ``reference_face``, which is read and checked
+        now (ReferenceFaceError) and its digest taken."""
+        face = Path(reference_face).resolve()
+        reference = load_reference_face(face)
+        settings = cls(face, sha256_of(face), roi_size, roi_resize, smooth_window)
+        settings.__dict__["reference"] = reference  # the cached property, without a second read
+        return settings
+
+    @classmethod
+    def read(cls, path: Union[str, Path]) -> "MouthCropSettings":
+        """The settings of a ``mouth_crop.yaml``; ``reference_face`` there is absolute or relative to
+        the file's folder. The face must exist and match its digest (else the crops would differ
+        from training's). Raises DataError naming the file and key."""
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            raise DataError(f"cannot read mouth crop settings {path}: {e}") from None
+        if not isinstance(values, dict):
+            raise DataError(f"{path}: mouth crop settings must be a mapping")
+        keys = [f.name for f in dataclasses.fields(cls)]
+        missing = [k for k in keys if k not in values]
+        if missing:
+            raise DataError(f"{path}: mouth crop settings lack {', '.join(missing)} (written by smop.bin.prepare_lrs3)")
+        for key in ("roi_size", "smooth_window") + (("roi_resize",) if values["roi_resize"] is not None else ()):
+            if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 1:
+                raise DataError(f"{path}: {key} must be a positive integer, got {values[key]!r}")
+        for key in ("reference_face", "reference_face_sha256"):
+            if not isinstance(values[key], str):
+                raise DataError(f"{path}: {key} must be a string, got {values[key]!r}")
+        face = Path(path).parent / values["reference_face"]  # unchanged when absolute
+        settings = cls(face, *(values[k] for k in keys[1:]))
+        _ = settings.reference  # read and checked now, not at the first video
+        return settings
+
+    def write(self, path: Union[str, Path], recorded_face: Optional[str] = None) -> None:
+        """Store the settings in ``path``; ``recorded_face``: how the file names the face, e.g. a
+        path relative to its folder (a packed model holds its own copy); by default its absolute path."""
+        values = dataclasses.asdict(self)
+        values["reference_face"] = recorded_face or str(self.reference_face)
+        with atomic_write(path) as f:
+            f.write("# Mouth crops of this data set (smop.data.mouth_roi); crop other video with the same settings.\n")
+            yaml.safe_dump(values, f, sort_keys=False)
+
+    @functools.cached_property
+    def reference(self) -> np.ndarray:
+        """The (68, 2) reference face, read and checked against its digest once."""
+        return load_reference_face(self.reference_face, self.reference_face_sha256)
+
+    def crop(self, frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """(T, H, W) uint8 frames + (T, 68, 2) landmarks -> (T, S, S) uint8 mouth crops (:func:`crop_mouths`)."""
+        return crop_mouths(frames, landmarks, size=self.roi_size, reference=self.reference,
+                           smooth_window=self.smooth_window, out_size=self.roi_resize)
+
+    def describe(self) -> str:
+        size = f"{self.roi_size}x{self.roi_size}"
+        if self.roi_resize:
+            size += f" resized to {self.roi_resize}x{self.roi_resize}"
+        return (f"{size}, landmarks smoothed over {self.smooth_window} frames, reference face sha256 "
+                f"{self.reference_face_sha256[:12]}")
 
 
-def load_crop_settings(path: Union[str, Path]) -> dict:
-    """The settings in a ``mouth_crop.yaml``: reference_face (an absolute path; a relative one is
-    relative to the file's folder), reference_face_sha256, roi_size, roi_resize (None or int),
-    smooth_window. Raises DataError naming the file and key."""
-    try:
-        settings = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise DataError(f"cannot read mouth crop settings {path}: {e}") from None
-    if not isinstance(settings, dict):
-        raise DataError(f"{path}: mouth crop settings must be a mapping")
-    missing = [k for k in _SETTING_KEYS if k not in settings]
-    if missing:
-        raise DataError(f"{path}: mouth crop settings lack {', '.join(missing)} (written by smop.bin.prepare_lrs3)")
-    for key in ("roi_size", "smooth_window") + (("roi_resize",) if settings["roi_resize"] is not None else ()):
-        if not isinstance(settings[key], int) or isinstance(settings[key], bool) or settings[key] < 1:
-            raise DataError(f"{path}: {key} must be a positive integer, got {settings[key]!r}")
-    for key in ("reference_face", "reference_face_sha256"):
-        if not isinstance(settings[key], str):
-            raise DataError(f"{path}: {key} must be a string, got {settings[key]!r}")
-    settings["reference_face"] = str(Path(path).parent / settings["reference_face"])  # unchanged when absolute
-    return settings
-
-
-__all__ = ["AlignmentError", "LandmarkError", "ReferenceFaceError", "crop_mouths", "load_crop_settings",
-           "load_reference_face", "similarity_transform", "write_crop_settings"]
+__all__ = ["AlignmentError", "LandmarkError", "MouthCropSettings", "ReferenceFaceError", "crop_mouths",
+           "load_reference_face", "similarity_transform"]

@@ -20,8 +20,7 @@ from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
 from smop.data.media import read_media
-from smop.data.mouth_roi import AlignmentError
-from smop.inference.mouth_crop import MouthCropSettings
+from smop.data.mouth_roi import AlignmentError, MouthCropSettings
 
 _FIELDS = re.compile(r"\{(\w+)\}")
 PATTERN_FIELDS = ("stem", "name", "parent", "dir")

@@ -4,8 +4,8 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from smop.inference.mouth_crop import MouthCropSettings
 from smop.data.inputs import INPUTS, MODALITIES
+from smop.data.mouth_roi import MouthCropSettings
 from smop.inference.pretrained import PretrainedPart
 from smop.inference.settings import DecodeSettings
 

@@ -12,6 +12,7 @@
 """
 from pathlib import Path
 
+from smop.data.mouth_roi import CROP_SETTINGS
 from smop.utils.pretrained import HUB_ID, cached_snapshot
 
 FORMAT = 1
@@ -20,7 +21,7 @@ META = "meta.yaml"
 CONFIG = "config.yaml"
 DECODE = "decode.yaml"
 WEIGHTS = "model.safetensors"
-MOUTH_CROP = "mouth_crop.yaml"
+MOUTH_CROP = CROP_SETTINGS
 REFERENCE_FACE = "reference_face.npy"
 IMAGES = "images"
 PRETRAINED = "pretrained"

@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import yaml
 
+from smop.data.mouth_roi import MouthCropSettings
 from smop.inference import pack_layout as layout
-from smop.inference.mouth_crop import MouthCropSettings
 from smop.inference.pretrained import PretrainedPart, resolve, resolved_revision, with_parts
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import sha256_of

@@ -18,10 +18,9 @@ import yaml
 
 from smop.data.datadir import read_table
 from smop.data.inputs import INPUTS, VIDEO_FPS
-from smop.data.mouth_roi import CROP_SETTINGS as MOUTH_CROP_FILE
+from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
 from smop.inference import pack_layout as layout
 from smop.inference.model_card import CardInfo, model_card
-from smop.inference.mouth_crop import MouthCropSettings
 from smop.inference.pretrained import (SLOTS, PretrainedError, PretrainedPart, hub_source, pretrained_args,
                                       resolve, stated_license)
 from smop.inference.settings import DecodeSettings
@@ -226,12 +225,12 @@ def mouth_crop_of(config: dict, data: Dict[str, dict]) -> Optional[MouthCropSett
     if "video" not in MODALITIES[config.get("modality", "audiovisual")]:
         return None
     folder = data.get("train", {}).get("folder")
-    if folder is None or not (folder / MOUTH_CROP_FILE).is_file():
-        logger.warning(f"{folder}: no {MOUTH_CROP_FILE} (the settings data preparation cropped the mouths with); "
+    if folder is None or not (folder / CROP_SETTINGS).is_file():
+        logger.warning(f"{folder}: no {CROP_SETTINGS} (the settings data preparation cropped the mouths with); "
                        "the pack can decode mouth crops given to it, but not transcribe video files. Prepare the "
                        "training data again with this smop, or write the file, and pack again")
         return None
-    return MouthCropSettings.read(folder / MOUTH_CROP_FILE)
+    return MouthCropSettings.read(folder / CROP_SETTINGS)
 
 
 def write_pack(opts: PackOptions) -> Path:
@@ -275,7 +274,7 @@ def write_pack(opts: PackOptions) -> Path:
         save_file({k: v.contiguous() for k, v in state.items()}, str(staging / layout.WEIGHTS), metadata={"format": "pt"})
         if crop is not None:
             shutil.copyfile(crop.reference_face, staging / layout.REFERENCE_FACE)
-            crop.write(staging / layout.MOUTH_CROP, layout.REFERENCE_FACE)
+            crop.write(staging / layout.MOUTH_CROP, recorded_face=layout.REFERENCE_FACE)
         image = None
         if (exp / "expert_usage.png").is_file():
             image = f"{layout.IMAGES}/expert_usage.png"

@@ -21,7 +21,7 @@ from smop.data.inputs import SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.lrs3.transcript import TranscriptError, read_transcript, split_by_words
 from smop.data.media import read_media
-from smop.data.mouth_roi import AlignmentError, crop_mouths
+from smop.data.mouth_roi import AlignmentError, MouthCropSettings
 from smop.utils.io import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -94,12 +94,9 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
     return jobs
 
 
-def process(job: Job, media_dir: Path, reference: np.ndarray, roi_size: int = 96, roi_resize: Optional[int] = None,
-            smooth_window: int = 12) -> Result:
-    """One video -> one or more utterances (written to ``media_dir``), or a skip with its reason.
-
-    ``reference``: the (68, 2) reference face of the mouth crops (smop.data.mouth_roi).
-    """
+def process(job: Job, media_dir: Path, crop: MouthCropSettings) -> Result:
+    """One video -> one or more utterances (written to ``media_dir``) with its mouths cropped by
+    ``crop``, or a skip with its reason."""
     res = Result(job.video)
     try:
         if _BAD_ID.search(job.utt_prefix):
@@ -111,12 +108,12 @@ def process(job: Job, media_dir: Path, reference: np.ndarray, roi_size: int = 96
         marks = load_landmarks(str(job.landmarks))
         frames, marks = match_frames(frames, marks, job.landmarks)
         n = frames.shape[0]
-        if n < smooth_window:  # as the official preparation, which skips these
-            raise AlignmentError(f"{n} frames, fewer than the {smooth_window}-frame landmark smoothing window")
+        if n < crop.smooth_window:  # as the official preparation, which skips these
+            raise AlignmentError(f"{n} frames, fewer than the {crop.smooth_window}-frame landmark smoothing window")
         missing = int(np.isnan(marks).any(axis=(1, 2)).sum())
         if missing:
             res.notes.append(("landmarks interpolated", f"{missing}/{n} frames"))
-        rois = crop_mouths(frames, marks, size=roi_size, reference=reference, smooth_window=smooth_window, out_size=roi_resize)
+        rois = crop.crop(frames, marks)
         if info.sample_rate != SAMPLE_RATE or not info.mono:
             res.notes.append(("audio converted to 16 kHz mono", f"{info.sample_rate} Hz {info.channel_layout}"))
         wave, diff = fit_audio(wave, n, job.video)

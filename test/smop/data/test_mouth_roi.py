@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from smop.data.errors import DataError
-from smop.data.mouth_roi import (MOUTH, AlignmentError, ReferenceFaceError, crop_mouths, load_crop_settings,
-                                 load_reference_face, write_crop_settings)
+from smop.data.mouth_roi import (MOUTH, AlignmentError, MouthCropSettings, ReferenceFaceError, crop_mouths,
+                                 load_reference_face)
 from smop.mini.mean_face import MEAN_FACE
 
 OFFICIAL_FACE = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "20words_mean_face.npy"
@@ -165,20 +165,20 @@ def test_crop_settings_round_trip(tmp_path):
     face.parent.mkdir()
     np.save(face, MEAN_FACE)
     path = tmp_path / "mouth_crop.yaml"
-    write_crop_settings(path, tmp_path / "faces" / ".." / "faces" / "mean_face.npy", 96, None, 12)
-    settings = load_crop_settings(path)
-    assert settings["reference_face"] == str(face.resolve())
-    assert settings["roi_size"] == 96 and settings["roi_resize"] is None and settings["smooth_window"] == 12
+    MouthCropSettings.of_face(tmp_path / "faces" / ".." / "faces" / "mean_face.npy", 96, None, 12).write(path)
+    settings = MouthCropSettings.read(path)
+    assert settings.reference_face == face.resolve()
+    assert settings.roi_size == 96 and settings.roi_resize is None and settings.smooth_window == 12
     # the digest is the file's: the face can be checked when the settings are used
-    np.testing.assert_array_equal(load_reference_face(settings["reference_face"], settings["reference_face_sha256"]),
+    np.testing.assert_array_equal(load_reference_face(settings.reference_face, settings.reference_face_sha256),
                                   MEAN_FACE)
-    write_crop_settings(path, face, 96, 48, 12)
-    assert load_crop_settings(path)["roi_resize"] == 48
+    MouthCropSettings.of_face(face, 96, 48, 12).write(path)
+    assert MouthCropSettings.read(path).roi_resize == 48
 
-    broken = dict(settings, roi_size="96")
-    path.write_text(yaml.safe_dump(broken))
+    values = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump(dict(values, roi_size="96")))
     with pytest.raises(DataError, match="roi_size must be a positive integer"):
-        load_crop_settings(path)
-    path.write_text(yaml.safe_dump({k: v for k, v in settings.items() if k != "smooth_window"}))
+        MouthCropSettings.read(path)
+    path.write_text(yaml.safe_dump({k: v for k, v in values.items() if k != "smooth_window"}))
     with pytest.raises(DataError, match="lack smooth_window"):
-        load_crop_settings(path)
+        MouthCropSettings.read(path)

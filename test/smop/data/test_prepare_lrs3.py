@@ -11,7 +11,7 @@ import soundfile
 
 from smop.bin import prepare_lrs3
 from smop.data.datadir import read_table, validate_data_dir
-from smop.data.mouth_roi import load_crop_settings
+from smop.data.mouth_roi import MouthCropSettings
 from smop.mini.corpus import main as make_corpus
 
 
@@ -50,10 +50,10 @@ def test_clean_corpus(corpus, tmp_path):
     segments = [u for u in text if u.count("-") == 2]
     assert segments, "pretrain clips longer than --max_seconds are cut"
     assert "skipped: 0 " in (d / "prep_report.txt").read_text()
-    settings = load_crop_settings(d / "mouth_crop.yaml")
-    assert settings == {"reference_face": str((corpus / "mean_face.npy").resolve()),
-                        "reference_face_sha256": hashlib.sha256((corpus / "mean_face.npy").read_bytes()).hexdigest(),
-                        "roi_size": 96, "roi_resize": 48, "smooth_window": 12}
+    settings = MouthCropSettings.read(d / "mouth_crop.yaml")
+    assert settings == MouthCropSettings(reference_face=(corpus / "mean_face.npy").resolve(),
+                                         reference_face_sha256=hashlib.sha256((corpus / "mean_face.npy").read_bytes()).hexdigest(),
+                                         roi_size=96, roi_resize=48, smooth_window=12)
 
 
 def test_the_reference_face_is_checked_first(corpus, tmp_path):

@@ -10,10 +10,10 @@ import soundfile
 import yaml
 
 from smop.data.datadir import read_table
+from smop.data.mouth_roi import MouthCropSettings
 from smop.data.errors import DataError
 from smop.data.face_landmarks import DetectorUnavailable
 from smop.inference.media_inputs import InputError, LandmarkFiles, LandmarksRequired, NoFace, as_stored, read_inputs
-from smop.inference.mouth_crop import MouthCropSettings
 
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from tiny_experiment import write_datadir, write_train_config
 from smop.data.inputs import data_triples
-from smop.data.mouth_roi import CROP_SETTINGS, write_crop_settings
+from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
 from smop.inference import pack_writer
 from smop.utils.io import sha256_of
 
@@ -45,7 +45,7 @@ def recipe(tmp_path_factory, pretrained):
                  "--n_test", "3", "--nj", "2"])
     face = root / "mini" / "mean_face.npy"  # the reference its faces are drawn from
     # What data preparation records about the crops of the training data
-    write_crop_settings(write_datadir(root / "data" / "train") / CROP_SETTINGS, face, 96, None, 12)
+    MouthCropSettings.of_face(face, 96, None, 12).write(write_datadir(root / "data" / "train") / CROP_SETTINGS)
     write_datadir(root / "data" / "test", n=7, seed=5)
     with Chdir(root):
         prepare_lrs3.main(["--corpus_root", "mini/corpus", "--landmarks_root", "mini/landmarks", "--subsets", "test",
