@@ -8,6 +8,7 @@ from typing import Optional
 import torch
 import yaml
 
+from smop.data.inputs import DEFAULT_MODALITY
 from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
 
 LRS3_CONFIG = Path(__file__).resolve().parents[1] / "egs" / "lrs3" / "avsr_smop" / "conf" / "train_dedr.yaml"
@@ -21,7 +22,7 @@ LLAMA_32_1B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=1
                    vocab_size=128256, head_dim=64)
 
 
-def build_model(paths: dict, projector: str = "linear", layout: Optional[str] = None, modality: str = "audiovisual",
+def build_model(paths: dict, projector: str = "linear", layout: Optional[str] = None, modality: str = DEFAULT_MODALITY,
                 frozen_dtype: str = "bfloat16", length_aware: bool = True, num_experts: int = 4,
                 gradient_checkpointing: bool = False):
     """The Llama-SMoP model at the real sizes through SmopAVSRTask, as a recipe config builds it

@@ -12,7 +12,7 @@ import sys
 
 import yaml
 
-from smop.data.inputs import MODALITIES, data_triples
+from smop.data.inputs import MODALITIES, data_triples, modality_of
 
 
 def main(cmd=None):
@@ -24,7 +24,7 @@ def main(cmd=None):
     p.add_argument("--modality_only", action="store_true")
     args = p.parse_args(cmd)
     with open(args.config, encoding="utf-8") as f:
-        modality = (yaml.safe_load(f) or {}).get("modality", "audiovisual")
+        modality = modality_of(yaml.safe_load(f) or {})
     if modality not in MODALITIES:
         sys.exit(f"{args.config}: modality {modality!r} is not one of {', '.join(MODALITIES)}")
     if args.modality_only:

@@ -1,12 +1,13 @@
 """What the models read: the input rates, and for each modality the file of a Kaldi data dir, the
 ESPnet data name (the model's argument) and the ESPnet data type (smop.data.loaders).
 
-The one table that recipes (through ``smop.bin.data_args``), training, decoding, packing and the
-Python API use; nothing else spells these out.
+The table that recipes (through ``smop.bin.data_args``), training, decoding, packing and the
+Python API read the input files and rates from. The data names ("speech", "video", "text") are
+also the model's argument names, so code that calls the model spells them too.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Mapping, Tuple, Union
 
 SAMPLE_RATE = 16000  # Hz, every audio input
 VIDEO_FPS = 25  # frames per second of every video input (mouth crops)
@@ -31,6 +32,12 @@ INPUTS: Dict[str, Input] = {
 TEXT = Input("text", "text", "text")
 # The config key ``modality`` -> the inputs it reads (ASR, VSR, AVSR).
 MODALITIES: Dict[str, Tuple[str, ...]] = {"audio": ("audio",), "video": ("video",), "audiovisual": ("audio", "video")}
+DEFAULT_MODALITY = "audiovisual"
+
+
+def modality_of(config: Mapping) -> str:
+    """The ``modality`` of a training config (a mapping of its keys), its default when unset."""
+    return config.get("modality", DEFAULT_MODALITY)
 
 
 def data_triples(data_dir: Union[str, Path], modality: str, text: bool = False) -> List[Tuple[str, str, str]]:

@@ -4,7 +4,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from smop.data.inputs import INPUTS, MODALITIES
+from smop.data.inputs import INPUTS, MODALITIES, modality_of
 from smop.data.mouth_roi import MouthCropSettings
 from smop.inference.pretrained import PretrainedPart
 from smop.inference.settings import DecodeSettings
@@ -179,7 +179,7 @@ def _usage(info: CardInfo, modality: str) -> List[str]:
 
 
 def model_card(info: CardInfo) -> str:
-    modality = info.config.get("modality", "audiovisual")
+    modality = modality_of(info.config)
     lines = [_front_matter(info, modality), f"# {info.name}: Llama-SMoP {TASKS[modality]}", "",
              f"A speech recognizer trained with smop, the ESPnet-style recipe toolkit for LLM-based audio-visual "
              f"speech recognition with a sparse mixture of projectors (Llama-SMoP){f', on {info.corpus}' if info.corpus else ''}. "

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 import yaml
 
 from smop.data.datadir import read_table
-from smop.data.inputs import INPUTS, VIDEO_FPS
+from smop.data.inputs import INPUTS, MODALITIES, VIDEO_FPS, modality_of
 from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
 from smop.inference import pack_layout as layout
 from smop.inference.model_card import CardInfo, model_card
@@ -220,9 +220,7 @@ def scored_sets(exp: Path, decode_tag: Optional[str]) -> List[str]:
 
 def mouth_crop_of(config: dict, data: Dict[str, dict]) -> Optional[MouthCropSettings]:
     """The crop settings recorded with the training data (None, with a warning, if there are none)."""
-    from smop.data.inputs import MODALITIES
-
-    if "video" not in MODALITIES[config.get("modality", "audiovisual")]:
+    if "video" not in MODALITIES[modality_of(config)]:
         return None
     folder = data.get("train", {}).get("folder")
     if folder is None or not (folder / CROP_SETTINGS).is_file():
@@ -296,7 +294,7 @@ def write_pack(opts: PackOptions) -> Path:
             "smop_pack": layout.FORMAT,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
             "source": {"exp_dir": str(exp.resolve()), "checkpoint": opts.checkpoint, "decode_tag": decode_tag},
-            "modality": packed_config.get("modality", "audiovisual"),
+            "modality": modality_of(packed_config),
             "pretrained": [p.to_dict() for p in parts],
             "mouth_crop": layout.MOUTH_CROP if crop is not None else None,
             "versions": versions(),

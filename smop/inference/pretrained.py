@@ -58,10 +58,10 @@ class PretrainedPart:
 
 def pretrained_args(config: dict) -> List[tuple]:
     """(slot, argument, kind, value) of every pretrained part the config's model is built from."""
-    from smop.data.inputs import MODALITIES
+    from smop.data.inputs import MODALITIES, modality_of
     from smop.tasks.avsr import audio_encoder_choices, component_used, decoder_choices, video_encoder_choices
 
-    modalities = MODALITIES[config.get("modality", "audiovisual")]
+    modalities = MODALITIES[modality_of(config)]
     choices = {"audio_encoder": audio_encoder_choices, "video_encoder": video_encoder_choices, "decoder": decoder_choices}
     found = []
     for slot in SLOTS:

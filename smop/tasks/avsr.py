@@ -16,7 +16,7 @@ from smop.compressors.avg_pool_compressor import AvgPoolCompressor
 from smop.compressors.stack_compressor import StackCompressor
 from smop.data.collate import PadCollate
 from smop.data.datadir import DataDirError, check_inputs_agree
-from smop.data.inputs import MODALITIES
+from smop.data.inputs import DEFAULT_MODALITY, MODALITIES
 from smop.data.loaders import register_data_types
 from smop.data.preprocessor import SmopPreprocessor
 from smop.decoders.abs_decoder import AbsDecoder, TextEncoder
@@ -157,7 +157,7 @@ class SmopAVSRTask(AbsTask):
         group.add_argument(
             "--modality",
             type=str,
-            default="audiovisual",
+            default=DEFAULT_MODALITY,
             choices=sorted(MODALITIES),
             help="audio: ASR (Whisper only), video: VSR (AV-HuBERT only), audiovisual: AVSR (both)",
         )
