@@ -19,7 +19,8 @@ from typing import Dict, List
 
 from smop.inference.pack_layout import PackError
 from smop.inference.pack_writer import PackOptions, write_pack
-from smop.inference.pretrained import SLOTS, PretrainedError
+from smop.inference.pretrained import SLOTS
+from smop.utils.pretrained import PretrainedError
 from smop.utils.log import setup_logging
 
 

@@ -13,7 +13,7 @@
 from pathlib import Path
 
 from smop.data.mouth_roi import CROP_SETTINGS
-from smop.utils.pretrained import HUB_ID, cached_snapshot
+from smop.utils.pretrained import locate_dir
 
 FORMAT = 1
 CARD = "README.md"
@@ -33,22 +33,18 @@ class PackError(ValueError):
 
 def locate(name_or_dir: str) -> Path:
     """A pack's folder: a local folder, or a hub id found in the local Hugging Face cache."""
-    local = Path(name_or_dir).expanduser()
-    if local.is_dir():
-        if not (local / META).is_file():
-            raise PackError(f"{local}: not a packed smop model (no {META}); pack one with python -m smop.bin.pack_model")
-        return local
-    if local.exists():
-        raise PackError(f"{local}: a packed smop model is a folder, not a file")
-    from huggingface_hub import constants
 
-    if not HUB_ID.fullmatch(name_or_dir):
-        raise PackError(f"{name_or_dir}: no such folder, and not a hub id")
-    snapshot = cached_snapshot(name_or_dir)
-    if snapshot is None:
-        raise PackError(f"{name_or_dir}: no such folder, and this hub id is not in the local Hugging Face cache "
-                        f"({constants.HF_HUB_CACHE}); fetch it once with `hf download {name_or_dir}`")
-    folder = Path(snapshot)
-    if not (folder / META).is_file():
-        raise PackError(f"{name_or_dir} ({folder}): not a packed smop model (no {META})")
-    return folder
+    def fail(reason: str, path: Path) -> PackError:
+        if reason == "unmarked":
+            where = path if path == Path(name_or_dir).expanduser() else f"{name_or_dir} ({path})"
+            return PackError(f"{where}: not a packed smop model (no {META}); pack one with python -m smop.bin.pack_model")
+        if reason == "file":
+            return PackError(f"{path}: a packed smop model is a folder, not a file")
+        if reason == "missing":
+            return PackError(f"{name_or_dir}: no such folder, and not a hub id")
+        from huggingface_hub import constants
+
+        return PackError(f"{name_or_dir}: no such folder, and this hub id is not in the local Hugging Face cache "
+                         f"({constants.HF_HUB_CACHE}); fetch it once with `hf download {name_or_dir}`")
+
+    return locate_dir(name_or_dir, META, fail)

@@ -21,10 +21,10 @@ from smop.data.inputs import INPUTS, MODALITIES, VIDEO_FPS, modality_of
 from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
 from smop.inference import pack_layout as layout
 from smop.inference.model_card import CardInfo, model_card
-from smop.inference.pretrained import (SLOTS, PretrainedError, PretrainedPart, hub_source, pretrained_args,
-                                      resolve, stated_license)
+from smop.inference.pretrained import SLOTS, PretrainedPart, hub_source, pretrained_args, resolve, stated_license
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import atomic_write, sha256_of
+from smop.utils.pretrained import PretrainedError
 from smop.utils.results import NOISY_SET, describe, model_summary, wer_table
 
 logger = logging.getLogger(__name__)

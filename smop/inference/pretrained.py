@@ -12,16 +12,12 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from smop.utils.pretrained import HUB_ID, cached_snapshot
+from smop.utils.pretrained import HUB_ID, PretrainedError, cached_snapshot
 
 # The config keys of the components that may hold pretrained weights, in the model's order.
 SLOTS = ("audio_encoder", "video_encoder", "decoder")
 # A file or directory inside the Hugging Face cache: .../models--<org>--<name>/snapshots/<revision>[/<file>]
 _HF_CACHE_PATH = re.compile(r"/models--(?P<repo>[^/]+)/snapshots/(?P<revision>[^/]+)(?:/(?P<file>.+))?$")
-
-
-class PretrainedError(ValueError):
-    pass
 
 
 @dataclass
