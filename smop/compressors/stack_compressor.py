@@ -13,13 +13,6 @@ class StackCompressor(AbsCompressor):
     T' = ceil(T / rate), D' = D * rate.
     """
 
-    def __init__(self, input_size: int, rate: int = 4):
-        super().__init__()
-        if rate < 1:
-            raise ValueError(f"compression rate must be >= 1, got {rate}")
-        self.input_size = input_size
-        self.rate = rate
-
     def output_size(self) -> int:
         return self.input_size * self.rate
 

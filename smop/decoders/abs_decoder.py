@@ -1,8 +1,10 @@
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+from smop.utils.component import AbsComponent
 
 # modality name -> ((B, T, D_llm) embeddings, (B,) lengths)
 ModalityEmbeds = Dict[str, Tuple[torch.Tensor, torch.Tensor]]
@@ -17,7 +19,7 @@ class TextEncoder:
     unk_id: Optional[int] = None
 
 
-class AbsDecoder(torch.nn.Module, ABC):
+class AbsDecoder(AbsComponent, ABC):
     """A language model that reads modality embeddings and writes the transcript.
 
     The decoder class owns its tokenizer and prompts: ``text_encoder(**decoder_conf)`` and
@@ -46,8 +48,17 @@ class AbsDecoder(torch.nn.Module, ABC):
         raise NotImplementedError
 
     @abstractmethod
+    def generation_settings(self, beam_size: int, early_stopping: bool) -> Dict[str, Any]:
+        """Every search setting ``generate`` runs with, as data (decoding records them)."""
+        raise NotImplementedError
+
+    @abstractmethod
     def generate(
-        self, embeds: ModalityEmbeds, max_new_tokens: List[int], beam_size: int = 1
+        self, embeds: ModalityEmbeds, max_new_tokens: List[int], beam_size: int = 1,
+        extra_processors: Sequence[Any] = (), early_stopping: bool = False,
     ) -> List[Tuple[str, float]]:
-        """Transcripts and their log-probabilities, one per utterance."""
+        """Transcripts and their log-probabilities, one per utterance; each utterance stops within
+        its own ``max_new_tokens``. ``extra_processors`` run after the search's own logits
+        processors (e.g. a timer in the benchmarks); ``early_stopping`` as in transformers' beam
+        search."""
         raise NotImplementedError

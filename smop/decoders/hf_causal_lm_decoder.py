@@ -13,6 +13,7 @@ from smop.utils.frozen import FrozenDtypeMixin, enable_activation_checkpointing,
 from smop.utils.pretrained import resolve_pretrained_dir
 
 MODALITY_ORDER = ("audio", "video")
+MODEL_PATH_NAME = "model_name_or_path of the LLM"  # how messages name the model argument
 # The authors' instructions (Llama-AVSR / Llama-SMoP), placed after the modality tokens.
 DEFAULT_PROMPTS = {"audio": "Transcribe speech to text.", "video": "Transcribe video to text.",
                    "audiovisual": "Transcribe speech and video to text."}
@@ -42,33 +43,32 @@ class EosAtBudget(LogitsProcessor):
 def _contiguous_input(module, args):
     """generate() hands the output head the last position of each prompt, a strided view. On CPU
     a strided (B, 1, D) input sends the product through a batched matmul that copies the whole
-    vocabulary matrix once per row: 52 s instead of 0.03 s for a beam-15 prefill with
-    Llama-3.2-1B in bf16 (bench/batched_decoding.py). A contiguous copy of the input avoids it."""
+    vocabulary matrix once per row, which made a beam-15 prefill with Llama-3.2-1B in bf16 three
+    orders of magnitude slower (found with the bench case batched_decoding). A contiguous copy of
+    the input avoids it."""
     return (args[0].contiguous(), *args[1:])
 
 
 @functools.lru_cache(maxsize=4)
 def load_tokenizer(model_name_or_path: str):
     """The LLM's own tokenizer, from a local directory or the HF cache (never downloaded)."""
-    path = resolve_pretrained_dir(model_name_or_path, "decoder_conf.model_name_or_path")
+    path = resolve_pretrained_dir(model_name_or_path, MODEL_PATH_NAME)
     return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
-def unmatched_lora_targets(model_name_or_path: str, targets: Union[str, Sequence[str]]) -> List[str]:
-    """The LoRA targets that name no module of the LLM (peft skips such a name silently when
-    another one matches). The LLM is built on the meta device from its config: no weights load."""
+def unmatched_lora_targets(module_names: Sequence[str], targets: Union[str, Sequence[str]]) -> List[str]:
+    """The LoRA targets that name none of ``module_names`` (peft skips such a name silently when
+    another one matches)."""
     import re
 
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig
-
-    path = resolve_pretrained_dir(model_name_or_path, "decoder_conf.model_name_or_path")
-    with init_empty_weights():
-        llm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
-    names = [n for n, _ in llm.named_modules()]
     if isinstance(targets, str):  # peft: a string is a regular expression over the full names
-        return [] if any(re.fullmatch(targets, n) for n in names) else [targets]
-    return [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+        return [] if any(re.fullmatch(targets, n) for n in module_names) else [targets]
+    return [t for t in targets if not any(n == t or n.endswith("." + t) for n in module_names)]
+
+
+def _lora_targets_message(missing: List[str], model_name_or_path: str) -> str:
+    return (f"{missing} name no module of {model_name_or_path} (LoRA would silently skip them); "
+            "e.g. q_proj, k_proj, v_proj, o_proj for Llama")
 
 
 class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
@@ -86,7 +86,6 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         gradient_checkpointing: recompute LLM activations in backward (long sequences, big LLMs).
     """
 
-    # Constructor arguments that name pretrained weights (a HF model directory): packing copies or names them.
     PRETRAINED_ARGS = {"model_name_or_path": "dir"}
 
     @classmethod
@@ -100,13 +99,21 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         return {"audio": prompt_audio, "video": prompt_video, "audiovisual": prompt_audiovisual}
 
     @classmethod
-    def check_conf(cls, key: str, model_name_or_path: str, lora_r: int = 64,
-                   lora_target_modules: Sequence[str] = ("q_proj", "v_proj"), **_) -> None:
-        resolve_pretrained_dir(model_name_or_path, f"{key}.model_name_or_path")
-        missing = unmatched_lora_targets(model_name_or_path, lora_target_modules) if lora_r > 0 else []
+    def check_conf(cls, key: str, model_name_or_path: str, lora_r: int, lora_target_modules: Sequence[str],
+                   **_) -> None:
+        """The LoRA targets against the LLM's module names, the LLM built on the meta device from
+        its config (no weights load)."""
+        if lora_r <= 0:
+            return
+        from accelerate import init_empty_weights
+        from transformers import AutoConfig
+
+        path = resolve_pretrained_dir(model_name_or_path, f"{key}.model_name_or_path")
+        with init_empty_weights():
+            llm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
+        missing = unmatched_lora_targets([n for n, _ in llm.named_modules()], lora_target_modules)
         if missing:
-            raise ValueError(f"{key}.lora_target_modules: {missing} name no module of {model_name_or_path} "
-                             f"(LoRA would silently skip them); e.g. q_proj, k_proj, v_proj, o_proj for Llama")
+            raise ValueError(f"{key}.lora_target_modules: {_lora_targets_message(missing, model_name_or_path)}")
 
     def __init__(
         self,
@@ -131,7 +138,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         self.text = self.text_encoder(model_name_or_path)
         self.frozen_dtype = parse_dtype(frozen_dtype)
         llm, info = AutoModelForCausalLM.from_pretrained(
-            resolve_pretrained_dir(model_name_or_path, "decoder_conf.model_name_or_path"),
+            resolve_pretrained_dir(model_name_or_path, MODEL_PATH_NAME),
             local_files_only=True, dtype=self.frozen_dtype, output_loading_info=True,
         )
         if info["missing_keys"]:
@@ -147,10 +154,17 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
             head.register_forward_pre_hook(_contiguous_input)
         if gradient_checkpointing:
             enable_activation_checkpointing(llm)
+        self.lora_settings = {"lora_r": lora_r}
         if lora_r > 0:
+            missing = unmatched_lora_targets([n for n, _ in llm.named_modules()], lora_target_modules)
+            if missing:
+                raise ValueError(f"lora_target_modules: {_lora_targets_message(missing, model_name_or_path)}")
+            # peft: a string is one regular expression over the full module names, a list names modules
+            targets = lora_target_modules if isinstance(lora_target_modules, str) else list(lora_target_modules)
+            self.lora_settings.update(lora_alpha=float(lora_alpha), lora_dropout=float(lora_dropout), lora_target_modules=targets)
             lora = LoraConfig(
                 r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                target_modules=list(lora_target_modules), bias="none", task_type="CAUSAL_LM",
+                target_modules=targets, bias="none", task_type="CAUSAL_LM",
             )
             llm = get_peft_model(llm, lora, autocast_adapter_dtype=True)
             for n, p in llm.named_parameters():
@@ -182,6 +196,12 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
 
     def embed_size(self) -> int:
         return self._input_embeddings().weight.shape[1]
+
+    def summary(self) -> Dict[str, object]:
+        """The LLM's class, its frozen dtype and the LoRA adapters as built (r 0: none)."""
+        base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
+        return {"type": type(self).__name__, "llm": type(base).__name__,
+                "frozen_dtype": str(self.frozen_dtype).replace("torch.", ""), **self.lora_settings}
 
     def tokenize(self, text: str) -> List[int]:
         return self.text.encode(text)

@@ -3,8 +3,10 @@ from typing import Optional, Tuple
 
 import torch
 
+from smop.utils.component import AbsComponent
 
-class AbsAudioEncoder(torch.nn.Module, ABC):
+
+class AbsAudioEncoder(AbsComponent, ABC):
     """Raw 16 kHz waveform (B, S) + lengths -> frame features (B, T, D) + lengths."""
 
     @abstractmethod

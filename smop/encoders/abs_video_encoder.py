@@ -3,8 +3,10 @@ from typing import Tuple
 
 import torch
 
+from smop.utils.component import AbsComponent
 
-class AbsVideoEncoder(torch.nn.Module, ABC):
+
+class AbsVideoEncoder(AbsComponent, ABC):
     """Normalised grayscale mouth crops (B, T, H, W) + lengths -> features (B, T', D) + lengths."""
 
     @abstractmethod

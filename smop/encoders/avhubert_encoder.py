@@ -1,6 +1,5 @@
 """AV-HuBERT video encoder without fairseq (frozen by default)."""
 import logging
-from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
@@ -27,16 +26,10 @@ class AVHubertVideoEncoder(FreezableMixin, AbsVideoEncoder):
             none anyway).
     """
 
-    # Constructor arguments that name pretrained weights (one file): packing copies or names them.
     PRETRAINED_ARGS = {"checkpoint": "file"}
+    PRETRAINED_SOURCE = "convert the official checkpoint with python -m smop.bin.convert_avhubert"
     # The audio branch is not used for video-only features.
     IGNORED_KEYS = PRETRAINING_KEYS + ("feature_extractor_audio.proj.weight", "feature_extractor_audio.proj.bias")
-
-    @classmethod
-    def check_conf(cls, key: str, checkpoint: str, **_) -> None:
-        if not Path(checkpoint).is_file():
-            raise FileNotFoundError(f"{key}.checkpoint: {Path(checkpoint).absolute()} does not exist (convert the "
-                                    f"official checkpoint with python -m smop.bin.convert_avhubert)")
 
     def __init__(
         self,

@@ -30,12 +30,7 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
             keeping them (fine-tuning, ``freeze: false``; a frozen encoder keeps none anyway).
     """
 
-    # Constructor arguments that name pretrained weights (a HF model directory): packing copies or names them.
     PRETRAINED_ARGS = {"model_name_or_path": "dir"}
-
-    @classmethod
-    def check_conf(cls, key: str, model_name_or_path: str, **_) -> None:
-        resolve_pretrained_dir(model_name_or_path, f"{key}.model_name_or_path")
 
     def __init__(
         self,
@@ -49,7 +44,7 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         self.freeze = freeze
         self.length_aware = length_aware
         model, info = WhisperModel.from_pretrained(
-            resolve_pretrained_dir(model_name_or_path, "audio_encoder_conf.model_name_or_path"),
+            resolve_pretrained_dir(model_name_or_path, "model_name_or_path of the Whisper encoder"),
             local_files_only=True, output_loading_info=True,
         )
         missing = [k for k in info["missing_keys"] if k.startswith("encoder.")]

@@ -2,7 +2,7 @@
 how a pack names them (a hub id, or a path inside the pack) and how a pack's names are found again.
 
 A component declares the constructor arguments that name pretrained weights in its class attribute
-``PRETRAINED_ARGS`` ({argument: "dir" for a Hugging Face model directory, "file" for one file}).
+``PRETRAINED_ARGS`` (smop.utils.component.AbsComponent).
 """
 import os
 import re
@@ -65,7 +65,7 @@ def pretrained_args(config: dict) -> List[tuple]:
             continue
         cls = choices[slot].get_class(config.get(slot, choices[slot].default))
         conf = config.get(f"{slot}_conf") or {}
-        for arg, kind in getattr(cls, "PRETRAINED_ARGS", {}).items():
+        for arg, kind in cls.PRETRAINED_ARGS.items():
             if conf.get(arg) is None:
                 raise PretrainedError(f"{slot}_conf.{arg} is not set in the config")
             found.append((slot, arg, kind, str(conf[arg])))

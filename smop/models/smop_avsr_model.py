@@ -17,7 +17,6 @@ from smop.projectors.abs_projector import AbsProjector, ProjectorOutput
 logger = logging.getLogger(__name__)
 
 
-
 def _parameter_counts(module: torch.nn.Module) -> Dict[str, int]:
     return {"trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
             "total": sum(p.numel() for p in module.parameters())}
@@ -150,12 +149,16 @@ class SmopAVSRModel(AbsESPnetModel):
         speech_lengths: Optional[torch.Tensor] = None,
         video: Optional[torch.Tensor] = None,
         video_lengths: Optional[torch.Tensor] = None,
-        beam_size: int = 1,
-        max_new_tokens_per_second: float = 10.0,
-        max_new_tokens_min: int = 10,
-        early_stopping: bool = False,
+        *,
+        beam_size: int,
+        max_new_tokens_per_second: float,
+        max_new_tokens_min: int,
+        early_stopping: bool,
         utt_id: Optional[List[str]] = None,
     ) -> Tuple[List[Tuple[str, float]], ProjectorOutput]:
+        """Transcripts and log-probabilities, and the projector's output (routing counts). The
+        search settings have no defaults here: smop.inference.settings.DecodeSettings holds them
+        (``**settings.search()``)."""
         embeds, proj = self.encode(speech, speech_lengths, video, video_lengths, utt_id)
         budget = self.max_new_tokens(
             speech_lengths if "audio" in self.modalities else None,
@@ -165,12 +168,14 @@ class SmopAVSRModel(AbsESPnetModel):
 
     # --------------------------------------------------------------------------------- summary
     def summary(self) -> Dict[str, object]:
-        """What the model is, as plain data for reports (RESULTS.md, model cards): the modality, each
-        part's class and parameter counts, the projector's own summary."""
+        """What the model is as built, as plain data for reports (RESULTS.md, model cards): the
+        modality, each part's class and parameter counts, and the summaries of the parts whose
+        settings shape the model (compressors, projector, decoder)."""
         parts = {name: {"class": type(module).__name__, **_parameter_counts(module)}
                  for name, module in self.named_children()}
-        return {"modality": self.modality, "parts": parts, "projector": self.projector.summary(),
-                **_parameter_counts(self)}
+        compressors = {m: getattr(self, f"{m}_compressor").summary() for m in self.modalities}
+        return {"modality": self.modality, "parts": parts, "compressors": compressors,
+                "projector": self.projector.summary(), "decoder": self.decoder.summary(), **_parameter_counts(self)}
 
     # ------------------------------------------------------------------- trainable-only state
     def _kept_keys(self) -> set:

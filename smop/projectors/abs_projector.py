@@ -4,6 +4,8 @@ from typing import Dict, Tuple
 
 import torch
 
+from smop.utils.component import AbsComponent
+
 # modality name -> ((B, T, D) features, (B,) lengths)
 ModalityFeats = Dict[str, Tuple[torch.Tensor, torch.Tensor]]
 
@@ -17,7 +19,7 @@ class ProjectorOutput:
     usage: Dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-class AbsProjector(torch.nn.Module, ABC):
+class AbsProjector(AbsComponent, ABC):
     """Maps encoder frames of each modality into the LLM's embedding space."""
 
     @abstractmethod
@@ -27,10 +29,6 @@ class AbsProjector(torch.nn.Module, ABC):
     @abstractmethod
     def forward(self, feats: ModalityFeats) -> ProjectorOutput:
         raise NotImplementedError
-
-    def summary(self) -> Dict[str, object]:
-        """What the projector is, for reports (RESULTS.md, model cards), as plain data."""
-        return {"type": type(self).__name__}
 
     def may_leave_parameters_unused(self) -> bool:
         """Whether a step can leave parameters without a gradient (an expert that gets no token);

@@ -29,7 +29,7 @@ from smop.models.smop_avsr_model import SmopAVSRModel
 from smop.projectors.abs_projector import AbsProjector
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
 from smop.projectors.smop_projector import SMoPProjector
-from smop.tasks.config_check import ConfigError, check_config, constructor_params
+from smop.tasks.config_check import ConfigError, check_config, required_keys
 from smop.tasks.trainer import SmopTrainer, weights_only_torch_load
 from smop.utils.checkpoint import load_model_state
 
@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 register_data_types()
 
-# Frames per LLM token by default: Whisper 50 Hz / 4 and AV-HuBERT 25 Hz / 2, both 12.5 Hz.
+# Frames per LLM token by default: Whisper 50 Hz / 4 and AV-HuBERT 25 Hz / 2, both 12.5 Hz. The one
+# default of the compressors' rate (they take it from the task).
 DEFAULT_RATES = {"audio": 4, "video": 2}
 
 # --audio_encoder, --audio_encoder_conf
@@ -94,6 +95,15 @@ def component_used(name: str, modalities) -> bool:
     return kind not in ("audio", "video") or kind in modalities
 
 
+def with_default_rates(args: argparse.Namespace) -> argparse.Namespace:
+    """A copy of ``args`` whose compressor confs hold the task's default rate where the config sets
+    none (a config's ``video_compressor_conf`` replaces the option's default whole)."""
+    args = argparse.Namespace(**vars(args))
+    for m, rate in DEFAULT_RATES.items():
+        setattr(args, f"{m}_compressor_conf", {"rate": rate, **(getattr(args, f"{m}_compressor_conf", None) or {})})
+    return args
+
+
 class SmopAVSRTask(AbsTask):
     num_optimizers: int = 1
 
@@ -111,23 +121,26 @@ class SmopAVSRTask(AbsTask):
     trainer = SmopTrainer
 
     @classmethod
-    def check_args(cls, args: argparse.Namespace) -> None:
-        """Raise ConfigError naming every bad component, ``*_conf`` key or path (nothing is loaded)."""
-        check_config(args, cls.class_choices_list, MODALITIES, TASK_SUPPLIED, component_used)
+    def check_args(cls, args: argparse.Namespace, complete: bool = True) -> None:
+        """Raise ConfigError naming every bad component, ``*_conf`` key or path (nothing is loaded).
+        Called where a config enters: training, loading a trained model, ``--print_config``
+        (``complete=False``: the names only, for a template may leave values to fill in)."""
+        check_config(with_default_rates(args), cls.class_choices_list, MODALITIES, TASK_SUPPLIED, component_used,
+                     complete)
 
     @classmethod
     def main(cls, args: Optional[argparse.Namespace] = None, cmd=None):
         if args is None:
             args = cls.get_parser().parse_args(cmd)
-        if not args.print_config:
-            try:
-                cls.check_args(args)
+        try:
+            cls.check_args(args, complete=not args.print_config)
+            if not args.print_config:
                 for prefix in ("train", "valid"):
                     shapes = getattr(args, f"{prefix}_shape_file")
                     check_inputs_agree(getattr(args, f"{prefix}_data_path_and_name_and_type"), shapes[0] if shapes else None)
-            except (ConfigError, DataDirError) as e:
-                print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
-                sys.exit(2)
+        except (ConfigError, DataDirError) as e:
+            print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+            sys.exit(2)
         return super().main(args=args)
 
     @classmethod
@@ -139,9 +152,8 @@ class SmopAVSRTask(AbsTask):
             if config.get(choices.name) is None:
                 continue
             conf = config[f"{choices.name}_conf"]
-            for key, p in constructor_params(choices.get_class(config[choices.name])).items():
-                if p.default is p.empty and key not in TASK_SUPPLIED.get(choices.name, ()):
-                    conf.setdefault(key, None)
+            for key in required_keys(choices.get_class(config[choices.name]), TASK_SUPPLIED.get(choices.name, ())):
+                conf.setdefault(key, None)
         return config
 
     @classmethod
@@ -199,7 +211,9 @@ class SmopAVSRTask(AbsTask):
     @classmethod
     @typechecked
     def build_model(cls, args: argparse.Namespace) -> SmopAVSRModel:
-        cls.check_args(args)
+        # The config was checked where it entered (main, build_trained_model); a direct call with a
+        # bad one fails in the component that cannot take it.
+        args = with_default_rates(args)
         modalities = MODALITIES[args.modality]
         parts: Dict[str, torch.nn.Module] = {}
 
@@ -213,9 +227,8 @@ class SmopAVSRTask(AbsTask):
         input_sizes = {}
         for m in modalities:
             choices = audio_compressor_choices if m == "audio" else video_compressor_choices
-            conf = {"rate": DEFAULT_RATES[m], **getattr(args, f"{m}_compressor_conf")}
             compressor = choices.get_class(getattr(args, f"{m}_compressor"))(
-                input_size=parts[f"{m}_encoder"].output_size(), **conf
+                input_size=parts[f"{m}_encoder"].output_size(), **getattr(args, f"{m}_compressor_conf")
             )
             parts[f"{m}_compressor"] = compressor
             input_sizes[m] = compressor.output_size()
@@ -284,6 +297,7 @@ class SmopAVSRTask(AbsTask):
         """``build_model`` from a config, then the trained weights of ``model_file`` (``.pth`` or
         ``.safetensors``, read without pickle) over it."""
         state = None if model_file is None else load_model_state(model_file)  # a bad path fails before the build
+        cls.check_args(args)  # a trained model's config enters here (decoding, packs)
         model = cls.build_model(args)
         if state is not None:
             model.load_state_dict(state, strict=True)

@@ -42,3 +42,10 @@ def test_rate_one_and_bad_rate(cls):
     assert torch.equal(y, x) and n.tolist() == [4]
     with pytest.raises(ValueError):
         cls(3, rate=0)
+
+
+@pytest.mark.parametrize("cls", [AvgPoolCompressor, StackCompressor])
+def test_the_rate_comes_from_the_task_and_the_summary_says_it(cls):
+    with pytest.raises(TypeError, match="rate"):
+        cls(3)  # no default of its own: the task's per modality is the one
+    assert cls(3, rate=2).summary() == {"type": cls.__name__, "rate": 2}

@@ -162,3 +162,14 @@ def test_per_utterance_budgets_match_one_by_one(decoder, beam):
         (text, score), = decoder.generate(one, [budgets[i]], beam_size=beam)
         assert text == batched[i][0] and score == pytest.approx(batched[i][1], abs=1e-3)
         assert len(decoder.tokenize(text)) <= budgets[i] + 1
+
+
+def test_lora_targets_are_checked_on_the_llms_own_modules(pretrained):
+    with pytest.raises(ValueError, match=r"lora_target_modules: \['vv_proj'\] name no module of"):
+        HFCausalLMDecoder(["audio"], pretrained["llm"], lora_r=4, lora_target_modules=["q_proj", "vv_proj"])
+
+
+def test_the_summary_holds_the_lora_as_built(decoder):
+    assert decoder.summary() == {"type": "HFCausalLMDecoder", "llm": "LlamaForCausalLM", "frozen_dtype": "float32",
+                                 "lora_r": 4, "lora_alpha": 8.0, "lora_dropout": 0.0,
+                                 "lora_target_modules": ["q_proj", "v_proj"]}

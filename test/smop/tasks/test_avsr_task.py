@@ -6,6 +6,7 @@ import torch
 import yaml
 
 from tiny_experiment import dataset_loss, write_train_config
+from smop.inference.settings import DecodeSettings
 from smop.tasks.avsr import SmopAVSRTask
 
 
@@ -61,8 +62,9 @@ def test_state_dict_holds_only_trained_weights_and_reloads_exactly(tmp_path, pre
     assert dataset_loss(loaded, args, datadir) == pytest.approx(dataset_loss(model, args, datadir), rel=1e-6)
     speech, video = torch.randn(2, 16000) * 0.1, torch.randn(2, 25, 88, 88)
     lengths = (torch.tensor([16000, 11000]), torch.tensor([25, 18]))
-    a, _ = model.recognize(speech, lengths[0], video, lengths[1])
-    b, _ = loaded.recognize(speech, lengths[0], video, lengths[1])
+    search = DecodeSettings().search()
+    a, _ = model.recognize(speech, lengths[0], video, lengths[1], **search)
+    b, _ = loaded.recognize(speech, lengths[0], video, lengths[1], **search)
     assert a == b
 
 
@@ -128,3 +130,17 @@ def test_missing_model_file_lists_the_checkpoints_there(tmp_path, pretrained, da
         SmopAVSRTask.build_model_from_file(tmp_path / "exp" / "config.yaml", tmp_path / "exp" / "valid.loss.ave.pth")
     with pytest.raises(FileNotFoundError, match=r"the directory .*nowhere does not exist"):
         SmopAVSRTask.build_model_from_file(tmp_path / "exp" / "config.yaml", tmp_path / "nowhere" / "a.pth")
+
+
+def test_a_compressor_conf_without_rate_takes_the_tasks_default(tmp_path, pretrained, datadir):
+    """A config's video_compressor_conf replaces the option's default whole; the rate is still the
+    task's, and the summary records it as built."""
+    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, video_compressor_conf={}, audio_compressor="stack",
+                             audio_compressor_conf={"rate": 3})
+    args = _args(cfg, tmp_path / "exp")
+    assert args.video_compressor_conf == {}
+    SmopAVSRTask.check_args(args)
+    summary = SmopAVSRTask.build_model(args).summary()
+    assert summary["compressors"] == {"audio": {"type": "StackCompressor", "rate": 3},
+                                      "video": {"type": "AvgPoolCompressor", "rate": 2}}
+    assert summary["decoder"]["lora_r"] == 4 and summary["decoder"]["lora_target_modules"] == ["q_proj", "v_proj"]

@@ -119,3 +119,28 @@ def test_mismatched_ids_between_inputs_name_both_files(tmp_path, pretrained, dat
     assert res.returncode == 2 and "Traceback" not in res.stderr
     first = lines[0].split()[0]
     assert f"1 of the 6 utterances of {data / 'frames_shape'} are not in {data / 'video.scp'}, e.g. ['{first}']" in res.stderr
+
+
+def test_print_config_with_a_bad_config_gives_the_training_refusal(tmp_path, pretrained, datadir):
+    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, projector="smopp")
+    res = subprocess.run([sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--print_config"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and res.stdout == ""
+    assert "avsr_train.py: error: " in res.stderr and "projector: 'smopp' is not one of" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_the_config_is_checked_where_it_enters_not_in_build_model(tmp_path, pretrained, datadir, monkeypatch):
+    """build_model trusts its caller (training's main checked the config); loading a trained model
+    checks once."""
+    from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
+
+    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir)
+    args = _args(cfg, tmp_path)
+    calls = []
+    check = HFCausalLMDecoder.check_conf.__func__
+    monkeypatch.setattr(HFCausalLMDecoder, "check_conf", classmethod(lambda cls, *a, **kw: calls.append(a) or check(cls, *a, **kw)))
+    SmopAVSRTask.build_model(args)
+    assert calls == []
+    SmopAVSRTask.build_trained_model(args)
+    assert len(calls) == 1
