@@ -5,8 +5,8 @@ Writes ``<output_dir>/1best_recog/{text,score}`` sorted by utterance id, the per
 counts ``<output_dir>/expert_usage.json`` and the resolved settings ``<output_dir>/decode_config.yaml``.
 
 One process can decode several test sets with the model loaded once (start-up, mostly imports,
-costs ~15 s on a CPU): repeat the set's options, each set naming every input once and in the
-same order, e.g. for two sets
+is much of a small set's time on a CPU): repeat the set's options, each set naming every input
+once and in the same order, e.g. for two sets
 
     --data_path_and_name_and_type data/test/wav.scp,speech,wav16k --key_file A --output_dir X \
     --data_path_and_name_and_type data/test_snr0/wav.scp,speech,wav16k --key_file B --output_dir Y
@@ -30,9 +30,10 @@ from tqdm import tqdm
 from smop.data.datadir import check_inputs_agree, read_table
 from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
-from smop.inference.settings import DTYPES, DecodeSettings, decoding_batch
+from smop.inference.settings import DecodeSettings
+from smop.inference.speech2text import Speech2Text
 from smop.tasks.avsr import SmopAVSRTask
-from smop.utils.frozen import parse_dtype
+from smop.utils.frozen import DTYPES
 from smop.utils.io import atomic_write
 from smop.utils.log import setup_logging
 from smop.utils.versions import versions
@@ -124,11 +125,10 @@ def inference(
     ``settings`` are those of :class:`DecodeSettings` (batch_size, beam_size, ...)."""
     if ngpu > 1:
         raise NotImplementedError("decode with --ngpu 0 or 1; split the data over jobs for more")
-    settings = DecodeSettings().replace(**settings)
-    device = "cuda" if ngpu > 0 else "cpu"
-    model, train_args = SmopAVSRTask.build_model_from_file(train_config, model_file, device)
-    model.to(dtype=parse_dtype(settings.dtype, "dtype")).eval()
-    generation = generation_record(model, settings)
+    # As ESPnet's inference(): one Speech2Text decodes every batch of the loader.
+    speech2text = Speech2Text.from_files(train_config, model_file, "cuda" if ngpu > 0 else "cpu", **settings)
+    settings, train_args = speech2text.settings, speech2text.train_args
+    generation = generation_record(speech2text.model, settings)
     generation.update(train_config=train_config, model_file=model_file,
                       model={k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))})
     results = []
@@ -141,7 +141,7 @@ def inference(
             yaml.safe_dump(generation, f, sort_keys=False)
         keys = decoding_keys(one.data, one.key_file, sort_by_length)
         loader = evaluation_loader(one.data, train_args, keys, settings.batch_size, num_workers)
-        results.append(decode(model, loader, device, out, parse_dtype(settings.dtype, "dtype"), **settings.search()))
+        results.append(decode(speech2text, loader, out))
     return results
 
 
@@ -153,17 +153,13 @@ def generation_record(model, settings: DecodeSettings) -> dict:
     return {"generation": generation, "settings": settings.to_dict()}
 
 
-@torch.no_grad()
-def decode(model, loader, device: str, out: Path, dtype: torch.dtype = torch.float32, **search) -> Dict[str, str]:
-    """Decode one set and write its 1-best text, scores and expert usage under ``out``; the inputs
-    are cast to ``dtype`` (the model's, as the Python API casts them)."""
+def decode(speech2text: Speech2Text, loader, out: Path) -> Dict[str, str]:
+    """Decode one set's batches and write its 1-best text, scores and expert usage under ``out``."""
     texts: Dict[str, str] = {}
     scores: Dict[str, float] = {}
     usage: Dict[str, torch.Tensor] = {}
     for batch_keys, batch in tqdm(loader, total=len(loader), desc=f"decoding {out}", unit="batch", file=sys.stderr):
-        batch = decoding_batch(batch, device, dtype)
-        inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
-        hyps, proj = model.recognize(**inputs, **search, utt_id=list(batch_keys))
+        hyps, proj = speech2text.recognize_batch(batch_keys, batch)
         for key, (text, score) in zip(batch_keys, hyps):
             texts[key] = text
             scores[key] = score

@@ -1,14 +1,14 @@
 """The Python API: ``Speech2Text.from_pretrained(pack)(speech=..., video=...)``.
 
 ESPnet's ``Speech2Text`` convention for smop models: one call decodes one utterance or a batch, with
-the decoding settings the model was packed with (``decode.yaml``) unless overridden. Inputs go
-through the preprocessing and batching of ``smop.bin.avsr_inference``, so both give the same
+the decoding settings the model was packed with (``decode.yaml``) unless overridden. As in ESPnet,
+``smop.bin.avsr_inference`` decodes through it too (``recognize_batch``): both give the same
 hypotheses for the same input. ``transcribe`` takes recordings of any length: it cuts them into
 segments the model can decode (``smop.inference.segments``) and joins their transcripts.
 """
 import logging
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from smop.data.alignment import av_tolerance
 from smop.data.inputs import INPUTS, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from smop.inference import segments
 from smop.inference.settings import DecodeSettings, decoding_batch
+from smop.projectors.abs_projector import ProjectorOutput
 from smop.utils.frozen import parse_dtype
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Speech2Text:
         self.settings = settings
         self.device = device
         self.mouth_crop = mouth_crop
+        self.train_args = train_args
         self.dtype = parse_dtype(settings.dtype, "dtype")
         self.model = model.to(device=device, dtype=self.dtype).eval()
         self.preprocess = SmopAVSRTask.build_preprocess_fn(train_args, False)
@@ -86,6 +88,16 @@ class Speech2Text:
         packed = read_pack(name_or_dir)
         model, args = packed.build_model(device)
         return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
+
+    @classmethod
+    def from_files(cls, train_config: Optional[str], model_file: Optional[str], device: str = "cpu",
+                   **settings) -> "Speech2Text":
+        """An experiment's model: its training config and a checkpoint (as ESPnet's Speech2Text takes
+        ``asr_train_config`` and ``asr_model_file``); ``settings`` change DecodeSettings' defaults."""
+        from smop.tasks.avsr import SmopAVSRTask
+
+        model, args = SmopAVSRTask.build_model_from_file(train_config, model_file, device)
+        return cls(model, args, DecodeSettings().replace(**settings), device)
 
     @property
     def modality(self) -> str:
@@ -193,6 +205,16 @@ class Speech2Text:
                 for p in parts]
 
     @torch.no_grad()
+    def recognize_batch(self, keys: Sequence[str], batch: Mapping[str, torch.Tensor]) -> Tuple[
+            List[Tuple[str, float]], ProjectorOutput]:
+        """One batch as the task's collate makes it (keys and tensors): the (text, score) of each
+        utterance and the projector's output (routing counts). The batch goes to the device with
+        its floats in the decoding dtype; transcripts in it are not used."""
+        inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
+        return self.model.recognize(**decoding_batch(inputs, self.device, self.dtype), **self.settings.search(),
+                                    utt_id=list(keys))
+
+    @torch.no_grad()
     def decode(self, speech: List[Optional[Array]], video: List[Optional[Array]],
                ids: Optional[List[str]] = None) -> List[Hypothesis]:
         """Hypotheses in input order; decoded longest first in batches of ``settings.batch_size``
@@ -204,9 +226,7 @@ class Speech2Text:
         size = self.settings.batch_size
         for start in range(0, len(order), size):
             chosen = order[start : start + size]
-            keys, batch = self.collate([(ids[i], items[i][0]) for i in chosen])
-            batch = decoding_batch(batch, self.device, self.dtype)  # as avsr_inference does
-            hyps, _ = self.model.recognize(**batch, **self.settings.search(), utt_id=list(keys))
+            hyps, _ = self.recognize_batch(*self.collate([(ids[i], items[i][0]) for i in chosen]))
             for i, (text, score) in zip(chosen, hyps):
                 out[i] = Hypothesis(text, score, items[i][1])
         return out
