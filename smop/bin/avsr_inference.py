@@ -2,7 +2,8 @@
 """Batched decoding of a trained Llama-SMoP model (ESPnet-style command line).
 
 Writes ``<output_dir>/1best_recog/{text,score}`` sorted by utterance id, the per-expert routing
-counts ``<output_dir>/expert_usage.json`` and the resolved settings ``<output_dir>/decode_config.yaml``.
+counts ``<output_dir>/expert_usage.json``, what decoded the set ``<output_dir>/decode_config.yaml``
+(smop.experiment.DecodeRecord) and the search settings ``<output_dir>/generation_config.yaml``.
 
 One process can decode several test sets with the model loaded once (start-up, mostly imports,
 is much of a small set's time on a CPU): repeat the set's options, each set naming every input
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from smop.data.datadir import check_inputs_agree, read_table
 from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
+from smop.experiment import EXPERT_USAGE, GENERATION, HYPOTHESES, DecodeRecord
 from smop.inference.settings import DecodeSettings
 from smop.inference.speech2text import Speech2Text
 from smop.tasks.avsr import SmopAVSRTask
@@ -137,7 +139,7 @@ def inference(
         set_all_random_seed(seed)
         out = Path(one.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        with atomic_write(out / "generation_config.yaml") as f:
+        with atomic_write(out / GENERATION) as f:
             yaml.safe_dump(generation, f, sort_keys=False)
         keys = decoding_keys(one.data, one.key_file, sort_by_length)
         loader = evaluation_loader(one.data, train_args, keys, settings.batch_size, num_workers)
@@ -166,15 +168,15 @@ def decode(speech2text: Speech2Text, loader, out: Path) -> Dict[str, str]:
         for m, counts in proj.usage.items():  # (top_k, E) token counts of this batch
             usage[m] = usage[m] + counts.cpu() if m in usage else counts.cpu()
 
-    with atomic_write(out / "1best_recog" / "text") as f:
+    with atomic_write(out / HYPOTHESES / "text") as f:
         f.writelines(f"{k} {texts[k]}\n".replace(" \n", "\n") for k in sorted(texts))
-    with atomic_write(out / "1best_recog" / "score") as f:
+    with atomic_write(out / HYPOTHESES / "score") as f:
         f.writelines(f"{k} {scores[k]:.4f}\n" for k in sorted(scores))
     if usage:
-        with atomic_write(out / "expert_usage.json") as f:  # modality -> top<r> -> tokens per expert
+        with atomic_write(out / EXPERT_USAGE) as f:  # modality -> top<r> -> tokens per expert
             json.dump({m: {f"top{r + 1}": [int(c) for c in row] for r, row in enumerate(counts.tolist())}
                        for m, counts in usage.items()}, f, indent=2)
-    logger.info(f"decoded {len(texts)} utterances -> {out / '1best_recog' / 'text'}")
+    logger.info(f"decoded {len(texts)} utterances -> {out / HYPOTHESES / 'text'}")
     return texts
 
 
@@ -216,13 +218,11 @@ def main(cmd=None):
         sets = decode_sets(kwargs.pop("data_path_and_name_and_type"), kwargs.pop("output_dir"), kwargs.pop("key_file"))
     except ValueError as e:
         parser.error(str(e))
-    for one in sets:
-        # The settings as if this set had been decoded alone.
-        recorded = dict(kwargs, output_dir=one.output_dir, key_file=one.key_file,
-                        data_path_and_name_and_type=[list(t) for t in one.data])
-        Path(one.output_dir).mkdir(parents=True, exist_ok=True)
-        with atomic_write(Path(one.output_dir) / "decode_config.yaml") as f:
-            yaml.safe_dump({"args": recorded, "versions": versions()}, f, sort_keys=False)
+    settings = DecodeSettings.from_dict(kwargs, "the decoding options")
+    for one in sets:  # each set's record: as if it had been decoded alone
+        DecodeRecord(output_dir=one.output_dir, data=one.data, key_file=one.key_file, settings=settings,
+                     train_config=args.train_config, model_file=args.model_file, ngpu=args.ngpu, seed=args.seed,
+                     num_workers=args.num_workers, sort_by_length=args.sort_by_length, versions=versions()).write()
     inference(sets, **kwargs)
 
 

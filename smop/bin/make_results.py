@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Write RESULTS.md from scored experiments (ESPnet's show_asr_result.sh, one table per experiment).
 
-    python -m smop.bin.make_results --exp_dirs exp/train_asr_dedr exp/train_dedr --decode_tag decode_decode_valid.loss.ave \
-        --sets test test_snr-5 test_snr0 --command "./run.sh" --output RESULTS.md
+    python -m smop.bin.make_results --exp_dirs exp/train_asr_dedr exp/train_dedr \
+        --decode_tag decode_decode_valid.loss.ave --sets test test_snr-5 test_snr0 \
+        --command "./run.sh" --output RESULTS.md
 """
 import argparse
 import datetime
 from pathlib import Path
 
+from smop.experiment import EXPERT_USAGE_PLOT, IMAGES, ExperimentDir
 from smop.utils.io import atomic_write
-from smop.utils.results import describe, wer_table
 from smop.utils.versions import machine, versions
 
 
@@ -30,19 +31,20 @@ def main(cmd=None):
     if args.command:
         lines.append(f"- command: `{args.command.strip()}`")
     summary = {}
-    for exp in args.exp_dirs:
-        lines += ["", f"## {exp}", f"- {describe(exp)}", f"- decoding: `{args.decode_tag}`", "", "### WER", ""]
-        table, errors = wer_table(exp, args.decode_tag, args.sets)
+    for path in args.exp_dirs:
+        exp = ExperimentDir(path)
+        lines += ["", f"## {path}", f"- {exp.describe()}", f"- decoding: `{args.decode_tag}`", "", "### WER", ""]
+        table, errors = exp.decoding(args.decode_tag).wer_table(args.sets)
         lines += table
         if errors:
-            summary[exp.name] = errors
-        images = sorted((exp / "images").glob("*.png")) if (exp / "images").is_dir() else []
+            summary[path.name] = errors
+        images = sorted((exp / IMAGES).glob("*.png")) if (exp / IMAGES).is_dir() else []
         wanted = [i for i in images if i.stem in ("loss", "loss_ce", "acc", "lb_loss", "z_loss")]
         if wanted:
             lines += ["", "Training curves: " + ", ".join(f"[{i.stem}]({i})" for i in wanted)]
-        if (exp / "expert_usage.png").exists():
+        if (exp / EXPERT_USAGE_PLOT).exists():
             lines += ["", "Expert usage (share of tokens per expert, first and second choice):", "",
-                      f"![expert usage of {exp.name}]({exp / 'expert_usage.png'})"]
+                      f"![expert usage of {path.name}]({exp / EXPERT_USAGE_PLOT})"]
     if len(summary) > 1:
         lines += ["", "## WER (%) by experiment and condition", "",
                   "|experiment|" + "|".join(args.sets) + "|", "|---|" + "---|" * len(args.sets)]

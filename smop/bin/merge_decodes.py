@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from smop.data.datadir import c_sorted, read_table
+from smop.experiment import EXPERT_USAGE, HYPOTHESES, Usage, add_usage
 from smop.utils.io import atomic_write
 from smop.utils.log import setup_logging
 
@@ -30,11 +31,11 @@ def main(cmd=None):
     setup_logging()
     expected = [k for k, _ in read_table(args.keys)]
     merged = {"text": {}, "score": {}}
-    usage = {}
+    usage: Usage = {}
     for j in range(1, args.nj + 1):
         out = args.logdir / f"output.{j}"
         for name in merged:
-            path = out / "1best_recog" / name
+            path = out / HYPOTHESES / name
             if not path.exists():
                 log = (args.job_log or f"{args.logdir}/decode.JOB.log").replace("JOB", str(j))
                 raise SystemExit(f"decoding job {j} left no {path}; see {log}")
@@ -42,11 +43,8 @@ def main(cmd=None):
                 if key in merged[name]:
                     raise SystemExit(f"utterance {key} decoded twice ({path})")
                 merged[name][key] = value
-        if (out / "expert_usage.json").exists():
-            for m, ranks in json.loads((out / "expert_usage.json").read_text()).items():
-                for rank, counts in ranks.items():
-                    acc = usage.setdefault(m, {}).setdefault(rank, [0.0] * len(counts))
-                    usage[m][rank] = [a + c for a, c in zip(acc, counts)]
+        if (out / EXPERT_USAGE).exists():
+            add_usage(usage, json.loads((out / EXPERT_USAGE).read_text()))
     missing = sorted(set(expected) - set(merged["text"]))
     extra = sorted(set(merged["text"]) - set(expected))
     if missing or extra:
@@ -57,7 +55,7 @@ def main(cmd=None):
         with atomic_write(args.output_dir / name) as f:
             f.writelines(f"{k} {table[k]}\n" for k in c_sorted(table))
     if usage:
-        with atomic_write(args.output_dir / "expert_usage.json") as f:
+        with atomic_write(args.output_dir / EXPERT_USAGE) as f:
             json.dump(usage, f, indent=2)
     logger.info(f"{args.output_dir}: {len(expected)} hypotheses from {args.nj} jobs")
 

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+from smop.experiment import ExperimentError
 from smop.inference.pack_layout import PackError
 from smop.inference.pack_writer import PackOptions, write_pack
 from smop.inference.pretrained import SLOTS
@@ -46,8 +47,8 @@ def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp_dir", type=Path, required=True, help="the training directory (config.yaml, checkpoints)")
     p.add_argument("--out_dir", type=Path, required=True, help="the pack's folder (replaced whole)")
-    p.add_argument("--root", type=Path, default=Path("."), help="what relative paths in the config are relative to")
-    p.add_argument("--inference_model", default="valid.loss.ave.pth", help="the checkpoint of --exp_dir to pack")
+    p.add_argument("--root", type=Path, default=PackOptions.root, help="what relative paths in the config are relative to")
+    p.add_argument("--inference_model", default=PackOptions.inference_model, help="the checkpoint of --exp_dir to pack")
     p.add_argument("--decode_config", type=Path,
                    help="decoding settings (keys of avsr_inference); default: those the test sets were decoded with")
     p.add_argument("--decode_tag", help="the decoding whose results the card shows (default: the only decode_* dir)")
@@ -61,7 +62,7 @@ def get_parser():
     p.add_argument("--name", help="the model's name in its card (default: the experiment's)")
     p.add_argument("--hub_id", help="the hub id the pack will be uploaded as (used in the card's examples)")
     p.add_argument("--corpus", help="the training corpus, for the card (default: <corpus> of egs/<corpus>/<recipe>)")
-    p.add_argument("--language", default="en", help="the language of the card's metadata")
+    p.add_argument("--language", default=PackOptions.language, help="the language of the card's metadata")
     return p
 
 
@@ -72,14 +73,14 @@ def main(cmd=None):
     copy = [s for s in args.copy_pretrained.split(",") if s and s != "none"]
     try:
         opts = PackOptions(
-            exp_dir=args.exp_dir, out_dir=args.out_dir, root=args.root, checkpoint=args.inference_model,
+            exp_dir=args.exp_dir, out_dir=args.out_dir, root=args.root, inference_model=args.inference_model,
             decode_config=args.decode_config, decode_tag=args.decode_tag, copy_pretrained=copy,
             hub_ids=slot_values(args.pretrained_hub_id, "--pretrained_hub_id"),
             part_licenses=slot_values(args.part_license, "--part_license"), license=args.license,
             name=args.name, hub_id=args.hub_id, corpus=args.corpus or corpus_of(args.root), language=args.language,
         )
         out = write_pack(opts)
-    except (PackError, PretrainedError, ValueError, FileNotFoundError) as e:
+    except (PackError, PretrainedError, ExperimentError, ValueError, FileNotFoundError) as e:
         sys.exit(f"pack_model: {e}")
     print(out)
 

@@ -4,8 +4,8 @@
 
     python -m smop.bin.plot_expert_usage exp/train_dedr --decode_tag decode_decode_valid.loss.ave [--sets test]
 
-Reads <exp>/<decode_tag>/<set>/expert_usage.json (default: every clean set, i.e. without _snr)
-and writes <exp>/expert_usage.png and <exp>/expert_usage.json. An experiment without sparse
+Reads <exp>/<decode_tag>/<set>/expert_usage.json (default: every clean set, i.e. no noisy copy
+<set>_snr<dB>) and writes <exp>/expert_usage.png and <exp>/expert_usage.json. An experiment without sparse
 experts (linear or mlp projector) is reported and skipped.
 """
 import argparse
@@ -14,25 +14,11 @@ import logging
 import sys
 from pathlib import Path
 
+from smop.experiment import EXPERT_USAGE, EXPERT_USAGE_PLOT, ExperimentDir
 from smop.utils.io import atomic_write
 from smop.utils.log import setup_logging
 
 logger = logging.getLogger("plot_expert_usage")
-
-
-def collect(exp: Path, decode_tag: str, sets):
-    files = []
-    for d in sorted((exp / decode_tag).glob("*/expert_usage.json")) if (exp / decode_tag).is_dir() else []:
-        name = d.parent.name
-        if (sets and name in sets) or (not sets and "_snr" not in name):
-            files.append(d)
-    usage = {}
-    for f in files:
-        for m, ranks in json.loads(f.read_text()).items():
-            for rank, counts in ranks.items():
-                acc = usage.setdefault(m, {}).setdefault(rank, [0.0] * len(counts))
-                usage[m][rank] = [a + c for a, c in zip(acc, counts)]
-    return usage, [f.parent.name for f in files]
 
 
 def plot(usage, sets, out: Path, title: str) -> None:
@@ -72,14 +58,15 @@ def main(cmd=None):
     p.add_argument("--sets", nargs="*", default=None)
     args = p.parse_args(cmd)
     setup_logging()
-    usage, sets = collect(args.exp, args.decode_tag, args.sets)
+    exp = ExperimentDir(args.exp)
+    usage, sets = exp.decoding(args.decode_tag).expert_usage(args.sets)
     if not usage:
         logger.info(f"{args.exp}: no expert usage recorded (no sparse projector, or not decoded yet); no plot")
         return
-    with atomic_write(args.exp / "expert_usage.json") as f:
+    with atomic_write(exp / EXPERT_USAGE) as f:
         f.write(json.dumps({"sets": sets, "usage": usage}, indent=2))
-    plot(usage, sets, args.exp / "expert_usage.png", args.exp.name)
-    logger.info(f"{args.exp / 'expert_usage.png'}: {', '.join(sets)}")
+    plot(usage, sets, exp / EXPERT_USAGE_PLOT, args.exp.name)
+    logger.info(f"{exp / EXPERT_USAGE_PLOT}: {', '.join(sets)}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import yaml
 
 from smop.data.inputs import INPUTS, MODALITIES, modality_of
 from smop.data.mouth_roi import MouthCropSettings
+from smop.experiment import describe_projector
 from smop.inference.pretrained import PretrainedPart
 from smop.inference.settings import DecodeSettings
 
@@ -40,7 +41,7 @@ class CardInfo:
     parts: List[PretrainedPart]
     settings: DecodeSettings
     summary: str = ""
-    projector: Dict[str, object] = field(default_factory=dict)  # the projector's own summary (model_summary.yaml)
+    model: Dict[str, object] = field(default_factory=dict)  # the model as built (model_summary.yaml)
     hub_id: Optional[str] = None
     license: Optional[str] = None
     language: Optional[str] = None
@@ -84,25 +85,28 @@ def _model_rows(info: CardInfo, modality: str) -> List[str]:
             return ""
         return f"`{part.path}` (in this folder)" if part.path else f"[`{part.hub_id}`](https://huggingface.co/{part.hub_id})"
 
+    # The parts as training built them (model_summary.yaml), not as the config spelt them: a config
+    # may leave the defaults out. A summary from before smop recorded a part's settings lacks them.
+    built = info.model
     rows = ["| part | what | trained |", "|---|---|---|"]
     for m in MODALITIES[modality]:
         slot = f"{m}_encoder"
-        comp = c.get(f"{m}_compressor", "avg_pool")
-        rate = (c.get(f"{m}_compressor_conf") or {}).get("rate")
+        comp = built.get("compressors", {}).get(m)
+        rate = f"rate {comp['rate']}" if comp else "rate not recorded"
         rows.append(f"| {m} encoder | {COMPONENTS.get(c.get(slot), c.get(slot))} {source(slot)}, frozen | no |")
-        rows.append(f"| {m} compression | {comp}, rate {rate} | no parameters |")
-    pc = info.projector
-    if "layout" in pc:  # as built, not as the config spelt it (it may leave the defaults out)
-        proj = (f"sparse mixture of projectors, {str(pc['layout']).upper()} layout, "
-                f"{pc['num_experts']} experts, top-{pc['top_k']} routing")
+        rows.append(f"| {m} compression | {c.get(f'{m}_compressor')}, {rate} | no parameters |")
+    rows.append(f"| projector | {describe_projector(c.get('projector'), built.get('projector', {}), short=False)} | yes |")
+    dec = built.get("decoder")
+    if dec is None:
+        lora = "; LoRA (settings not recorded)"
+    elif dec["lora_r"]:
+        targets = dec["lora_target_modules"]
+        lora = (f"; LoRA r={dec['lora_r']}, alpha={dec['lora_alpha']} on "
+                f"{targets if isinstance(targets, str) else ', '.join(targets)}")
     else:
-        proj = f"{c.get('projector')} projector"
-    rows.append(f"| projector | {proj} | yes |")
-    dc = c.get("decoder_conf") or {}
-    lora = dc.get("lora_r", 64)
-    rows.append(f"| LLM | {COMPONENTS.get(c.get('decoder'), c.get('decoder'))} {source('decoder')}, frozen"
-                + (f"; LoRA r={lora}, alpha={dc.get('lora_alpha', 8.0)} on {', '.join(dc.get('lora_target_modules', ['q_proj', 'v_proj']))}"
-                   if lora else "") + " | LoRA and modality markers |")
+        lora = ""
+    rows.append(f"| LLM | {COMPONENTS.get(c.get('decoder'), c.get('decoder'))} {source('decoder')}, frozen{lora} "
+                "| LoRA and modality markers |")
     return rows
 
 
@@ -180,9 +184,10 @@ def _usage(info: CardInfo, modality: str) -> List[str]:
 
 def model_card(info: CardInfo) -> str:
     modality = modality_of(info.config)
+    corpus = f", on {info.corpus}" if info.corpus else ""
     lines = [_front_matter(info, modality), f"# {info.name}: Llama-SMoP {TASKS[modality]}", "",
              f"A speech recognizer trained with smop, the ESPnet-style recipe toolkit for LLM-based audio-visual "
-             f"speech recognition with a sparse mixture of projectors (Llama-SMoP){f', on {info.corpus}' if info.corpus else ''}. "
+             f"speech recognition with a sparse mixture of projectors (Llama-SMoP){corpus}. "
              "Frozen pretrained encoders feed a trained projector into a frozen LLM with LoRA adapters; the LLM writes "
              "the transcript.", "", "## Model", ""]
     lines += _model_rows(info, modality)

@@ -7,7 +7,6 @@ training data, and a model card.
 """
 import datetime
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -16,16 +15,16 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from smop.data.datadir import read_table
-from smop.data.inputs import INPUTS, MODALITIES, VIDEO_FPS, modality_of
-from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
-from smop.inference import pack_layout as layout
+from smop.data.inputs import MODALITIES, modality_of
+from smop.experiment import EXPERT_USAGE_PLOT, ExperimentDir, local_path
+from smop.data.mouth_roi import CROP_SETTINGS
+from smop.inference import pack_layout
+from smop.inference.pack_layout import PackError
 from smop.inference.model_card import CardInfo, model_card
 from smop.inference.pretrained import SLOTS, PretrainedPart, hub_source, pretrained_args, resolve, stated_license
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import atomic_write, sha256_of
 from smop.utils.pretrained import PretrainedError
-from smop.utils.results import NOISY_SET, describe, model_summary, wer_table
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class PackOptions:
     exp_dir: Path
     out_dir: Path
     root: Path = Path(".")
-    checkpoint: str = "valid.loss.ave.pth"
+    inference_model: str = "valid.loss.ave.pth"  # the checkpoint to pack
     decode_config: Optional[Path] = None
     decode_tag: Optional[str] = None
     copy_pretrained: Sequence[str] = ()
@@ -55,11 +54,6 @@ class PackOptions:
     language: Optional[str] = "en"
 
 
-def _local(root: Path, value) -> Path:
-    path = Path(value)
-    return path if path.is_absolute() else root / path
-
-
 def _pretrained_parts(config: dict, opts: PackOptions, staging: Path) -> List[PretrainedPart]:
     """Name every pretrained part by hub id, or copy it into the pack; refuse a part that is neither."""
     parts = []
@@ -70,11 +64,11 @@ def _pretrained_parts(config: dict, opts: PackOptions, staging: Path) -> List[Pr
         raise PretrainedError(f"pretrained parts are {list(SLOTS)}; there is no {sorted(unknown)}")
     for slot, arg, kind, value in pretrained_args(config):
         part = PretrainedPart(slot, arg, kind)
-        local = _local(opts.root, value)
+        local = local_path(opts.root, value)
         if slot in copy:
             if not local.exists():  # a hub id: copy its snapshot from the local cache
                 local = Path(resolve(PretrainedPart(slot, arg, kind, **hub_source(value, local, kind)), staging))
-            part.path = _copy_part(local, kind, staging / layout.PRETRAINED / slot).relative_to(staging).as_posix()
+            part.path = _copy_part(local, kind, staging / pack_layout.PRETRAINED / slot).relative_to(staging).as_posix()
         elif slot in opts.hub_ids:
             part.hub_id, part.filename = opts.hub_ids[slot], local.name if kind == "file" else None
         else:
@@ -113,7 +107,7 @@ def pack_config(config: dict, parts: List[PretrainedPart], root: Path) -> dict:
     skip = {part.config_key for part in parts}
     left = [f"{key}: {value}" for key, value in _strings(out) if key not in skip and _is_path(value, root)]
     if left:
-        raise layout.PackError(f"the training config names files a pack cannot carry: {left}")
+        raise PackError(f"the training config names files a pack cannot carry: {left}")
     return out
 
 
@@ -132,105 +126,6 @@ def _is_path(value: str, root: Path) -> bool:
     return value.startswith(("/", "file://")) or ("/" in value and (root / value).exists())
 
 
-def training_data(config: dict, root: Path) -> Dict[str, dict]:
-    """The training and validation data dirs (the folders of their inputs) with their sizes."""
-    sets = {}
-    for which in ("train", "valid"):
-        entries = config.get(f"{which}_data_path_and_name_and_type") or []
-        if not entries:
-            continue
-        by_name = {name: path for path, name, _ in entries}
-        path = by_name.get(INPUTS["video"].name) or by_name.get(INPUTS["audio"].name) or entries[0][0]
-        folder = _local(root, path).parent
-        info = {"dir": Path(path).parent.as_posix(), "folder": folder}
-        if (folder / "text").is_file():
-            info["utterances"] = len(read_table(folder / "text"))
-        if (folder / "utt2num_frames").is_file():
-            frames = sum(int(n) for _, n in read_table(folder / "utt2num_frames"))
-            info["hours"] = frames / VIDEO_FPS / 3600
-        sets[which] = info
-    return sets
-
-
-def _decode_records(exp: Path, decode_tag: str) -> Dict[Path, dict]:
-    """Each job's decode_config.yaml under the decoding: its ``args``."""
-    return {f: (yaml.safe_load(f.read_text()) or {}).get("args", {})
-            for f in sorted((exp / decode_tag).glob("**/decode_config.yaml"))}
-
-
-def recorded_decode_settings(exp: Path, decode_tag: str) -> Optional[DecodeSettings]:
-    """The settings the experiment's test sets were decoded with (each job's decode_config.yaml)."""
-    found = {}
-    for f, args in _decode_records(exp, decode_tag).items():
-        found.setdefault(DecodeSettings.from_dict(args, str(f)), f)
-    if len(found) > 1:
-        raise layout.PackError(f"{exp / decode_tag}: the sets were decoded with different settings "
-                               f"({', '.join(str(f) for f in found.values())}); choose with --decode_config")
-    return next(iter(found), None)
-
-
-def decoded_checkpoints(exp: Path, decode_tag: str) -> List[str]:
-    """The checkpoints the decoding's jobs loaded (their --model_file), as recorded."""
-    return sorted({str(args["model_file"]) for args in _decode_records(exp, decode_tag).values() if args.get("model_file")})
-
-
-def _is_checkpoint(recorded: str, weights_file: Path, root: Path) -> bool:
-    path = _local(root, recorded)
-    if path.exists() and weights_file.exists():
-        return os.path.samefile(path, weights_file)  # valid.loss.ave.pth links to valid.loss.ave_<N>best.pth
-    return path.name == weights_file.name
-
-
-def decode_tag_of(exp: Path, given: Optional[str], weights_file: Path, root: Path) -> Optional[str]:
-    """The decoding whose results go on the card: one of the packed checkpoint, never another's."""
-    def of_this(tag):
-        recorded = decoded_checkpoints(exp, tag)
-        return all(_is_checkpoint(r, weights_file, root) for r in recorded), recorded
-
-    if given:
-        if not (exp / given).is_dir():
-            raise layout.PackError(f"{exp / given}: no such decoding directory")
-        ok, recorded = of_this(given)
-        if not ok:
-            raise layout.PackError(f"{exp / given} decoded {', '.join(recorded)}, not {weights_file}: its results are "
-                                   f"not this checkpoint's. Decode {weights_file.name} first (run.sh --stage 4 "
-                                   f"--inference_model {weights_file.name}) and pack with its decoding")
-        return given
-    tags = sorted(d.name for d in exp.glob("decode_*") if d.is_dir())
-    mine = [t for t in tags if of_this(t)[0]]
-    if len(mine) > 1:
-        raise layout.PackError(f"{exp} holds several decodings of {weights_file.name} {mine}: choose one with --decode_tag")
-    if not mine and tags:
-        logger.info(f"{exp}: no decoding of {weights_file.name} (only of other checkpoints: {', '.join(tags)})")
-    return mine[0] if mine else None
-
-
-def scored_sets(exp: Path, decode_tag: Optional[str]) -> List[str]:
-    """The scored sets, each clean set before its noisy copies from the lowest SNR up."""
-    if decode_tag is None:
-        return []
-    names = [d.parent.parent.name for d in (exp / decode_tag).glob("*/score_wer/wer.json")]
-
-    def order(name):
-        m = NOISY_SET.match(name)
-        return (m.group(1), 1, float(m.group(2))) if m else (name, 0, 0.0)
-
-    return sorted(names, key=order)
-
-
-def mouth_crop_of(config: dict, data: Dict[str, dict]) -> Optional[MouthCropSettings]:
-    """The crop settings recorded with the training data (None, with a warning, if there are none)."""
-    if "video" not in MODALITIES[modality_of(config)]:
-        return None
-    folder = data.get("train", {}).get("folder")
-    if folder is None or not (folder / CROP_SETTINGS).is_file():
-        logger.warning(f"{folder}: no {CROP_SETTINGS} (the settings data preparation cropped the mouths with); "
-                       "the pack can decode mouth crops given to it, but not transcribe video files. Prepare the "
-                       "training data again with this smop, or write the file, and pack again")
-        return None
-    return MouthCropSettings.read(folder / CROP_SETTINGS)
-
-
 def write_pack(opts: PackOptions) -> Path:
     """Pack ``opts.exp_dir`` into ``opts.out_dir`` (replaced whole, so a re-run leaves no stale file)."""
     from safetensors.torch import save_file
@@ -238,25 +133,26 @@ def write_pack(opts: PackOptions) -> Path:
     from smop.utils.checkpoint import load_model_state
     from smop.utils.versions import versions
 
-    exp, root = Path(opts.exp_dir), Path(opts.root)
-    config_file = exp / "config.yaml"
-    if not config_file.is_file():
-        raise layout.PackError(f"{exp}: no config.yaml (not a training directory)")
-    config = yaml.safe_load(config_file.read_text())
-    weights_file = exp / opts.checkpoint
+    exp, root = ExperimentDir(opts.exp_dir), Path(opts.root)
+    config = exp.config()
+    weights_file = exp / opts.inference_model
     if not weights_file.is_file():
-        raise layout.PackError(f"{weights_file}: no such checkpoint (train first, or choose one with --inference_model)")
-    decode_tag = decode_tag_of(exp, opts.decode_tag, weights_file, root)
-    recorded = recorded_decode_settings(exp, decode_tag) if decode_tag else None
+        raise PackError(f"{weights_file}: no such checkpoint (train first, or choose one with --inference_model)")
+    decoding = exp.decoding_of(weights_file, root, opts.decode_tag)
+    recorded = decoding.settings() if decoding else None
     if opts.decode_config is not None:
         settings = DecodeSettings.from_dict(yaml.safe_load(Path(opts.decode_config).read_text()) or {}, str(opts.decode_config))
     elif recorded is not None:
         settings = recorded
     else:
-        raise layout.PackError(f"{exp}: {weights_file.name} not decoded yet, so the decoding settings are unknown: "
-                               "pass --decode_config")
-    data = training_data(config, root)
-    crop = mouth_crop_of(config, data)
+        raise PackError(f"{exp.path}: {weights_file.name} not decoded yet, so the decoding settings are unknown: "
+                        "pass --decode_config")
+    data = exp.training_data(root)
+    crop = exp.mouth_crop(data)
+    if crop is None and "video" in MODALITIES[modality_of(config)]:
+        logger.warning(f"{data.get('train', {}).get('folder')}: no {CROP_SETTINGS} (the settings data preparation "
+                       "cropped the mouths with); the pack can decode mouth crops given to it, but not transcribe "
+                       "video files. Prepare the training data again with this smop, or write the file, and pack again")
 
     out = Path(opts.out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -264,44 +160,44 @@ def write_pack(opts: PackOptions) -> Path:
     try:
         parts = _pretrained_parts(config, opts, staging)
         packed_config = pack_config(config, parts, root)
-        with atomic_write(staging / layout.CONFIG) as f:
+        with atomic_write(staging / pack_layout.CONFIG) as f:
             yaml.safe_dump(packed_config, f, sort_keys=False)
-        with atomic_write(staging / layout.DECODE) as f:
+        with atomic_write(staging / pack_layout.DECODE) as f:
             yaml.safe_dump(settings.to_dict(), f, sort_keys=False)
         state = load_model_state(weights_file)
-        save_file({k: v.contiguous() for k, v in state.items()}, str(staging / layout.WEIGHTS), metadata={"format": "pt"})
+        save_file({k: v.contiguous() for k, v in state.items()}, str(staging / pack_layout.WEIGHTS), metadata={"format": "pt"})
         if crop is not None:
-            shutil.copyfile(crop.reference_face, staging / layout.REFERENCE_FACE)
-            crop.write(staging / layout.MOUTH_CROP, recorded_face=layout.REFERENCE_FACE)
+            shutil.copyfile(crop.reference_face, staging / pack_layout.REFERENCE_FACE)
+            crop.write(staging / pack_layout.MOUTH_CROP, recorded_face=pack_layout.REFERENCE_FACE)
         image = None
-        if (exp / "expert_usage.png").is_file():
-            image = f"{layout.IMAGES}/expert_usage.png"
-            (staging / layout.IMAGES).mkdir()
-            shutil.copyfile(exp / "expert_usage.png", staging / image)
+        if (exp / EXPERT_USAGE_PLOT).is_file():
+            image = f"{pack_layout.IMAGES}/{EXPERT_USAGE_PLOT}"
+            (staging / pack_layout.IMAGES).mkdir()
+            shutil.copyfile(exp / EXPERT_USAGE_PLOT, staging / image)
 
-        sets = scored_sets(exp, decode_tag)
+        sets = [s.name for s in decoding.scored_sets()] if decoding else []
         card = CardInfo(
-            name=opts.name or exp.name, hub_id=opts.hub_id, license=opts.license, language=opts.language,
-            corpus=opts.corpus, config=packed_config, parts=parts, summary=describe(exp),
-            projector=model_summary(exp)["projector"], data=data,
-            results=wer_table(exp, decode_tag, sets)[0] if sets else [], decode_tag=decode_tag,
+            name=opts.name or exp.path.name, hub_id=opts.hub_id, license=opts.license, language=opts.language,
+            corpus=opts.corpus, config=packed_config, parts=parts, summary=exp.describe(), model=exp.summary(),
+            data=data, results=decoding.wer_table(sets)[0] if sets else [], decode_tag=decoding and decoding.tag,
             results_settings=recorded, settings=settings, crop=crop, image=image,
-            weights_mb=(staging / layout.WEIGHTS).stat().st_size / 1e6, checkpoint=opts.checkpoint,
+            weights_mb=(staging / pack_layout.WEIGHTS).stat().st_size / 1e6, checkpoint=opts.inference_model,
         )
-        with atomic_write(staging / layout.CARD) as f:
+        with atomic_write(staging / pack_layout.CARD) as f:
             f.write(model_card(card))
         meta = {
-            "smop_pack": layout.FORMAT,
+            "smop_pack": pack_layout.FORMAT,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
-            "source": {"exp_dir": str(exp.resolve()), "checkpoint": opts.checkpoint, "decode_tag": decode_tag},
+            "source": {"exp_dir": str(exp.path.resolve()), "checkpoint": opts.inference_model,
+                       "decode_tag": decoding and decoding.tag},
             "modality": modality_of(packed_config),
             "pretrained": [p.to_dict() for p in parts],
-            "mouth_crop": layout.MOUTH_CROP if crop is not None else None,
+            "mouth_crop": pack_layout.MOUTH_CROP if crop is not None else None,
             "versions": versions(),
             "files": {f.relative_to(staging).as_posix(): sha256_of(f)
                       for f in sorted(staging.rglob("*")) if f.is_file()},
         }
-        with atomic_write(staging / layout.META) as f:
+        with atomic_write(staging / pack_layout.META) as f:
             yaml.safe_dump(meta, f, sort_keys=False)
         for f in staging.rglob("*"):  # a folder to share: readable by all, like a git checkout
             f.chmod(0o755 if f.is_dir() else 0o644)
@@ -312,5 +208,5 @@ def write_pack(opts: PackOptions) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    logger.info(f"packed {exp} ({opts.checkpoint}) -> {out}")
+    logger.info(f"packed {exp.path} ({opts.inference_model}) -> {out}")
     return out

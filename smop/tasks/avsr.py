@@ -25,6 +25,7 @@ from smop.encoders.abs_audio_encoder import AbsAudioEncoder
 from smop.encoders.abs_video_encoder import AbsVideoEncoder
 from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
+from smop.experiment import CONFIG
 from smop.models.smop_avsr_model import SmopAVSRModel
 from smop.projectors.abs_projector import AbsProjector
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
@@ -260,7 +261,7 @@ class SmopAVSRTask(AbsTask):
             **args.model_conf,
         )
 
-        # 6. Report what trains (the trainer also writes this summary to <output_dir>/model_summary.yaml).
+        # 6. Report what trains (the trainer also writes this summary to the experiment's model_summary.yaml).
         summary = model.summary()
         for name, part in summary["parts"].items():
             logger.info(f"{name}: {part['trainable']:,} trainable / {part['total']:,} parameters")
@@ -285,7 +286,7 @@ class SmopAVSRTask(AbsTask):
         if config_file is None:
             if model_file is None:
                 raise ValueError("give config_file or model_file")
-            config_file = Path(model_file).parent / "config.yaml"
+            config_file = Path(model_file).parent / CONFIG  # beside the checkpoints, as ESPnet writes it
         with open(config_file, encoding="utf-8") as f:
             args = argparse.Namespace(**yaml.safe_load(f))
         return cls.build_trained_model(args, model_file, device)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from espnet2.train.trainer import Trainer
 
-from smop.utils.io import atomic_write, temporary_beside
+from smop.experiment import ExperimentDir
+from smop.utils.io import temporary_beside
 
 # plain-data types found in ESPnet's reporter state (numpy scalars, elapsed times); none runs code
 _SAFE_GLOBALS = [np._core.multiarray.scalar, np.dtype, *{type(np.dtype(t)) for t in "?bBhHiIlLqQefdgFDG"},
@@ -73,8 +73,7 @@ class SmopTrainer(Trainer):
             trainer_options, distributed_option):
         if not distributed_option.distributed or distributed_option.dist_rank == 0:
             # What was trained, as data for RESULTS.md and model cards (no log to parse).
-            with atomic_write(Path(trainer_options.output_dir) / "model_summary.yaml") as f:
-                yaml.safe_dump(model.summary(), f, sort_keys=False)
+            ExperimentDir(trainer_options.output_dir).write_summary(model.summary())
         with atomic_torch_save():
             return super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
                                plot_attention_iter_factory, trainer_options, distributed_option)

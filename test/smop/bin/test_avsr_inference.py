@@ -6,6 +6,7 @@ import yaml
 from tiny_experiment import write_datadir, write_train_config
 from smop.bin import avsr_inference
 from smop.data.inputs import data_triples
+from smop.experiment import DecodeRecord
 from smop.tasks.avsr import SmopAVSRTask
 
 
@@ -48,9 +49,10 @@ def test_outputs_and_settings_are_recorded(trained, tmp_path):
     _decode(root, test, tmp_path / "d", 3, 2, max_new_tokens_min=5)
     scores = (tmp_path / "d" / "1best_recog" / "score").read_text().splitlines()
     assert len(scores) == 7 and all(float(s.split()[1]) <= 0 for s in scores)
-    settings = yaml.safe_load((tmp_path / "d" / "decode_config.yaml").read_text())
-    assert settings["args"]["beam_size"] == 2 and settings["args"]["max_new_tokens_min"] == 5
-    assert settings["versions"]["espnet"] == "202511"
+    record = DecodeRecord.read(tmp_path / "d" / "decode_config.yaml")  # what decoded the set, typed
+    assert record.settings.beam_size == 2 and record.settings.max_new_tokens_min == 5
+    assert record.model_file == str(root / "exp" / "valid.loss.ave.pth") and record.output_dir == str(tmp_path / "d")
+    assert record.versions["espnet"] == "202511"
     usage = json.loads((tmp_path / "d" / "expert_usage.json").read_text())
     assert set(usage) == {"audio", "video"}
     for m in usage:  # tokens per expert, as first and as second choice: every token counted once per rank
@@ -184,9 +186,9 @@ def test_several_sets_in_one_run_equal_each_alone(trained, tmp_path):
     assert (tmp_path / "both_part" / "1best_recog" / "text").read_text() == alone_part
     assert len(alone_part.splitlines()) == 3
     for out in ("both_part", "both_all"):
-        recorded = yaml.safe_load((tmp_path / out / "decode_config.yaml").read_text())["args"]
-        assert recorded["output_dir"] == str(tmp_path / out)
-        assert len(recorded["data_path_and_name_and_type"]) == 2
+        recorded = DecodeRecord.read(tmp_path / out / "decode_config.yaml")
+        assert recorded.output_dir == str(tmp_path / out)
+        assert len(recorded.data) == 2
         assert json.loads((tmp_path / out / "expert_usage.json").read_text()).keys() == {"audio", "video"}
 
 

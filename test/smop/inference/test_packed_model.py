@@ -12,7 +12,7 @@ import yaml
 from tiny_experiment import write_datadir, write_train_config
 from smop.data.inputs import data_triples
 from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
-from smop.inference import pack_writer
+from smop.experiment import ExperimentDir
 from smop.utils.io import sha256_of
 
 SEARCH = ["--batch_size", "3", "--beam_size", "2", "--num_workers", "0"]
@@ -430,7 +430,7 @@ def test_the_card_shows_only_the_packed_checkpoints_results(recipe, tmp_path):
 
     from smop.bin import pack_model
 
-    exp = tmp_path / "exp" / "train_tiny"  # decode_config.yaml names exp/train_tiny/valid.loss.ave.pth
+    exp = tmp_path / "exp" / "train_tiny"  # its decode_config.yaml names exp/train_tiny/valid.loss.ave.pth
     sh.copytree(recipe / "exp" / "train_tiny", exp, symlinks=True)
     sh.copy(exp / "1epoch.pth", exp / "other.pth")  # same weights, another checkpoint file
     args = ["--exp_dir", str(exp), "--out_dir", str(tmp_path / "p"), "--root", str(tmp_path),
@@ -441,7 +441,7 @@ def test_the_card_shows_only_the_packed_checkpoints_results(recipe, tmp_path):
     with pytest.raises(SystemExit, match="other.pth not decoded yet"):
         pack_model.main(args)
     assert not (tmp_path / "p").exists()
-    assert pack_writer.decode_tag_of(exp, None, exp / "1epoch.pth", tmp_path) == "decode_decode"
+    assert ExperimentDir(exp).decoding_of(exp / "1epoch.pth", tmp_path).tag == "decode_decode"
 
 
 def test_a_pack_without_crop_settings_decodes_crops_but_not_video_files(recipe, packed, tmp_path, caplog, capsys):
