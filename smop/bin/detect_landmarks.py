@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from smop.data.errors import DataError
-from smop.data.face_landmarks import DETECTORS, FaceLandmarkDetector
+from smop.data.face_landmarks import DETECT_EVERY, DETECTORS, UPSAMPLE, FaceLandmarkDetector
 from smop.data.inputs import VIDEO_FPS
 from smop.data.landmarks import LandmarkError, load_landmarks
 from smop.data.lrs3.prepare import Job, find_jobs
@@ -113,9 +113,9 @@ def get_parser():
     p.add_argument("--corpus_root", type=Path, required=True, help="<subset>/<speaker>/<id>.mp4")
     p.add_argument("--subsets", required=True, help="comma-separated: pretrain,trainval,test")
     p.add_argument("--landmarks_root", type=Path, required=True, help="output: <subset>/<speaker>/<id>.npy")
-    p.add_argument("--detector", choices=DETECTORS, default="hog", help="HOG (fast) or CNN (two orders slower on CPU)")
-    p.add_argument("--upsample", type=int, default=1, help="times the detector doubles the frame (1 finds faces >= 40 px)")
-    p.add_argument("--detect_every", type=int, default=5,
+    p.add_argument("--detector", choices=DETECTORS, default=DETECTORS[0], help="HOG (fast) or CNN (two orders slower on CPU)")
+    p.add_argument("--upsample", type=int, default=UPSAMPLE, help="times the detector doubles the frame (1 finds faces >= 40 px)")
+    p.add_argument("--detect_every", type=int, default=DETECT_EVERY,
                    help="search the whole frame on every k-th frame and track the face in between (1: every frame, "
                         "as AV-HuBERT's preparation)")
     p.add_argument("--nj", type=int, default=1)

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 
 DETECTORS = ("hog", "cnn")
+UPSAMPLE = 1  # as AV-HuBERT's preparation: finds faces down to about 40 px wide
+DETECT_EVERY = 5  # whole-frame searches on every 5th frame, tracking in between
 INSTALL_HINT = "install the landmarks extra: tools/install.sh --extra landmarks (or pip install 'smop[landmarks]')"
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 CNN_FILE = "mmod_human_face_detector.dat"
@@ -60,8 +62,8 @@ class FaceLandmarkDetector:
     AV-HuBERT's preparation); in between, the face is tracked: the detector searches a small window
     around the previous frame's face, rescaled so that the face is ``TRACK_FACE`` px wide, without
     upsampling (about a sixth of the work), and where it finds no face there the whole frame is
-    searched. The shape predictor runs on every frame either way. At 5, detection runs about 2.4x
-    faster and the mouth centres are as close to the truth as at 1 (bench/landmark_speed.py).
+    searched. The shape predictor runs on every frame either way. At 5, detection runs several times
+    faster and the mouth centres are as close to the truth as at 1 (bench/RESULTS.md, landmark_speed).
 
     A whole-frame search on a large frame (HD video), which upsampling would make larger still,
     runs on the frame scaled so that its long side is ``MAX_SEARCH_SIDE``, without upsampling: faces
@@ -73,9 +75,9 @@ class FaceLandmarkDetector:
     TRACK_WINDOW = 1.6  # side of the tracking window, in face widths
     MAX_SEARCH_SIDE = 960  # px: the long side of the image a whole-frame search runs on, at most
 
-    def __init__(self, detector: str = "hog", upsample: int = 1,
+    def __init__(self, detector: str = DETECTORS[0], upsample: int = UPSAMPLE,
                  predictor_path: Optional[Union[str, Path]] = None, cnn_path: Optional[Union[str, Path]] = None,
-                 detect_every: int = 5):
+                 detect_every: int = DETECT_EVERY):
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
         if upsample < 0:

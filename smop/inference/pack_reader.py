@@ -8,7 +8,7 @@ from typing import List, Optional
 import yaml
 
 from smop.data.mouth_roi import MouthCropSettings
-from smop.inference import pack_layout as layout
+from smop.inference import pack_layout
 from smop.inference.pretrained import PretrainedPart, resolve, resolved_revision, with_parts
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import sha256_of
@@ -16,7 +16,7 @@ from smop.utils.io import sha256_of
 logger = logging.getLogger(__name__)
 
 # Small files whose checksums are checked at load (the pretrained parts may be gigabytes).
-CHECKED = (layout.CONFIG, layout.DECODE, layout.WEIGHTS, layout.MOUTH_CROP, layout.REFERENCE_FACE)
+CHECKED = (pack_layout.CONFIG, pack_layout.DECODE, pack_layout.WEIGHTS, pack_layout.MOUTH_CROP, pack_layout.REFERENCE_FACE)
 
 
 @dataclass
@@ -32,31 +32,31 @@ class PackedModel:
         """The model with its trained weights (read without pickle), and its config as a Namespace."""
         from smop.tasks.avsr import SmopAVSRTask
 
-        return SmopAVSRTask.build_trained_model(argparse.Namespace(**self.config), self.folder / layout.WEIGHTS, device)
+        return SmopAVSRTask.build_trained_model(argparse.Namespace(**self.config), self.folder / pack_layout.WEIGHTS, device)
 
 
 def _yaml(path: Path) -> dict:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as e:
-        raise layout.PackError(f"{path}: cannot read: {e}") from e
+        raise pack_layout.PackError(f"{path}: cannot read: {e}") from e
 
 
 def read_pack(name_or_dir: str) -> PackedModel:
     """A pack's settings with its pretrained parts found locally (in the pack or the HF cache)."""
-    folder = layout.locate(str(name_or_dir))
-    meta = _yaml(folder / layout.META)
+    folder = pack_layout.locate(str(name_or_dir))
+    meta = _yaml(folder / pack_layout.META)
     version = meta.get("smop_pack")
-    if version != layout.FORMAT:
-        raise layout.PackError(f"{folder}: pack format {version!r}; this smop reads format {layout.FORMAT}")
+    if version != pack_layout.FORMAT:
+        raise pack_layout.PackError(f"{folder}: pack format {version!r}; this smop reads format {pack_layout.FORMAT}")
     for name in CHECKED:
         want = meta.get("files", {}).get(name)
         if want is None:
             continue
         if not (folder / name).is_file():
-            raise layout.PackError(f"{folder}: {name} is missing")
+            raise pack_layout.PackError(f"{folder}: {name} is missing")
         if sha256_of(folder / name) != want:
-            raise layout.PackError(f"{folder}: {name} does not match the checksum in {layout.META} (damaged or edited)")
+            raise pack_layout.PackError(f"{folder}: {name} does not match the checksum in {pack_layout.META} (damaged or edited)")
     parts = [PretrainedPart(**p) for p in meta.get("pretrained", [])]
     local = {}
     for part in parts:
@@ -65,7 +65,7 @@ def read_pack(name_or_dir: str) -> PackedModel:
         if part.revision and found and found != part.revision:
             logger.warning(f"{part.config_key}: {part.hub_id} is revision {found} in the local cache; the model "
                            f"was trained with revision {part.revision}")
-    config = with_parts(_yaml(folder / layout.CONFIG), local)
-    settings = DecodeSettings.from_dict(_yaml(folder / layout.DECODE), str(folder / layout.DECODE))
+    config = with_parts(_yaml(folder / pack_layout.CONFIG), local)
+    settings = DecodeSettings.from_dict(_yaml(folder / pack_layout.DECODE), str(folder / pack_layout.DECODE))
     crop = MouthCropSettings.read(folder / meta["mouth_crop"]) if meta.get("mouth_crop") else None
     return PackedModel(folder, meta, config, settings, crop, parts)

@@ -12,7 +12,7 @@ from smop.utils.masks import make_valid_mask
 LAYOUTS = ("jejr", "dedr", "jedr")
 
 
-class SMoPProjector(AbsProjector):
+class SmopProjector(AbsProjector):
     """Sparsely-gated mixture of projector experts.
 
     Layouts (Cappellazzo et al., 2025, Fig. 2):

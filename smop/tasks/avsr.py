@@ -29,7 +29,7 @@ from smop.experiment import CONFIG
 from smop.models.smop_avsr_model import SmopAVSRModel
 from smop.projectors.abs_projector import AbsProjector
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
-from smop.projectors.smop_projector import SMoPProjector
+from smop.projectors.smop_projector import SmopProjector
 from smop.tasks.config_check import ConfigError, check_config, required_keys
 from smop.tasks.trainer import SmopTrainer, weights_only_torch_load
 from smop.utils.checkpoint import load_model_state
@@ -62,7 +62,7 @@ video_compressor_choices = ClassChoices(
 # --projector, --projector_conf
 projector_choices = ClassChoices(
     "projector",
-    classes=dict(linear=LinearProjector, mlp=MLPProjector, smop=SMoPProjector),
+    classes=dict(linear=LinearProjector, mlp=MLPProjector, smop=SmopProjector),
     type_check=AbsProjector,
     default="smop",
 )

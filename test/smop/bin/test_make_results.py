@@ -14,7 +14,7 @@ def _experiment(root, summary=True):
     if summary:
         (exp / "model_summary.yaml").write_text(yaml.safe_dump({
             "modality": "audiovisual", "trainable": 1234567, "total": 98765432, "parts": {},
-            "projector": {"type": "SMoPProjector", "layout": "jedr", "num_experts": 8, "top_k": 2}}))
+            "projector": {"type": "SmopProjector", "layout": "jedr", "num_experts": 8, "top_k": 2}}))
     score = exp / "decode_d" / "test" / "score_wer"
     score.mkdir(parents=True)
     (score / "wer.json").write_text(json.dumps({

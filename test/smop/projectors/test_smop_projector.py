@@ -4,7 +4,7 @@ import torch
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
 from smop.projectors.expert_pool import ExpertPool
 from smop.projectors.router import load_balancing_loss, z_loss
-from smop.projectors.smop_projector import SMoPProjector
+from smop.projectors.smop_projector import SmopProjector
 
 D_IN, HID, D_OUT, E = 6, 10, 8, 4
 
@@ -27,33 +27,33 @@ def n_params(m):
     ],
 )
 def test_parameter_count_per_layout(layout, expected):
-    p = SMoPProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout=layout, num_experts=E, expert_hidden=HID)
+    p = SmopProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout=layout, num_experts=E, expert_hidden=HID)
     assert n_params(p) == expected
 
 
 def test_parameter_count_at_llama_1b_sizes():
     # targets.md: one expert 6.30 M, router 4,096, JEJR 25.2 M (E=4, Whisper-medium/AV-HuBERT-large -> 2048).
     with torch.device("meta"):
-        p = SMoPProjector({"audio": 1024, "video": 1024}, 2048, layout="jejr", num_experts=4, expert_hidden=2048)
+        p = SmopProjector({"audio": 1024, "video": 1024}, 2048, layout="jejr", num_experts=4, expert_hidden=2048)
     assert expert_params(1024, 2048, 2048) == 6_299_648
     assert n_params(p.routers["joint"]) == 4_096
     assert n_params(p) == 4 * 6_299_648 + 4_096
 
 
 def test_single_modality_layouts_are_the_same_module():
-    counts = {lay: n_params(SMoPProjector({"audio": D_IN}, D_OUT, layout=lay, expert_hidden=HID)) for lay in ("jejr", "dedr", "jedr")}
+    counts = {lay: n_params(SmopProjector({"audio": D_IN}, D_OUT, layout=lay, expert_hidden=HID)) for lay in ("jejr", "dedr", "jedr")}
     assert len(set(counts.values())) == 1
 
 
 def test_shared_pool_needs_equal_sizes():
     with pytest.raises(ValueError, match="equal input sizes"):
-        SMoPProjector({"audio": 6, "video": 12}, D_OUT, layout="jedr")
-    SMoPProjector({"audio": 6, "video": 12}, D_OUT, layout="dedr")  # fine
+        SmopProjector({"audio": 6, "video": 12}, D_OUT, layout="jedr")
+    SmopProjector({"audio": 6, "video": 12}, D_OUT, layout="dedr")  # fine
 
 
 def test_bad_layout():
     with pytest.raises(ValueError, match="layout"):
-        SMoPProjector({"audio": 6}, D_OUT, layout="mixtral")
+        SmopProjector({"audio": 6}, D_OUT, layout="mixtral")
 
 
 def _batch(seed=0):
@@ -66,7 +66,7 @@ def _batch(seed=0):
 @pytest.mark.parametrize("layout", ["jejr", "dedr", "jedr"])
 def test_forward_backward_shapes_and_padding(layout):
     torch.manual_seed(0)
-    p = SMoPProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout=layout, num_experts=E, expert_hidden=HID)
+    p = SmopProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout=layout, num_experts=E, expert_hidden=HID)
     feats = _batch()
     out = p(feats)
     assert out.embeds["audio"].shape == (3, 7, D_OUT) and out.embeds["video"].shape == (3, 5, D_OUT)
@@ -85,14 +85,14 @@ def test_forward_backward_shapes_and_padding(layout):
             assert sum(float(out.stats[f"{m}_top{rank}_e{e}"]) for e in range(E)) == pytest.approx(1.0)
             for e in range(E):
                 assert float(out.stats[f"{m}_top{rank}_e{e}"]) == pytest.approx(float(out.usage[m][rank - 1, e]) / n)
-    assert p.summary() == {"type": "SMoPProjector", "layout": layout, "num_experts": E, "top_k": 2,
+    assert p.summary() == {"type": "SmopProjector", "layout": layout, "num_experts": E, "top_k": 2,
                            "routers": 1 if layout == "jejr" else 2, "expert_pools": 2 if layout == "dedr" else 1}
 
 
 @pytest.mark.parametrize("layout", ["jejr", "dedr", "jedr"])
 def test_padding_never_reaches_router_or_losses(layout):
     torch.manual_seed(0)
-    p = SMoPProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout=layout, num_experts=E, expert_hidden=HID)
+    p = SmopProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout=layout, num_experts=E, expert_hidden=HID)
     feats = _batch()
     garbage = {m: (x.clone(), n) for m, (x, n) in feats.items()}
     garbage["audio"][0][1, 4:] = 1e3  # change only padded frames
@@ -106,7 +106,7 @@ def test_padding_never_reaches_router_or_losses(layout):
 
 def test_jejr_aux_loss_is_over_the_union_of_valid_tokens():
     torch.manual_seed(0)
-    p = SMoPProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout="jejr", num_experts=E, expert_hidden=HID,
+    p = SmopProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout="jejr", num_experts=E, expert_hidden=HID,
                       lb_loss_weight=1.0, z_loss_weight=0.0)
     feats = _batch()
     tokens = torch.cat([x[torch.arange(x.shape[1]) < n[:, None]] for x, n in feats.values()])
@@ -117,7 +117,7 @@ def test_jejr_aux_loss_is_over_the_union_of_valid_tokens():
 
 def test_dedr_aux_loss_averages_the_routers():
     torch.manual_seed(0)
-    p = SMoPProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout="dedr", num_experts=E, expert_hidden=HID,
+    p = SmopProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout="dedr", num_experts=E, expert_hidden=HID,
                       lb_loss_weight=0.0, z_loss_weight=1.0)
     feats = _batch()
     zs = []
@@ -128,7 +128,7 @@ def test_dedr_aux_loss_averages_the_routers():
 
 def test_batching_does_not_change_an_utterance():
     torch.manual_seed(0)
-    p = SMoPProjector({"audio": D_IN}, D_OUT, layout="dedr", num_experts=E, expert_hidden=HID)
+    p = SmopProjector({"audio": D_IN}, D_OUT, layout="dedr", num_experts=E, expert_hidden=HID)
     x, n = _batch()["audio"]
     full = p({"audio": (x, n)}).embeds["audio"]
     alone = p({"audio": (x[1:2, :4], n[1:2])}).embeds["audio"]
