@@ -1,5 +1,11 @@
 """smop: Sparse Mixture of Projectors for LLM-based audio-visual speech recognition, on ESPnet."""
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# The version is written once, in smop/__init__.py (read as text: smop's dependencies are not installed yet).
+VERSION = re.search(r'^__version__ = "([^"]+)"$', (Path(__file__).parent / "smop" / "__init__.py").read_text(), re.M)[1]
 
 # Pins that install together on Python 3.10-3.12 (pip check clean). espnet 202511 supports them all
 # (its later releases need 3.12+); its abs_task imports torchaudio, whose 2.11 release needs torch
@@ -30,7 +36,7 @@ install_requires = [
 
 setup(
     name="smop",
-    version="0.1.0",
+    version=VERSION,
     description="Llama-SMoP recipes: sparse mixture of projectors for LLM-based AVSR on ESPnet",
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",

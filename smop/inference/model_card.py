@@ -17,7 +17,8 @@ TAGS = {"audio": ["automatic-speech-recognition"], "video": ["visual-speech-reco
 COMPONENTS = {"whisper": "Whisper encoder", "avhubert": "AV-HuBERT encoder", "hf_causal_lm": "causal LLM"}
 SLOT_NAMES = {"audio_encoder": "audio encoder", "video_encoder": "video encoder", "decoder": "LLM"}
 
-CITATION = """@inproceedings{cappellazzo2025llamasmop,
+# The method and the toolkit, as README.md cites them (a test keeps README's block holding these).
+CITATION = """@inproceedings{cappellazzo2025smop,
   title     = {Scaling and Enhancing {LLM}-based {AVSR}: A Sparse Mixture of Projectors Approach},
   author    = {Cappellazzo, Umberto and Kim, Minsu and Petridis, Stavros and Falavigna, Daniele and Brutti, Alessio},
   booktitle = {Proc. Interspeech},
@@ -27,7 +28,7 @@ CITATION = """@inproceedings{cappellazzo2025llamasmop,
 @inproceedings{watanabe2018espnet,
   title     = {{ESPnet}: End-to-End Speech Processing Toolkit},
   author    = {Watanabe, Shinji and Hori, Takaaki and Karita, Shigeki and Hayashi, Tomoki and Nishitoba, Jiro and
-               Unno, Yuya and Enrique Yalta Soplin, Nelson and Heymann, Jahn and Wiesner, Matthew and Chen, Nanxin and
+               Unno, Yuya and {Enrique Yalta Soplin}, Nelson and Heymann, Jahn and Wiesner, Matthew and Chen, Nanxin and
                Renduchintala, Adithya and Ochiai, Tsubasa},
   booktitle = {Proc. Interspeech},
   year      = {2018}

@@ -276,8 +276,8 @@ def pretrain_llm(args, out: Path):
                                          eos_token_id=tokenizer.eos_token_id, **LLAMA))
     # Briefly: a small LM trained to convergence on plain GRID text becomes so sure of its prior that
     # LoRA and the projector take many times longer to make it listen. Half of its sequences read
-    # the transcript out of their context instead (in_context_copy): stage-3 ASR validation accuracy
-    # after one epoch 0.70, against ~0.32 for the first 2-3 epochs with plain text only.
+    # the transcript out of their context instead (in_context_copy), a skill stage 3 builds on from
+    # its first epoch (with plain text only, its validation accuracy stayed low for epochs).
     loss = pretrain_causal_lm(model, tokenizer, texts, steps=args.lm_steps, batch_size=32, lr=args.lm_lr, seed=args.seed,
                               copy_prompts=prompts, copy_fraction=args.lm_copy_fraction)
     logger.info(f"LLM: final training loss {loss:.3f} ({math.exp(loss):.2f} perplexity per token)")
@@ -294,7 +294,7 @@ def main(cmd=None):
     p.add_argument("--out_dir", type=Path, required=True)
     p.add_argument("--models", default="llm,whisper,avhubert")
     p.add_argument("--whisper_steps", type=int, default=1000)
-    # 600: as long as Whisper's 1,000 steps when the two run side by side (local/prepare_models.sh)
+    # about as long as Whisper's default steps when the two run side by side (local/prepare_models.sh)
     p.add_argument("--avhubert_steps", type=int, default=600)
     p.add_argument("--lm_steps", type=int, default=150)
     p.add_argument("--lm_lr", type=float, default=1e-3)
@@ -302,11 +302,11 @@ def main(cmd=None):
                    help="share of the LM's sequences that read the transcript out of a stretched, noisy copy in context")
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--crop_size", type=int, default=44, help="mouth crop side (the mini recipe's ROIs are 48x48)")
-    # 2e-3 left the encoders at 45 % (Whisper) and 30 % (AV-HuBERT) validation WER after the same steps
+    # 2e-3 left both encoders with a far higher validation WER after the same steps
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ctc_weight", type=float, default=0.3, help="CTC share of the encoders' pretraining loss")
     p.add_argument("--valid_every", type=int, default=0, help="log the validation WER every N steps (0: at the end)")
-    # Of 1,000 steps: 300 clean -> 9.2 % validation WER, 600 clean -> 4.7 % (noise as below either way)
+    # a larger clean share before noise and masking start gave the lower validation WER
     p.add_argument("--whisper_clean_fraction", type=float, default=0.6,
                    help="share of the Whisper pretraining steps on clean, unmasked speech before noise and masking start")
     p.add_argument("--mask_max", type=float, default=0.2, help="time masking of the encoder inputs (s)")

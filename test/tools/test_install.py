@@ -3,6 +3,7 @@ packages a user without root cannot install (told at install time, not by a trac
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,11 @@ def test_a_user_without_root_is_told_which_packages_are_missing(tmp_path):
     assert "the recipes need Debian packages that are not installed: sox ffmpeg espeak-ng" in res.stderr
     assert "sudo apt-get install sox ffmpeg espeak-ng" in res.stderr and "--system-packages false" in res.stderr
     assert "Traceback" not in res.stderr and not (tmp_path / "tools" / "venv").exists()
+
+
+def test_the_package_version_is_written_once():
+    import smop
+
+    root = INSTALL.parents[1]
+    out = subprocess.run([sys.executable, "setup.py", "--version"], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == smop.__version__

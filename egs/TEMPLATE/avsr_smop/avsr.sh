@@ -112,7 +112,8 @@ run_stage() {  # <N> <what>: true when stage N is in --stage..--stop_stage and n
     return 1
   fi
 }
-# Every set the recipe scores: each clean test set and its noisy copies.
+# Every set the recipe scores: each clean test set and its noisy copies, named <set>_snr<dB> as
+# smop.experiment.NOISY_SET reads them (results tables, expert usage, packs).
 eval_sets=""
 for t in ${test_sets}; do
   eval_sets+="${t} "
