@@ -44,7 +44,7 @@ setup(
     install_requires=install_requires,
     extras_require={
         # scikit-image ships the real face photo (data.astronaut) the landmark tests film.
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "scikit-image>=0.24,<0.27"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "scikit-image>=0.24,<0.27", "ruff==0.17.6"],
         # Face landmarks from raw video (smop.bin.detect_landmarks): dlib's detectors and its 68-point
         # model (non-commercial research use); face-recognition-models ships the model files.
         "landmarks": ["dlib-bin==20.0.1.post1", "face-recognition-models==0.3.0"],

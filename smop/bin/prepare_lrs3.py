@@ -107,7 +107,8 @@ def main(cmd=None):
             tables["utt2num_frames"][u.utt] = str(u.frames)
     share = len(skipped) / (len(jobs) + len(duplicates))
     with atomic_write(args.output_dir / "prep_report.txt") as f:
-        f.write(f"videos: {len(jobs) + len(duplicates)}\nutterances: {len(tables['text'])}\nskipped: {len(skipped)} ({100 * share:.2f} %)\n")
+        f.write(f"videos: {len(jobs) + len(duplicates)}\nutterances: {len(tables['text'])}\n"
+                f"skipped: {len(skipped)} ({100 * share:.2f} %)\n")
         reasons = Counter(reason.split(":")[0] for _, reason in skipped)
         for reason, count in reasons.most_common():
             f.write(f"  {reason}: {count}\n")
@@ -135,7 +136,8 @@ def _drop_duplicate_ids(jobs):
     first, kept, dropped = {}, [], []
     for job in jobs:
         if job.utt_prefix in first:
-            dropped.append((job.video, f"DuplicateId: duplicate utterance id {job.utt_prefix} (also {first[job.utt_prefix]}; kept that one)"))
+            dropped.append((job.video, f"DuplicateId: duplicate utterance id {job.utt_prefix} "
+                                       f"(also {first[job.utt_prefix]}; kept that one)"))
         else:
             first[job.utt_prefix] = job.video
             kept.append(job)

@@ -54,7 +54,7 @@ def mouth_points(params: np.ndarray, thickness: float) -> np.ndarray:
             y = y * thickness - open_amt / 2 - 0.025 * upper
         else:
             y = y * thickness + open_amt / 2 + 0.03 * max(lower, 0)
-        if inner and not (i in (60, 64)):
+        if inner and i not in (60, 64):
             y *= 0.5 + 0.5 * (opening + 1) / 2
         pts[i] = centre + (x, y)
     return pts

@@ -191,7 +191,8 @@ def train_encoder(encoder, heads, train, valid, preprocess_train, preprocess_val
         opt.step()
         sched.step()
         if step % 50 == 0 or step == steps:
-            logger.info(f"{what} step {step}/{steps}: CTC {ctc.item():.3f}, attention {att.item():.3f} ({time.time() - start:.0f} s)")
+            seconds = time.time() - start
+            logger.info(f"{what} step {step}/{steps}: CTC {ctc.item():.3f}, attention {att.item():.3f} ({seconds:.0f} s)")
         if valid_every and step % valid_every == 0 and step != steps:
             wer = word_error_rate(encoder, heads, valid, preprocess_valid, collate, decode_text)
             logger.info(f"{what} step {step}: validation WER {100 * wer:.1f} %")

@@ -84,7 +84,8 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
             continue
         unknown = sorted(ids - keys)
         if not ids or unknown:
-            what = "is empty" if not ids else f"has {len(unknown)} of {len(ids)} ids that are no video of {corpus}/{{{','.join(subsets)}}}, e.g. {unknown[:3]}"
+            where = f"{corpus}/{{{','.join(subsets)}}}"
+            what = "is empty" if not ids else f"has {len(unknown)} of {len(ids)} ids that are no video of {where}, e.g. {unknown[:3]}"
             raise IdListError(f"the {name} list {what}: a list made for another corpus path? Give the right list "
                               f"(a recipe's data/local/valid.id is made again when removed)", name)
     if include is not None:
