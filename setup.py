@@ -1,4 +1,5 @@
 """smop: Sparse Mixture of Projectors for LLM-based audio-visual speech recognition, on ESPnet."""
+
 import re
 from pathlib import Path
 

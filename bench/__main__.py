@@ -6,6 +6,7 @@ The real-size models (random weights) are written once under --root (about 6 GB)
 --device cuda every case runs its models on the GPU (frozen parts bf16) and the figures go to the
 GPU section of RESULTS.md; each case run replaces only its own block there.
 """
+
 import datetime
 import importlib
 import inspect
@@ -21,8 +22,17 @@ from bench.results import block_body, read_blocks, render
 from smop.utils.io import atomic_write
 from smop.utils.versions import machine, versions
 
-CASES = ("sparse_dispatch", "projector_cost", "batched_decoding", "decode_throughput", "train_memory",
-         "whisper_length_aware", "data_prep_speed", "landmark_speed", "long_form")
+CASES = (
+    "sparse_dispatch",
+    "projector_cost",
+    "batched_decoding",
+    "decode_throughput",
+    "train_memory",
+    "whisper_length_aware",
+    "data_prep_speed",
+    "landmark_speed",
+    "long_form",
+)
 # A case that runs on one device only, and why.
 ONLY_ON = {
     "decode_throughput": ("cuda", "a GPU case: beam 15 over batches of 32 takes hours on 2 CPU cores"),
@@ -68,9 +78,11 @@ def main(cmd=None):
             traceback.print_exc()
             rows = [Row(name, f"failed: {type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}", met=False)]
             failed.append(name)
-        provenance = (f"measured {datetime.datetime.now():%Y-%m-%d %H:%M} in {time.perf_counter() - t:.0f} s on "
-                      f"{machine()}, {device.describe()}; `{command}`; smop git `{v['smop_git']}`; torch "
-                      f"`{v['torch']}`, transformers `{v['transformers']}`, peft `{v['peft']}`")
+        provenance = (
+            f"measured {datetime.datetime.now():%Y-%m-%d %H:%M} in {time.perf_counter() - t:.0f} s on "
+            f"{machine()}, {device.describe()}; `{command}`; smop git `{v['smop_git']}`; torch "
+            f"`{v['torch']}`, transformers `{v['transformers']}`, peft `{v['peft']}`"
+        )
         blocks[(device.name, name)] = block_body(name, rows, provenance)
         print(table(rows), flush=True)
         write(args.output, blocks)  # after every case: a crash later keeps the figures so far

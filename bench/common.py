@@ -1,4 +1,5 @@
 """Shared pieces of the benchmarks: timing by median of repeats, result rows, peak memory."""
+
 import argparse
 import statistics
 import time
@@ -36,7 +37,9 @@ def no_sync() -> None:
     """The clock's wait on a CPU: nothing to wait for."""
 
 
-def median_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 1, sync: Callable[[], None] = no_sync) -> float:
+def median_time(
+    fn: Callable[[], object], repeats: int = 3, warmup: int = 1, sync: Callable[[], None] = no_sync
+) -> float:
     """Median wall time (s) of ``fn`` over ``repeats`` calls after ``warmup`` untimed ones;
     ``sync`` waits for the device (bench.device.Device.sync) before each clock read."""
     return interleaved_times({"fn": fn}, repeats, warmup, sync)["fn"]

@@ -7,6 +7,7 @@ faces, scaled up with their landmarks) go through the LRS3 preparation, pinned t
 
     python -m bench.data_prep_speed
 """
+
 import argparse
 import json
 import os
@@ -30,18 +31,70 @@ def make_videos(out: Path, n: int) -> List[tuple]:
     """(mp4, landmarks.npy) pairs at LRS3's frame size."""
     from smop.mini.corpus import main as make_corpus
 
-    make_corpus(["--out", str(out / "mini"), "--n_trainval", str(n), "--n_valid", "0", "--n_pretrain", "0",
-                 "--n_test", "0", "--nj", "2"])
+    make_corpus(
+        [
+            "--out",
+            str(out / "mini"),
+            "--n_trainval",
+            str(n),
+            "--n_valid",
+            "0",
+            "--n_pretrain",
+            "0",
+            "--n_test",
+            "0",
+            "--nj",
+            "2",
+        ]
+    )
     pairs = []
     for mp4 in sorted((out / "mini" / "corpus" / "trainval").glob("*/*.mp4"))[:n]:
         rel = mp4.relative_to(out / "mini" / "corpus")
         marks = np.load(out / "mini" / "landmarks" / rel.with_suffix(".npy"))
-        width = int(json.loads(subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width", "-of", "json", str(mp4)],
-            capture_output=True, text=True, check=True).stdout)["streams"][0]["width"])
+        width = int(
+            json.loads(
+                subprocess.run(
+                    [
+                        "ffprobe",
+                        "-v",
+                        "error",
+                        "-select_streams",
+                        "v:0",
+                        "-show_entries",
+                        "stream=width",
+                        "-of",
+                        "json",
+                        str(mp4),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )["streams"][0]["width"]
+        )
         big = out / f"{mp4.parent.name}-{mp4.stem}.mp4"
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(mp4), "-vf", f"scale={LRS3_SIZE}:{LRS3_SIZE}",
-                        "-c:v", "libx264", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "copy", str(big)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(mp4),
+                "-vf",
+                f"scale={LRS3_SIZE}:{LRS3_SIZE}",
+                "-c:v",
+                "libx264",
+                "-crf",
+                "20",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "copy",
+                str(big),
+            ],
+            check=True,
+        )
         np.save(big.with_suffix(".npy"), (marks * LRS3_SIZE / width).astype(np.float32))
         shutil.copy(mp4.with_suffix(".txt"), big.with_suffix(".txt"))
         pairs.append((big, big.with_suffix(".npy")))
@@ -92,12 +145,15 @@ def run(n: int = 8, repeats: int = 3) -> List[Row]:
     speech = m["seconds"]
     what = f"{len(pairs)} videos, {speech:.1f} s, {LRS3_SIZE}x{LRS3_SIZE} 25 fps, 1 core"
     rows = []
-    for key, name in (("job", "whole per-video preparation (decode, ROI warp, write)"),
-                      ("warp", "mouth-ROI extraction (landmark smoothing + similarity warp)"),
-                      ("decode", "audio + frame extraction (one ffmpeg pass to 16 kHz mono + RGB frames made grey)")):
+    for key, name in (
+        ("job", "whole per-video preparation (decode, ROI warp, write)"),
+        ("warp", "mouth-ROI extraction (landmark smoothing + similarity warp)"),
+        ("decode", "audio + frame extraction (one ffmpeg pass to 16 kHz mono + RGB frames made grey)"),
+    ):
         x = speech / m[key]
-        rows.append(Row(f"6 {name} ({what})", f"{x:.1f}× real time", f"{m[key]:.2f} s for {speech:.1f} s", x,
-                        "≥ 10×", x >= 10))
+        rows.append(
+            Row(f"6 {name} ({what})", f"{x:.1f}× real time", f"{m[key]:.2f} s for {speech:.1f} s", x, "≥ 10×", x >= 10)
+        )
     rows.append(reading_memory())
     return rows
 
@@ -118,18 +174,49 @@ print(json.dumps({"peak": peak_rss_bytes() - before, "frames": frames.nbytes}))
 def reading_memory(seconds: int = 60, size: str = "1280x720") -> Row:
     with tempfile.TemporaryDirectory() as d:
         mp4 = Path(d) / "talk.mp4"
-        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=25:duration={seconds}",
-                        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:v", "libx264", "-preset",
-                        "ultrafast", "-c:a", "aac", "-shortest", str(mp4)], check=True)
-        proc = subprocess.run([sys.executable, "-c", _READ, str(mp4)], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parents[1])
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc=size={size}:rate=25:duration={seconds}",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency=440:duration={seconds}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "aac",
+                "-shortest",
+                str(mp4),
+            ],
+            check=True,
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", _READ, str(mp4)],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     m = json.loads(proc.stdout.strip().splitlines()[-1])
     ratio = m["peak"] / m["frames"]
-    return Row(f"6 peak memory of reading {seconds} s of {size} video (read_media, above the process before)",
-               f"{m['peak'] / 2**30:.2f} GiB", f"{m['frames'] / 2**30:.2f} GiB (its grey frames)", ratio, "≤ 2.5×",
-               ratio <= 2.5, "the RGB (3 bytes a pixel) is made grey 64 frames at a time; whole, it peaked at 6.0×")
+    return Row(
+        f"6 peak memory of reading {seconds} s of {size} video (read_media, above the process before)",
+        f"{m['peak'] / 2**30:.2f} GiB",
+        f"{m['frames'] / 2**30:.2f} GiB (its grey frames)",
+        ratio,
+        "≤ 2.5×",
+        ratio <= 2.5,
+        "the RGB (3 bytes a pixel) is made grey 64 frames at a time; whole, it peaked at 6.0×",
+    )
 
 
 def pin_to_one_core() -> None:
@@ -144,8 +231,12 @@ def pin_to_one_core() -> None:
 def measure_in_worker(module: str, videos: Path, repeats: int) -> dict:
     """``module``'s measure() on the videos made in ``videos``, in a fresh process (pinned to one
     core there, while this one keeps its threads)."""
-    proc = subprocess.run([sys.executable, "-m", module, "--worker", str(videos), "--repeats", str(repeats)],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--worker", str(videos), "--repeats", str(repeats)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -9,6 +9,7 @@ tiny models.
 
     python -m bench.decode_throughput --device cuda [--root /tmp/smop_real_models]
 """
+
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -21,8 +22,16 @@ from bench.device import Device
 from bench.real_sizes import build_model, real_size_models
 
 
-def run(root: Path, batches=(1, 8, 32), seconds: float = 5.0, new_tokens: int = 24, beam_size: int = 15,
-        repeats: int = 3, device: Device = Device(), paths: Optional[dict] = None) -> List[Row]:
+def run(
+    root: Path,
+    batches=(1, 8, 32),
+    seconds: float = 5.0,
+    new_tokens: int = 24,
+    beam_size: int = 15,
+    repeats: int = 3,
+    device: Device = Device(),
+    paths: Optional[dict] = None,
+) -> List[Row]:
     dtype = device.frozen_dtype("bfloat16")
     torch.manual_seed(0)
     model = build_model(paths or real_size_models(root), "smop", "dedr", frozen_dtype=dtype).eval().to(device.name)
@@ -42,9 +51,16 @@ def run(root: Path, batches=(1, 8, 32), seconds: float = 5.0, new_tokens: int = 
     for b in batches:
         ratio = rates[b] / rates[batches[0]]
         target = "batch 8 ≥ 10× batch 1" if b == 8 else ""
-        rows.append(Row(f"8 end-to-end decoding, batch {b} ({what})", f"{rates[b]:.2f} utt/s",
-                        f"{rates[batches[0]]:.2f} utt/s (batch {batches[0]})", ratio, target,
-                        ratio >= 10 if b == 8 else None))
+        rows.append(
+            Row(
+                f"8 end-to-end decoding, batch {b} ({what})",
+                f"{rates[b]:.2f} utt/s",
+                f"{rates[batches[0]]:.2f} utt/s (batch {batches[0]})",
+                ratio,
+                target,
+                ratio >= 10 if b == 8 else None,
+            )
+        )
     return rows
 
 

@@ -5,6 +5,7 @@ encoder + compressor and the projector), then ``decoder.generate``, split into p
 generation by the moment the first logits reach the logits processors (after the prompt's
 forward pass).
 """
+
 import contextlib
 import time
 from typing import Callable, List
@@ -27,8 +28,8 @@ def synthetic_batch(batch: int, seconds, seed: int = 0, device: str = "cpu") -> 
     speech = torch.randn(batch, int(samples.max()), generator=g) * 0.1
     video = torch.randn(batch, int(frames.max()), 88, 88, generator=g)
     for i in range(batch):  # zero padding, as the collate function gives
-        speech[i, samples[i]:] = 0
-        video[i, frames[i]:] = 0
+        speech[i, samples[i] :] = 0
+        video[i, frames[i] :] = 0
     batch = dict(speech=speech, speech_lengths=samples, video=video, video_lengths=frames)
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -36,8 +37,12 @@ def synthetic_batch(batch: int, seconds, seed: int = 0, device: str = "cpu") -> 
 def select(batch: dict, index: List[int]) -> dict:
     """Utterances ``index`` of a synthetic batch, trimmed to their own longest length."""
     s_len, v_len = batch["speech_lengths"][index], batch["video_lengths"][index]
-    return dict(speech=batch["speech"][index, : int(s_len.max())], speech_lengths=s_len,
-                video=batch["video"][index, : int(v_len.max())], video_lengths=v_len)
+    return dict(
+        speech=batch["speech"][index, : int(s_len.max())],
+        speech_lengths=s_len,
+        video=batch["video"][index, : int(v_len.max())],
+        video_lengths=v_len,
+    )
 
 
 class FirstLogitsTimer(LogitsProcessor):
@@ -74,7 +79,9 @@ class NoEosBefore(LogitsProcessor):
 def _stage_clock(model, times: dict, sync: Callable[[], None]):
     """Adds to ``times`` the span of each stage of ``model.encode``: a modality's encoder through
     its compressor, and the projector (forward hooks, so the model's own code path is timed)."""
-    spans = [(f"{m} encoder", getattr(model, f"{m}_encoder"), getattr(model, f"{m}_compressor")) for m in model.modalities]
+    spans = [
+        (f"{m} encoder", getattr(model, f"{m}_encoder"), getattr(model, f"{m}_compressor")) for m in model.modalities
+    ]
     spans.append(("projector", model.projector, model.projector))
     handles, started = [], {}
 
@@ -107,8 +114,9 @@ def timed_decode(model, batch: dict, new_tokens: int, beam_size: int = 1, sync: 
     t = time.perf_counter()
     timer = FirstLogitsTimer(sync)
     budget = [new_tokens] * len(batch["speech_lengths"])
-    hyps = model.decoder.generate(embeds, budget, beam_size,
-                                  extra_processors=[NoEosBefore(new_tokens, model.decoder.eos_id), timer])
+    hyps = model.decoder.generate(
+        embeds, budget, beam_size, extra_processors=[NoEosBefore(new_tokens, model.decoder.eos_id), timer]
+    )
     sync()
     end = time.perf_counter()
     times["LLM prefill"] = timer.first - t

@@ -4,6 +4,7 @@ On a GPU, kernels run asynchronously: a time read without ``torch.cuda.synchroni
 the launches, not the work. Peak memory is the CUDA allocator's high-water mark there (tensors
 only), and the process's peak resident memory on a CPU (tensors, libraries and runtime).
 """
+
 import torch
 
 from bench.memory import peak_rss_bytes, reset_peak_rss, rss_bytes

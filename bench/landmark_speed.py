@@ -10,6 +10,7 @@ mouth centres are compared with the generator's own landmarks.
 
     python -m bench.landmark_speed
 """
+
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +43,9 @@ def measure(pairs, media_dir: Path, mean_face: Path, repeats: int) -> dict:
 
     pin_to_one_core()
     crop = MouthCropSettings.of_face(mean_face)  # the mini corpus's: its faces are drawn from it
-    detectors = {f"{kind}{k}": FaceLandmarkDetector(kind, detect_every=k) for kind in ("hog", "cnn") for k in (1, TRACKED)}
+    detectors = {
+        f"{kind}{k}": FaceLandmarkDetector(kind, detect_every=k) for kind in ("hog", "cnn") for k in (1, TRACKED)
+    }
     videos = [(read_media(mp4, need=("video",))[1], np.load(marks)) for mp4, marks in pairs]
 
     def prepare():
@@ -56,12 +59,15 @@ def measure(pairs, media_dir: Path, mean_face: Path, repeats: int) -> dict:
     def detect(key):
         found[key] = [detectors[key](grey) for grey, _ in videos]
 
-    out = interleaved_times({
-        "hog1": lambda: detect("hog1"),
-        f"hog{TRACKED}": lambda: detect(f"hog{TRACKED}"),
-        "decode": lambda: [read_media(mp4, need=("video",)) for mp4, _ in pairs],
-        "prep": prepare,
-    }, repeats=repeats)
+    out = interleaved_times(
+        {
+            "hog1": lambda: detect("hog1"),
+            f"hog{TRACKED}": lambda: detect(f"hog{TRACKED}"),
+            "decode": lambda: [read_media(mp4, need=("video",)) for mp4, _ in pairs],
+            "prep": prepare,
+        },
+        repeats=repeats,
+    )
     out["frames"] = sum(grey.shape[0] for grey, _ in videos)
     sample = videos[0][0][:CNN_FRAMES]  # consecutive frames, so that the tracker has something to follow
     for k in (1, TRACKED):
@@ -107,8 +113,14 @@ def hd_search(videos, repeats: int, size=(720, 1280)) -> dict:
 
     out = interleaved_times({k: (lambda k=k: detect(k)) for k in detectors}, repeats=repeats)
     for k in detectors:
-        out[f"{k}_err"] = float(np.mean([e for marks, (_, truth) in zip(found[k], clips) for e in _mouth_errors(marks, truth)]))
-    out["hd_frames"], out["hd_videos"], out["hd_face"] = sum(len(f) for f, _ in clips), len(clips), h / videos[0][0].shape[1]
+        out[f"{k}_err"] = float(
+            np.mean([e for marks, (_, truth) in zip(found[k], clips) for e in _mouth_errors(marks, truth)])
+        )
+    out["hd_frames"], out["hd_videos"], out["hd_face"] = (
+        sum(len(f) for f, _ in clips),
+        len(clips),
+        h / videos[0][0].shape[1],
+    )
     return out
 
 
@@ -120,34 +132,72 @@ def run(n: int = 8, repeats: int = 3) -> List[Row]:
     fps = {k: m["frames"] / m[k] for k in ("hog1", f"hog{TRACKED}")}
     fps.update({k: m["cnn_frames"] / m[k] for k in ("cnn1", f"cnn{TRACKED}")})
     rows = []
-    for key, name in (("hog1", "every frame, as AV-HuBERT"), (f"hog{TRACKED}", f"tracked, whole frame every {TRACKED}th (default)")):
+    for key, name in (
+        ("hog1", "every frame, as AV-HuBERT"),
+        (f"hog{TRACKED}", f"tracked, whole frame every {TRACKED}th (default)"),
+    ):
         mean, p95, worst = m[f"{key}_err"]
-        rows.append(Row(f"8 dlib HOG face landmarks, {name} ({what})", f"{fps[key]:.1f} frames/s",
-                        f"{REAL_TIME_FPS} frames/s (real time)", fps[key] / REAL_TIME_FPS, "≥ 1× real time per core",
-                        fps[key] >= REAL_TIME_FPS,
-                        f"with the video decoding: {m['frames'] / (m[key] + m['decode']):.1f} frames/s; frames without a "
-                        f"face: {m[f'{key}_missed']}; mouth centre vs the generator's landmarks: mean {mean:.2f} px, "
-                        f"95th percentile {p95:.2f} px, max {worst:.2f} px"))
+        rows.append(
+            Row(
+                f"8 dlib HOG face landmarks, {name} ({what})",
+                f"{fps[key]:.1f} frames/s",
+                f"{REAL_TIME_FPS} frames/s (real time)",
+                fps[key] / REAL_TIME_FPS,
+                "≥ 1× real time per core",
+                fps[key] >= REAL_TIME_FPS,
+                f"with the video decoding: {m['frames'] / (m[key] + m['decode']):.1f} frames/s; frames without a "
+                f"face: {m[f'{key}_missed']}; mouth centre vs the generator's landmarks: mean {mean:.2f} px, "
+                f"95th percentile {p95:.2f} px, max {worst:.2f} px",
+            )
+        )
     tracked_err, every_err = m[f"hog{TRACKED}_err"][0], m["hog1_err"][0]
-    rows.append(Row(f"8 HOG tracking speed-up and mouth-centre error (tracked vs every frame; {what})",
-                    f"{fps[f'hog{TRACKED}'] / fps['hog1']:.2f}× faster, mean error {tracked_err:.2f} px",
-                    f"mean error {every_err:.2f} px (every frame)", tracked_err / every_err,
-                    "error ≤ every frame's + 0.2 px", tracked_err <= every_err + 0.2))
+    rows.append(
+        Row(
+            f"8 HOG tracking speed-up and mouth-centre error (tracked vs every frame; {what})",
+            f"{fps[f'hog{TRACKED}'] / fps['hog1']:.2f}× faster, mean error {tracked_err:.2f} px",
+            f"mean error {every_err:.2f} px (every frame)",
+            tracked_err / every_err,
+            "error ≤ every frame's + 0.2 px",
+            tracked_err <= every_err + 0.2,
+        )
+    )
     for key, name in (("cnn1", "every frame"), (f"cnn{TRACKED}", f"tracked, whole frame every {TRACKED}th")):
-        rows.append(Row(f"8 dlib CNN (MMOD) face landmarks, {name} ({m['cnn_frames']} consecutive frames, "
-                        f"{LRS3_SIZE}x{LRS3_SIZE}, 1 core)", f"{fps[key]:.2f} frames/s", f"{fps['hog1']:.1f} frames/s (HOG, every frame)",
-                        fps[key] / fps["hog1"], "reported", None, f"frames without a face: {m[f'{key}_missed']} of {m['cnn_frames']}"))
+        rows.append(
+            Row(
+                f"8 dlib CNN (MMOD) face landmarks, {name} ({m['cnn_frames']} consecutive frames, "
+                f"{LRS3_SIZE}x{LRS3_SIZE}, 1 core)",
+                f"{fps[key]:.2f} frames/s",
+                f"{fps['hog1']:.1f} frames/s (HOG, every frame)",
+                fps[key] / fps["hog1"],
+                "reported",
+                None,
+                f"frames without a face: {m[f'{key}_missed']} of {m['cnn_frames']}",
+            )
+        )
     hd = {k: m["hd_frames"] / m[k] for k in ("hd", "hd_full")}
-    rows.append(Row(f"8 HOG landmarks on 1280x720 frames, tracked, whole-frame searches scaled to 960 px vs upsampled "
-                    f"({m['hd_videos']} videos, {m['hd_frames']} frames, scaled {m['hd_face']:.1f}x, 1 core)",
-                    f"{hd['hd']:.1f} frames/s, mouth error {m['hd_err']:.2f} px",
-                    f"{hd['hd_full']:.1f} frames/s, mouth error {m['hd_full_err']:.2f} px (whole frame upsampled)",
-                    hd["hd"] / hd["hd_full"], "≥ 1× real time per core", hd["hd"] >= REAL_TIME_FPS))
+    rows.append(
+        Row(
+            f"8 HOG landmarks on 1280x720 frames, tracked, whole-frame searches scaled to 960 px vs upsampled "
+            f"({m['hd_videos']} videos, {m['hd_frames']} frames, scaled {m['hd_face']:.1f}x, 1 core)",
+            f"{hd['hd']:.1f} frames/s, mouth error {m['hd_err']:.2f} px",
+            f"{hd['hd_full']:.1f} frames/s, mouth error {m['hd_full_err']:.2f} px (whole frame upsampled)",
+            hd["hd"] / hd["hd_full"],
+            "≥ 1× real time per core",
+            hd["hd"] >= REAL_TIME_FPS,
+        )
+    )
     for key, name in (("hog1", "every frame"), (f"hog{TRACKED}", "tracked (default)")):
         share = m[key] / (m[key] + m["prep"])
-        rows.append(Row(f"8 HOG landmark detection's share of the preparation from raw video, {name} ({what})",
-                        f"{100 * share:.0f} %", f"{m['prep']:.2f} s the rest of the per-video preparation, {m[key]:.2f} s detection",
-                        None, "reported", None))
+        rows.append(
+            Row(
+                f"8 HOG landmark detection's share of the preparation from raw video, {name} ({what})",
+                f"{100 * share:.0f} %",
+                f"{m['prep']:.2f} s the rest of the per-video preparation, {m[key]:.2f} s detection",
+                None,
+                "reported",
+                None,
+            )
+        )
     return rows
 
 

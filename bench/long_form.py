@@ -4,6 +4,7 @@ segments at pauses (smop/inference/segments.py); the WER of both, and where the 
 
     python -m bench.long_form [--pack egs/mini_av/avsr_smop/exp/train_dedr/pack] [--utterances 80]
 """
+
 import os
 from pathlib import Path
 from typing import List, Sequence
@@ -23,12 +24,25 @@ def cuts_at_boundaries(cuts: Sequence[int], lengths: Sequence[int]) -> int:
     return int(sum(np.abs(bounds - c).min() <= NEAR for c in cuts)) if len(bounds) else 0
 
 
-def run(device: Device = Device(), pack: Path = MINI / "exp" / "train_dedr" / "pack", data: Path = MINI / "data" / "test",
-        utterances: int = 80) -> List[Row]:
+def run(
+    device: Device = Device(),
+    pack: Path = MINI / "exp" / "train_dedr" / "pack",
+    data: Path = MINI / "data" / "test",
+    utterances: int = 80,
+) -> List[Row]:
     case = f"9 WER of {utterances} test utterances joined into one recording vs one by one"
     if not (pack / "meta.yaml").is_file() or not (data / "text").is_file():
-        return [Row(case, "not measured", "", None, "reported", None,
-                    f"no packed mini model at {pack} or no {data}: run egs/mini_av/avsr_smop/run.sh first")]
+        return [
+            Row(
+                case,
+                "not measured",
+                "",
+                None,
+                "reported",
+                None,
+                f"no packed mini model at {pack} or no {data}: run egs/mini_av/avsr_smop/run.sh first",
+            )
+        ]
     import jiwer
 
     from smop.data.loaders import MouthNpyReader, Wav16kReader, read_scp
@@ -52,11 +66,19 @@ def run(device: Device = Device(), pack: Path = MINI / "exp" / "train_dedr" / "p
     lengths = [v.shape[0] for v in video]
     cuts = [round(start * 25) for start, _, _ in joined.segments[1:]]
     seconds = sum(lengths) / 25
-    return [Row(f"{case} ({pack.parent.name}, {seconds:.0f} s, {len(joined.segments)} segments, "
-                f"beam {speech2text.settings.beam_size})", f"{wer_joined:.1f} %", f"{wer_single:.1f} % (one by one)",
-                wer_joined / wer_single if wer_single else None, "reported", None,
-                f"{cuts_at_boundaries(cuts, lengths)} of {len(cuts)} cuts within {NEAR * 40} ms of the end of an "
-                f"utterance; {len(keys) - 1} boundaries between utterances")]
+    return [
+        Row(
+            f"{case} ({pack.parent.name}, {seconds:.0f} s, {len(joined.segments)} segments, "
+            f"beam {speech2text.settings.beam_size})",
+            f"{wer_joined:.1f} %",
+            f"{wer_single:.1f} % (one by one)",
+            wer_joined / wer_single if wer_single else None,
+            "reported",
+            None,
+            f"{cuts_at_boundaries(cuts, lengths)} of {len(cuts)} cuts within {NEAR * 40} ms of the end of an "
+            f"utterance; {len(keys) - 1} boundaries between utterances",
+        )
+    ]
 
 
 def main(cmd=None):

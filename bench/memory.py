@@ -1,5 +1,6 @@
 """This process's resident memory on Linux (from /proc), the CPU half of bench.device.Device's
 memory figures. Torch-free: a case's subprocess imports it to measure a reader alone."""
+
 from pathlib import Path
 
 

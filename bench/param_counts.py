@@ -3,6 +3,7 @@ AV-HuBERT-large sizes (E=4, k=2), built through SmopAVSRTask from random-weight 
 
     python -m bench.param_counts [--root /tmp/smop_real_models]
 """
+
 import torch
 
 from bench.common import parser
@@ -22,7 +23,9 @@ def counts(model):
         # per token only k of E experts run: active = routers + k/E of each pool
         pools = sum(p.numel() for p in model.projector.pools.parameters())
         active = proj - pools + pools * model.projector.top_k / model.projector.num_experts
-    return dict(projector=proj, active_per_token=int(active), lora=lora, markers=marks, trainable=trainable, total=total)
+    return dict(
+        projector=proj, active_per_token=int(active), lora=lora, markers=marks, trainable=trainable, total=total
+    )
 
 
 def main(cmd=None):
@@ -35,8 +38,11 @@ def main(cmd=None):
         with torch.no_grad():
             c = counts(build_model(paths, projector, layout))
         name = projector if layout is None else f"smop {layout.upper()}"
-        print(f"| {name} | {c['projector']:,} | {c['active_per_token']:,} | {c['lora']:,} | {c['markers']:,} | "
-              f"{c['trainable']:,} | {c['total']:,} |", flush=True)
+        print(
+            f"| {name} | {c['projector']:,} | {c['active_per_token']:,} | {c['lora']:,} | {c['markers']:,} | "
+            f"{c['trainable']:,} | {c['total']:,} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

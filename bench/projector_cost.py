@@ -7,6 +7,7 @@ with the share of time per stage and the trainable / active parameter counts.
 
     python -m bench.projector_cost [--root /tmp/smop_real_models] [--device cuda]
 """
+
 import statistics
 from pathlib import Path
 from typing import List, Optional
@@ -14,24 +15,38 @@ from typing import List, Optional
 import torch
 
 from bench.common import Row, repeated_case_main
-from bench.device import Device
 from bench.decode_timing import STAGES, synthetic_batch, timed_decode
+from bench.device import Device
 from bench.param_counts import counts
 from bench.real_sizes import build_model, build_projector, real_size_models
 
-PROJECTORS = [("linear", "linear", None), ("smop DEDR", "smop", "dedr"), ("smop JEJR", "smop", "jejr"),
-              ("smop JEDR", "smop", "jedr")]
+PROJECTORS = [
+    ("linear", "linear", None),
+    ("smop DEDR", "smop", "dedr"),
+    ("smop JEJR", "smop", "jejr"),
+    ("smop JEDR", "smop", "jedr"),
+]
 
 
-def run(root: Path, batch: int = 2, seconds: float = 5.0, new_tokens: int = 12, repeats: int = 3,
-        dtype: Optional[str] = None, device: Device = Device(), paths: Optional[dict] = None) -> List[Row]:
+def run(
+    root: Path,
+    batch: int = 2,
+    seconds: float = 5.0,
+    new_tokens: int = 12,
+    repeats: int = 3,
+    dtype: Optional[str] = None,
+    device: Device = Device(),
+    paths: Optional[dict] = None,
+) -> List[Row]:
     """``dtype`` of the frozen parts: float32 on a CPU, bfloat16 on a GPU by default; ``paths``:
     other models than the real sizes under ``root`` (the tests' tiny ones)."""
     dtype = dtype or device.frozen_dtype("float32")
     torch.manual_seed(0)
     model = build_model(paths or real_size_models(root), "linear", frozen_dtype=dtype).eval()
-    projectors = {name: (model.projector if kind == "linear" else build_projector(model, kind, layout)).eval()
-                  for name, kind, layout in PROJECTORS}
+    projectors = {
+        name: (model.projector if kind == "linear" else build_projector(model, kind, layout)).eval()
+        for name, kind, layout in PROJECTORS
+    }
     model.to(device.name)
     for p in projectors.values():
         p.to(device.name)
@@ -39,7 +54,7 @@ def run(root: Path, batch: int = 2, seconds: float = 5.0, new_tokens: int = 12, 
     runs = {name: [] for name in projectors}
     names = list(projectors)
     for rep in range(repeats + 1):  # the first round warms up
-        for name in names[rep % len(names):] + names[: rep % len(names)]:  # rotated: no case always first
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:  # rotated: no case always first
             model.projector = projectors[name]
             t = timed_decode(model, inputs, new_tokens, sync=device.sync)
             assert t["steps"] == new_tokens + 1, t["steps"]  # the fixed tokens, then EOS
@@ -56,10 +71,28 @@ def run(root: Path, batch: int = 2, seconds: float = 5.0, new_tokens: int = 12, 
         c = counts(model)
         shares = {s: statistics.median(r[s] for r in runs[name]) / total for s in STAGES}
         note = ", ".join(f"{s} {100 * v:.1f} %" for s, v in shares.items())
-        rows.append(Row(f"1 decode time, {name} ({what})", f"{total:.2f} s", f"{base:.2f} s (linear)",
-                        total / base, "≤ 1.02", total / base <= 1.02 if name != "linear" else None, note))
-        rows.append(Row(f"1 parameters, {name}", f"{c['trainable']:,} trainable; projector {c['projector']:,}, "
-                        f"active per token {c['active_per_token']:,}", "", None, "", None))
+        rows.append(
+            Row(
+                f"1 decode time, {name} ({what})",
+                f"{total:.2f} s",
+                f"{base:.2f} s (linear)",
+                total / base,
+                "≤ 1.02",
+                total / base <= 1.02 if name != "linear" else None,
+                note,
+            )
+        )
+        rows.append(
+            Row(
+                f"1 parameters, {name}",
+                f"{c['trainable']:,} trainable; projector {c['projector']:,}, "
+                f"active per token {c['active_per_token']:,}",
+                "",
+                None,
+                "",
+                None,
+            )
+        )
     return rows
 
 

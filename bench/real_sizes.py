@@ -1,6 +1,7 @@
 """Random-weight models at the real sizes (Whisper-medium.en, AV-HuBERT Large, Llama-3.2-1B),
 saved the way the releases are stored, so that benchmarks build them through the same code as
 the recipes (nothing is downloaded)."""
+
 import os
 from pathlib import Path
 from typing import Optional
@@ -13,34 +14,94 @@ from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint
 
 LRS3_CONFIG = Path(__file__).resolve().parents[1] / "egs" / "lrs3" / "avsr_smop" / "conf" / "train_dedr.yaml"
 
-WHISPER_MEDIUM = dict(d_model=1024, encoder_layers=24, encoder_attention_heads=16, encoder_ffn_dim=4096,
-                      decoder_layers=1, decoder_attention_heads=16, decoder_ffn_dim=4096, num_mel_bins=80,
-                      max_source_positions=1500, max_target_positions=448, vocab_size=51864)
+WHISPER_MEDIUM = dict(
+    d_model=1024,
+    encoder_layers=24,
+    encoder_attention_heads=16,
+    encoder_ffn_dim=4096,
+    decoder_layers=1,
+    decoder_attention_heads=16,
+    decoder_ffn_dim=4096,
+    num_mel_bins=80,
+    max_source_positions=1500,
+    max_target_positions=448,
+    vocab_size=51864,
+)
 AVHUBERT_LARGE = dict(encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096, encoder_attention_heads=16)
-LLAMA_32_1B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-                   num_key_value_heads=8, max_position_embeddings=131072, rope_theta=500000.0, tie_word_embeddings=True,
-                   vocab_size=128256, head_dim=64)
+LLAMA_32_1B = dict(
+    hidden_size=2048,
+    intermediate_size=8192,
+    num_hidden_layers=16,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    max_position_embeddings=131072,
+    rope_theta=500000.0,
+    tie_word_embeddings=True,
+    vocab_size=128256,
+    head_dim=64,
+)
 
 
-def build_model(paths: dict, projector: str = "linear", layout: Optional[str] = None, modality: str = DEFAULT_MODALITY,
-                frozen_dtype: str = "bfloat16", length_aware: bool = True, num_experts: int = 4,
-                gradient_checkpointing: bool = False):
+def build_model(
+    paths: dict,
+    projector: str = "linear",
+    layout: Optional[str] = None,
+    modality: str = DEFAULT_MODALITY,
+    frozen_dtype: str = "bfloat16",
+    length_aware: bool = True,
+    num_experts: int = 4,
+    gradient_checkpointing: bool = False,
+):
     """The Llama-SMoP model at the real sizes through SmopAVSRTask, as a recipe config builds it
     (E experts, k=2, expert hidden 2048, LoRA r=64 on q_proj/v_proj); ``gradient_checkpointing``
     recomputes the LLM's activations in the backward pass."""
     from smop.tasks.avsr import SmopAVSRTask
 
-    conf = [] if layout is None else ["--projector_conf", f"layout={layout}", "--projector_conf", f"num_experts={num_experts}",
-                                      "--projector_conf", "top_k=2", "--projector_conf", "expert_hidden=2048"]
-    args = SmopAVSRTask.get_parser().parse_args([
-        "--output_dir", "/tmp/unused", "--modality", modality, "--projector", projector, *conf,
-        "--audio_encoder_conf", f"model_name_or_path={paths['whisper']}",
-        "--audio_encoder_conf", f"frozen_dtype={frozen_dtype}", "--audio_encoder_conf", f"length_aware={length_aware}",
-        "--video_encoder_conf", f"checkpoint={paths['avhubert']}", "--video_encoder_conf", f"frozen_dtype={frozen_dtype}",
-        "--decoder_conf", f"model_name_or_path={paths['llm']}", "--decoder_conf", f"frozen_dtype={frozen_dtype}",
-        "--decoder_conf", "lora_r=64", "--decoder_conf", "lora_alpha=8",
-        "--decoder_conf", f"gradient_checkpointing={gradient_checkpointing}",
-    ])
+    conf = (
+        []
+        if layout is None
+        else [
+            "--projector_conf",
+            f"layout={layout}",
+            "--projector_conf",
+            f"num_experts={num_experts}",
+            "--projector_conf",
+            "top_k=2",
+            "--projector_conf",
+            "expert_hidden=2048",
+        ]
+    )
+    args = SmopAVSRTask.get_parser().parse_args(
+        [
+            "--output_dir",
+            "/tmp/unused",
+            "--modality",
+            modality,
+            "--projector",
+            projector,
+            *conf,
+            "--audio_encoder_conf",
+            f"model_name_or_path={paths['whisper']}",
+            "--audio_encoder_conf",
+            f"frozen_dtype={frozen_dtype}",
+            "--audio_encoder_conf",
+            f"length_aware={length_aware}",
+            "--video_encoder_conf",
+            f"checkpoint={paths['avhubert']}",
+            "--video_encoder_conf",
+            f"frozen_dtype={frozen_dtype}",
+            "--decoder_conf",
+            f"model_name_or_path={paths['llm']}",
+            "--decoder_conf",
+            f"frozen_dtype={frozen_dtype}",
+            "--decoder_conf",
+            "lora_r=64",
+            "--decoder_conf",
+            "lora_alpha=8",
+            "--decoder_conf",
+            f"gradient_checkpointing={gradient_checkpointing}",
+        ]
+    )
     return SmopAVSRTask.build_model(args)
 
 
@@ -74,13 +135,18 @@ def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:
     from smop.utils.hf_release import save_whisper, train_spm_tokenizer
 
     root = Path(root)
-    paths = {"whisper": root / "whisper-medium", "llm": root / "llama-3.2-1b",
-             "avhubert": root / "avhubert" / "large_vox_iter5.safetensors"}
+    paths = {
+        "whisper": root / "whisper-medium",
+        "llm": root / "llama-3.2-1b",
+        "avhubert": root / "avhubert" / "large_vox_iter5.safetensors",
+    }
     if not (paths["whisper"] / "config.json").exists():
         torch.manual_seed(0)
         save_whisper(paths["whisper"], model=WhisperForConditionalGeneration(WhisperConfig(**WHISPER_MEDIUM)).to(dtype))
     if not paths["avhubert"].exists():
-        pt = save_avhubert_fairseq(root / "avhubert" / "large_vox_iter5.pt", num_clusters=2000, final_dim=256, **AVHUBERT_LARGE)
+        pt = save_avhubert_fairseq(
+            root / "avhubert" / "large_vox_iter5.pt", num_clusters=2000, final_dim=256, **AVHUBERT_LARGE
+        )
         convert_fairseq_checkpoint(pt, paths["avhubert"])
         os.unlink(pt)
     if not (paths["llm"] / "config.json").exists():
@@ -90,7 +156,9 @@ def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:
         t = AutoTokenizer.from_pretrained(str(tok))
         with torch.device("cpu"):
             torch.manual_seed(0)
-            model = LlamaForCausalLM(LlamaConfig(bos_token_id=t.bos_token_id, eos_token_id=t.eos_token_id, **LLAMA_32_1B))
+            model = LlamaForCausalLM(
+                LlamaConfig(bos_token_id=t.bos_token_id, eos_token_id=t.eos_token_id, **LLAMA_32_1B)
+            )
         model.to(dtype).save_pretrained(paths["llm"])
         t.save_pretrained(paths["llm"])
     return {k: str(v) for k, v in paths.items()}

@@ -4,6 +4,7 @@ Running a case replaces that case's block for that device and keeps every other 
 GPU run adds its figures beside the CPU ones, and ``--only`` re-measures one case. Each block
 says when, on what, with which command and code its figures were measured.
 """
+
 import re
 from typing import Dict, List, Tuple
 
@@ -45,8 +46,10 @@ def render(blocks: Dict[Tuple[str, str], str], cases: List[str], only_on: Dict[s
         present = [c for c in cases if (device, c) in blocks]
         if not present:
             runs_here = [c for c in cases if only_on.get(c, (device,))[0] == device]
-            out.append(f"Not measured yet: `{command}` on a machine with a {title} writes this section "
-                       f"({', '.join(runs_here)}).\n")
+            out.append(
+                f"Not measured yet: `{command}` on a machine with a {title} writes this section "
+                f"({', '.join(runs_here)}).\n"
+            )
         for case in present:
             out.append(f"<!-- block {device} {case} -->\n{blocks[(device, case)]}<!-- /block -->\n")
         elsewhere = [f"{c} ({why})" for c, (d, why) in only_on.items() if d != device]

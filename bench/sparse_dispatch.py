@@ -6,6 +6,7 @@ tokens/s = 1,000 tokens), fp32, forward and backward (what a training step pays)
 
     python -m bench.sparse_dispatch
 """
+
 from typing import List
 
 import torch
@@ -16,7 +17,9 @@ from smop.projectors.expert_pool import ExpertPool
 from smop.projectors.router import TopKRouter
 
 
-def run(tokens: int = 1000, experts=(4, 8, 16), top_k: int = 2, repeats: int = 5, device: Device = Device()) -> List[Row]:
+def run(
+    tokens: int = 1000, experts=(4, 8, 16), top_k: int = 2, repeats: int = 5, device: Device = Device()
+) -> List[Row]:
     rows = []
     for e in experts:
         torch.manual_seed(e)
@@ -31,15 +34,26 @@ def run(tokens: int = 1000, experts=(4, 8, 16), top_k: int = 2, repeats: int = 5
             def once():
                 pool.zero_grad(set_to_none=True)
                 fn(x, experts_, weights).square().mean().backward()
+
             return once
 
-        t = interleaved_times({"sparse": step(pool.forward), "dense": step(pool.forward_dense)}, repeats=repeats,
-                              sync=device.sync)
+        t = interleaved_times(
+            {"sparse": step(pool.forward), "dense": step(pool.forward_dense)}, repeats=repeats, sync=device.sync
+        )
         ratio = t["dense"] / t["sparse"]
-        rows.append(Row(f"3 sparse dispatch speed-up, E={e}, k={top_k} ({tokens} tokens, fwd+bwd, fp32)",
-                        f"{1000 * t['sparse']:.1f} ms", f"{1000 * t['dense']:.1f} ms (dense)", ratio,
-                        "≥ 1.6× at E=8" if e == 8 else "", ratio >= 1.6 if e == 8 else None))
-        rows.append(Row(f"3 sparse vs dense max abs output difference, E={e}", f"{diff:.2e}", "", None, "≤ 1e-5", diff <= 1e-5))
+        rows.append(
+            Row(
+                f"3 sparse dispatch speed-up, E={e}, k={top_k} ({tokens} tokens, fwd+bwd, fp32)",
+                f"{1000 * t['sparse']:.1f} ms",
+                f"{1000 * t['dense']:.1f} ms (dense)",
+                ratio,
+                "≥ 1.6× at E=8" if e == 8 else "",
+                ratio >= 1.6 if e == 8 else None,
+            )
+        )
+        rows.append(
+            Row(f"3 sparse vs dense max abs output difference, E={e}", f"{diff:.2e}", "", None, "≤ 1e-5", diff <= 1e-5)
+        )
     return rows
 
 

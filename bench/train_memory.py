@@ -15,6 +15,7 @@ nothing here; the LLM, which the LoRA gradients flow through, is the part that k
 
     python -m bench.train_memory [--root /tmp/smop_real_models] [--device cuda]
 """
+
 import argparse
 import contextlib
 import json
@@ -67,8 +68,14 @@ def worker(paths: dict, setting: str, steps: int, batch: int, seconds: float, de
     elapsed = time.perf_counter() - t
     frozen = sum(p.numel() * p.element_size() for p in model.parameters() if not p.requires_grad)
     trained = sum(p.numel() for p in params) * 16  # fp32 weight, gradient and AdamW's two moments
-    out = dict(setting=setting, peak=device.peak_bytes(), resting=resting, utt_per_s=steps * batch / elapsed,
-               frozen=frozen, trained_state=trained)
+    out = dict(
+        setting=setting,
+        peak=device.peak_bytes(),
+        resting=resting,
+        utt_per_s=steps * batch / elapsed,
+        frozen=frozen,
+        trained_state=trained,
+    )
     if setting == "bf16":
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "1epoch.pth"
@@ -79,8 +86,14 @@ def worker(paths: dict, setting: str, steps: int, batch: int, seconds: float, de
     return out
 
 
-def run(root: Path, steps: int = 2, batch: Optional[int] = None, seconds: float = 5.0, device: Device = Device(),
-        paths: Optional[dict] = None) -> List[Row]:
+def run(
+    root: Path,
+    steps: int = 2,
+    batch: Optional[int] = None,
+    seconds: float = 5.0,
+    device: Device = Device(),
+    paths: Optional[dict] = None,
+) -> List[Row]:
     """``batch``: utterances of ``seconds`` per step (default: 2 on a CPU, the LRS3 recipe's step on a GPU)."""
     paths = paths or real_size_models(root)  # written once, before the processes race for it
     lrs3 = lrs3_training_batch(seconds)
@@ -88,12 +101,30 @@ def run(root: Path, steps: int = 2, batch: Optional[int] = None, seconds: float 
     amp = device.gpu and lrs3["use_amp"]
     res = {}
     for setting in SETTINGS:
-        proc = subprocess.run([sys.executable, "-m", "bench.train_memory", "--worker", setting, "--models",
-                               json.dumps(paths), "--steps", str(steps), "--batch", str(batch), "--seconds",
-                               str(seconds), "--device", device.name]
-                              + (["--amp"] if amp else []),
-                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.train_memory",
+                "--worker",
+                setting,
+                "--models",
+                json.dumps(paths),
+                "--steps",
+                str(steps),
+                "--batch",
+                str(batch),
+                "--seconds",
+                str(seconds),
+                "--device",
+                device.name,
+            ]
+            + (["--amp"] if amp else []),
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"train_memory worker ({setting}) failed:\n{proc.stderr[-3000:]}")
         res[setting] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -107,30 +138,67 @@ def run(root: Path, steps: int = 2, batch: Optional[int] = None, seconds: float 
 
     ratio = b16["peak"] / f32["peak"]
     rows = [
-        Row(f"4 {mem} of a training step, frozen parts bf16 vs fp32 ({what})", gib(b16["peak"]),
-            f"{gib(f32['peak'])} (fp32)", ratio, "≤ 0.6", ratio <= 0.6,
+        Row(
+            f"4 {mem} of a training step, frozen parts bf16 vs fp32 ({what})",
+            gib(b16["peak"]),
+            f"{gib(f32['peak'])} (fp32)",
+            ratio,
+            "≤ 0.6",
+            ratio <= 0.6,
             f"where it goes (bf16 / fp32): frozen weights {gib(b16['frozen'])} / {gib(f32['frozen'])}; trained "
             f"parameters with gradients and AdamW moments (fp32 in both) {gib(b16['trained_state'])}; the rest "
             f"(activations, runtime) {rest(b16)} / {rest(f32)}; in use before the step "
-            f"{gib(b16['resting'])} / {gib(f32['resting'])}"),
-        Row(f"4 training throughput, bf16 vs fp32 ({what})", f"{b16['utt_per_s']:.3f} utt/s",
-            f"{f32['utt_per_s']:.3f} utt/s (fp32)", b16["utt_per_s"] / f32["utt_per_s"], "reported", None),
+            f"{gib(b16['resting'])} / {gib(f32['resting'])}",
+        ),
+        Row(
+            f"4 training throughput, bf16 vs fp32 ({what})",
+            f"{b16['utt_per_s']:.3f} utt/s",
+            f"{f32['utt_per_s']:.3f} utt/s (fp32)",
+            b16["utt_per_s"] / f32["utt_per_s"],
+            "reported",
+            None,
+        ),
     ]
     ratio = ckpt["peak"] / f32["peak"]
     rows += [
-        Row(f"4 {mem} of a training step, bf16 + LLM activation checkpointing vs fp32 ({what})", gib(ckpt["peak"]),
-            f"{gib(f32['peak'])} (fp32)", ratio, "≤ 0.6", ratio <= 0.6,
-            f"the rest (activations, runtime) {rest(ckpt)}, against {rest(b16)} without checkpointing"),
-        Row(f"4 {mem} of a training step, bf16 with vs without LLM activation checkpointing ({what})",
-            gib(ckpt["peak"]), f"{gib(b16['peak'])} (bf16)", ckpt["peak"] / b16["peak"], "reported", None),
-        Row(f"4 training throughput, bf16 with vs without LLM activation checkpointing ({what})",
-            f"{ckpt['utt_per_s']:.3f} utt/s", f"{b16['utt_per_s']:.3f} utt/s (bf16)",
-            ckpt["utt_per_s"] / b16["utt_per_s"], "reported", None),
+        Row(
+            f"4 {mem} of a training step, bf16 + LLM activation checkpointing vs fp32 ({what})",
+            gib(ckpt["peak"]),
+            f"{gib(f32['peak'])} (fp32)",
+            ratio,
+            "≤ 0.6",
+            ratio <= 0.6,
+            f"the rest (activations, runtime) {rest(ckpt)}, against {rest(b16)} without checkpointing",
+        ),
+        Row(
+            f"4 {mem} of a training step, bf16 with vs without LLM activation checkpointing ({what})",
+            gib(ckpt["peak"]),
+            f"{gib(b16['peak'])} (bf16)",
+            ckpt["peak"] / b16["peak"],
+            "reported",
+            None,
+        ),
+        Row(
+            f"4 training throughput, bf16 with vs without LLM activation checkpointing ({what})",
+            f"{ckpt['utt_per_s']:.3f} utt/s",
+            f"{b16['utt_per_s']:.3f} utt/s (bf16)",
+            ckpt["utt_per_s"] / b16["utt_per_s"],
+            "reported",
+            None,
+        ),
     ]
     c = b16["checkpoint_bytes"] / b16["trainable_bytes"]
-    rows.append(Row("5 epoch checkpoint size vs trained parameters", f"{b16['checkpoint_bytes'] / 2**20:.1f} MiB",
-                    f"{b16['trainable_bytes'] / 2**20:.1f} MiB (trained parameters)", c, "≤ 1.2", c <= 1.2,
-                    f"ESPnet's default would save the whole model: {gib(b16['full_state_bytes'])}"))
+    rows.append(
+        Row(
+            "5 epoch checkpoint size vs trained parameters",
+            f"{b16['checkpoint_bytes'] / 2**20:.1f} MiB",
+            f"{b16['trainable_bytes'] / 2**20:.1f} MiB (trained parameters)",
+            c,
+            "≤ 1.2",
+            c <= 1.2,
+            f"ESPnet's default would save the whole model: {gib(b16['full_state_bytes'])}",
+        )
+    )
     return rows
 
 
@@ -144,8 +212,11 @@ def main(cmd=None):
     p.add_argument("--amp", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(cmd)
     if args.worker:
-        print(json.dumps(worker(args.models, args.worker, args.steps, args.batch, args.seconds, Device(args.device),
-                                args.amp)))
+        print(
+            json.dumps(
+                worker(args.models, args.worker, args.steps, args.batch, args.seconds, Device(args.device), args.amp)
+            )
+        )
         return
     print(report(run(args.root, args.steps, args.batch, args.seconds, Device(args.device))))
 

@@ -28,6 +28,9 @@ untouched() {  # fails when this run wrote anything under the recipe (find does 
 }
 
 tools/install.sh --extra landmarks  # dlib: the landmark-detection tests run in CI
+# Style: the layout is ruff's and lint is clean (pyproject.toml holds the settings).
+tools/venv/bin/ruff format --check --diff .
+tools/venv/bin/ruff check .
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 # As root, install.sh has installed Slurm: its tests must run (start a cluster), not skip.
 if [ "$(id -u)" = 0 ]; then export SMOP_SLURM_TESTS=required; fi

@@ -15,6 +15,7 @@ names and typed readers, the counterpart of ``smop.inference.pack_layout`` for p
         text, score             the jobs' outputs merged (merge_decodes)
         score_wer/wer.json      sclite's counts and percentages (score_wer)
 """
+
 import dataclasses
 import json
 import logging
@@ -128,8 +129,11 @@ class DecodeRecord:
         if "args" in values:
             args = values["args"]
             values = {k: args.get(k) for k in ("output_dir", "train_config", "model_file", "key_file")}
-            values.update(data=args.get("data_path_and_name_and_type") or [], settings=args,
-                          **{k: args[k] for k in ("ngpu", "seed", "num_workers", "sort_by_length") if k in args})
+            values.update(
+                data=args.get("data_path_and_name_and_type") or [],
+                settings=args,
+                **{k: args[k] for k in ("ngpu", "seed", "num_workers", "sort_by_length") if k in args},
+            )
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields)
         if unknown or not isinstance(values.get("settings"), dict):
@@ -183,8 +187,10 @@ class Decoding:
         for f, record in self.records().items():
             found.setdefault(record.settings, f)
         if len(found) > 1:
-            raise ExperimentError(f"{self.dir}: the sets were decoded with different settings "
-                                  f"({', '.join(str(f) for f in found.values())}); choose with --decode_config")
+            raise ExperimentError(
+                f"{self.dir}: the sets were decoded with different settings "
+                f"({', '.join(str(f) for f in found.values())}); choose with --decode_config"
+            )
         return next(iter(found), None)
 
     def checkpoints(self) -> List[str]:
@@ -198,8 +204,11 @@ class Decoding:
 
     def expert_usage(self, sets: Optional[Sequence[str]] = None) -> Tuple[Usage, List[str]]:
         """Routing counts summed over ``sets`` (default: every clean set), and the sets read."""
-        files = [f for f in sorted(self.dir.glob(f"*/{EXPERT_USAGE}")) if
-                 (f.parent.name in sets if sets else not is_noisy(f.parent.name))]
+        files = [
+            f
+            for f in sorted(self.dir.glob(f"*/{EXPERT_USAGE}"))
+            if (f.parent.name in sets if sets else not is_noisy(f.parent.name))
+        ]
         usage: Usage = {}
         for f in files:
             add_usage(usage, json.loads(f.read_text()))
@@ -217,8 +226,10 @@ class Decoding:
                 continue
             r = scored.score()
             c, pc = r["counts"], r["percent"]
-            lines.append(f"|{s}|{scored.snr}|{c['snt']}|{c['wrd']}|{pc['corr']:.1f}|{pc['sub']:.1f}|{pc['del']:.1f}|"
-                         f"{pc['ins']:.1f}|{pc['err']:.1f}|{pc['s_err']:.1f}|")
+            lines.append(
+                f"|{s}|{scored.snr}|{c['snt']}|{c['wrd']}|{pc['corr']:.1f}|{pc['sub']:.1f}|{pc['del']:.1f}|"
+                f"{pc['ins']:.1f}|{pc['err']:.1f}|{pc['s_err']:.1f}|"
+            )
             errors[s] = pc["err"]
         return lines, errors
 
@@ -241,7 +252,9 @@ class ExperimentDir:
         """What training recorded of the model it built."""
         path = self.path / MODEL_SUMMARY
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: training writes it when it starts (run stage 3 for {self.path})")
+            raise FileNotFoundError(
+                f"{path} is missing: training writes it when it starts (run stage 3 for {self.path})"
+            )
         return yaml.safe_load(path.read_text())
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
@@ -254,8 +267,10 @@ class ExperimentDir:
             return "not trained"
         cfg, summary = self.config(), self.summary()
         projector = describe_projector(cfg["projector"], summary["projector"])
-        return (f"modality {summary['modality']}, projector {projector}, max_epoch {cfg['max_epoch']}, "
-                f"{summary['trainable']:,} trainable of {summary['total']:,} parameters")
+        return (
+            f"modality {summary['modality']}, projector {projector}, max_epoch {cfg['max_epoch']}, "
+            f"{summary['trainable']:,} trainable of {summary['total']:,} parameters"
+        )
 
     def decoding(self, tag: str) -> Decoding:
         return Decoding(self.path / tag)
@@ -267,6 +282,7 @@ class ExperimentDir:
         """The decoding of the checkpoint ``weights_file``, never another's: ``tag`` if given (an error
         if it decoded another checkpoint), else the one decoding of it (None if there is none).
         Recorded checkpoint paths are relative to ``root`` (the recipe directory)."""
+
         def of_this(decoding):
             recorded = decoding.checkpoints()
             return all(_same_checkpoint(r, weights_file, root) for r in recorded), recorded
@@ -277,18 +293,24 @@ class ExperimentDir:
                 raise ExperimentError(f"{decoding.dir}: no such decoding directory")
             ok, recorded = of_this(decoding)
             if not ok:
-                raise ExperimentError(f"{decoding.dir} decoded {', '.join(recorded)}, not {weights_file}: its results "
-                                      f"are not this checkpoint's. Decode {weights_file.name} first (run.sh --stage 4 "
-                                      f"--inference_model {weights_file.name}) and pack with its decoding")
+                raise ExperimentError(
+                    f"{decoding.dir} decoded {', '.join(recorded)}, not {weights_file}: its results "
+                    f"are not this checkpoint's. Decode {weights_file.name} first (run.sh --stage 4 "
+                    f"--inference_model {weights_file.name}) and pack with its decoding"
+                )
             return decoding
         every = self.decodings()
         mine = [d for d in every if of_this(d)[0]]
         if len(mine) > 1:
-            raise ExperimentError(f"{self.path} holds several decodings of {weights_file.name} {[d.tag for d in mine]}: "
-                                  "choose one with --decode_tag")
+            raise ExperimentError(
+                f"{self.path} holds several decodings of {weights_file.name} {[d.tag for d in mine]}: "
+                "choose one with --decode_tag"
+            )
         if not mine and every:
-            logger.info(f"{self.path}: no decoding of {weights_file.name} (only of other checkpoints: "
-                        f"{', '.join(d.tag for d in every)})")
+            logger.info(
+                f"{self.path}: no decoding of {weights_file.name} (only of other checkpoints: "
+                f"{', '.join(d.tag for d in every)})"
+            )
         return mine[0] if mine else None
 
     def training_data(self, root: Path) -> Dict[str, dict]:

@@ -1,13 +1,20 @@
 """Shared fixtures: tiny Whisper, AV-HuBERT and Llama models saved the way the real ones are,
 and a tiny Kaldi-style data directory (the helpers they are made with are in tiny_experiment.py)."""
+
 import os
 
 import pytest
 import torch
 
 # Re-exported for tests that still import them from here; new tests import tiny_experiment.
-from tiny_experiment import (SENTENCES, TINY_AVHUBERT, TINY_LLAMA, TINY_WHISPER, dataset_loss,  # noqa: F401
-                             pretrained_tiny_llama, write_datadir, write_train_config)
+from tiny_experiment import (
+    SENTENCES,
+    TINY_AVHUBERT,
+    TINY_WHISPER,
+    dataset_loss,  # noqa: F401
+    pretrained_tiny_llama,
+    write_datadir,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

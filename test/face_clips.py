@@ -6,6 +6,7 @@ shows the photo shifted sideways onto its space-shuttle model, no face in view (
 badges, made HOG fire once after H.264 coding). Where a point of the base frame lands in frame t
 is ``moved(point, transforms[t])``.
 """
+
 import subprocess
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -57,7 +58,9 @@ def render(transforms: Sequence[Transform], photo: Optional[np.ndarray] = None) 
     frames = []
     for tr in transforms:
         m = _matrix(*(tr if tr is not None else (0.0, 1.0, -200.0, 0.0))) @ _base()
-        frames.append(cv2.warpAffine(photo, m[:2], (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        frames.append(
+            cv2.warpAffine(photo, m[:2], (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        )
     return np.stack(frames)
 
 
@@ -65,8 +68,15 @@ def smooth_path(n: int, faceless: Sequence[int] = (), cycles: float = 1.0) -> Li
     """A head moving smoothly: +-8 degrees, scale 0.88-1.12, shifts up to 12 px, through ``cycles``
     of its motion in ``n`` frames; None at ``faceless``."""
     t = cycles * np.arange(n) / max(n - 1, 1)
-    path = [(8 * np.sin(2 * np.pi * x), 1 + 0.12 * np.sin(np.pi * x + 1), 12 * np.cos(2 * np.pi * x), 8 * np.sin(4 * np.pi * x))
-            for x in t]
+    path = [
+        (
+            8 * np.sin(2 * np.pi * x),
+            1 + 0.12 * np.sin(np.pi * x + 1),
+            12 * np.cos(2 * np.pi * x),
+            8 * np.sin(4 * np.pi * x),
+        )
+        for x in t
+    ]
     return [None if i in faceless else tuple(float(v) for v in p) for i, p in enumerate(path)]
 
 
@@ -75,11 +85,41 @@ def write_clip(path: Path, frames: np.ndarray, text: Optional[str] = None, fps: 
     path.parent.mkdir(parents=True, exist_ok=True)
     t, h, w, _ = frames.shape
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps),
-         "-i", "pipe:0", "-f", "lavfi", "-i", f"sine=frequency=300:sample_rate=16000:duration={t / fps}",
-         "-c:v", "libx264", "-crf", "18", "-preset", "fast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-         str(path)],
-        input=np.ascontiguousarray(frames).tobytes(), check=True)
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{w}x{h}",
+            "-r",
+            str(fps),
+            "-i",
+            "pipe:0",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=300:sample_rate=16000:duration={t / fps}",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "18",
+            "-preset",
+            "fast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ],
+        input=np.ascontiguousarray(frames).tobytes(),
+        check=True,
+    )
     if text is not None:
         path.with_suffix(".txt").write_text(f"Text:  {text}\nConf:  4\n")
     return path

@@ -4,6 +4,7 @@ data dirs, training configs over them, and the loss of a model over a data dir.
 A plain module (``from tiny_experiment import write_train_config``); conftest.py builds its session
 fixtures from it.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +26,39 @@ SENTENCES = [
 ]
 
 TINY_WHISPER = dict(
-    d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
-    decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, num_mel_bins=80,
-    max_source_positions=150, max_target_positions=32, vocab_size=100,
-    decoder_start_token_id=1, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+    d_model=32,
+    encoder_layers=2,
+    encoder_attention_heads=2,
+    encoder_ffn_dim=64,
+    decoder_layers=1,
+    decoder_attention_heads=2,
+    decoder_ffn_dim=64,
+    num_mel_bins=80,
+    max_source_positions=150,
+    max_target_positions=32,
+    vocab_size=100,
+    decoder_start_token_id=1,
+    pad_token_id=0,
+    bos_token_id=1,
+    eos_token_id=2,
 )
-TINY_AVHUBERT = dict(encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4,
-                     conv_pos=8, conv_pos_groups=4, resnet_widths=[8, 8, 16, 16])
-TINY_LLAMA = dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+TINY_AVHUBERT = dict(
+    encoder_layers=2,
+    encoder_embed_dim=32,
+    encoder_ffn_embed_dim=64,
+    encoder_attention_heads=4,
+    conv_pos=8,
+    conv_pos_groups=4,
+    resnet_widths=[8, 8, 16, 16],
+)
+TINY_LLAMA = dict(
+    hidden_size=48,
+    intermediate_size=96,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=512,
+)
 
 
 def pretrained_tiny_llama(tokenizer_dir):
@@ -43,11 +69,11 @@ def pretrained_tiny_llama(tokenizer_dir):
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     torch.manual_seed(3)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id,
-                                         eos_token_id=tok.eos_token_id, **TINY_LLAMA))
+    model = LlamaForCausalLM(
+        LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **TINY_LLAMA)
+    )
     pretrain_causal_lm(model, tok, SENTENCES, steps=60, batch_size=8, lr=1e-2)
     return model
-
 
 
 def write_datadir(root: Path, n: int = 6, seed: int = 0, sentences=SENTENCES[:8], frames: int = None) -> Path:
@@ -73,16 +99,25 @@ def write_datadir(root: Path, n: int = 6, seed: int = 0, sentences=SENTENCES[:8]
         text.append(f"{utt} {sentences[k]}\n")
         shape.append(f"{utt} {n_frames}\n")
         spk.append(f"{utt} spk{i % 2}\n")
-    for name, lines in (("wav.scp", wav), ("video.scp", video), ("text", text), ("frames_shape", shape),
-                        ("utt2num_frames", shape), ("utt2spk", spk)):
+    for name, lines in (
+        ("wav.scp", wav),
+        ("video.scp", video),
+        ("text", text),
+        ("frames_shape", shape),
+        ("utt2num_frames", shape),
+        ("utt2spk", spk),
+    ):
         (root / name).write_text("".join(sorted(lines)))
     utts = sorted(line.split()[0] for line in spk)
-    (root / "spk2utt").write_text("".join(f"spk{j} {' '.join(u for u in utts if u.startswith(f'spk{j}-'))}\n" for j in (0, 1)))
+    (root / "spk2utt").write_text(
+        "".join(f"spk{j} {' '.join(u for u in utts if u.startswith(f'spk{j}-'))}\n" for j in (0, 1))
+    )
     return root
 
 
-
-def write_train_config(path: Path, pretrained: dict, datadir: Path, valid_dir: Path = None, replace=(), **overrides) -> Path:
+def write_train_config(
+    path: Path, pretrained: dict, datadir: Path, valid_dir: Path = None, replace=(), **overrides
+) -> Path:
     """A complete training YAML over the tiny models and data dir (what a recipe's conf/ holds).
 
     Dict overrides are merged into the defaults, except for the keys named in ``replace``."""

@@ -12,6 +12,7 @@ once and in the same order, e.g. for two sets
     --data_path_and_name_and_type data/test/wav.scp,speech,wav16k --key_file A --output_dir X \
     --data_path_and_name_and_type data/test_snr0/wav.scp,speech,wav16k --key_file B --output_dir Y
 """
+
 import argparse
 import json
 import logging
@@ -68,8 +69,9 @@ def decoding_keys(data: Sequence[Tuple[str, str, str]], key_file: Optional[str],
     return keys
 
 
-def evaluation_loader(data: Sequence[Tuple[str, str, str]], train_args, keys: Sequence[str], batch_size: int,
-                      num_workers: int = 0) -> torch.utils.data.DataLoader:
+def evaluation_loader(
+    data: Sequence[Tuple[str, str, str]], train_args, keys: Sequence[str], batch_size: int, num_workers: int = 0
+) -> torch.utils.data.DataLoader:
     """(keys, batch) in batches of ``keys`` in the given order, preprocessed as in validation
     (floats in float32: numpy, where ESPnet's dataset casts, has no bfloat16).
 
@@ -79,8 +81,10 @@ def evaluation_loader(data: Sequence[Tuple[str, str, str]], train_args, keys: Se
     """
     dataset = ESPnetDataset(data, preprocess=SmopAVSRTask.build_preprocess_fn(train_args, False))
     return torch.utils.data.DataLoader(
-        dataset, batch_sampler=[list(keys[i : i + batch_size]) for i in range(0, len(keys), batch_size)],
-        collate_fn=SmopAVSRTask.build_collate_fn(train_args, False), num_workers=num_workers,
+        dataset,
+        batch_sampler=[list(keys[i : i + batch_size]) for i in range(0, len(keys), batch_size)],
+        collate_fn=SmopAVSRTask.build_collate_fn(train_args, False),
+        num_workers=num_workers,
     )
 
 
@@ -92,15 +96,18 @@ class DecodeSet(NamedTuple):
     key_file: Optional[str] = None
 
 
-def decode_sets(data: Sequence[Tuple[str, str, str]], output_dirs: Sequence[str],
-                key_files: Optional[Sequence[str]] = None) -> List[DecodeSet]:
+def decode_sets(
+    data: Sequence[Tuple[str, str, str]], output_dirs: Sequence[str], key_files: Optional[Sequence[str]] = None
+) -> List[DecodeSet]:
     """Group the repeated command-line options into test sets: the inputs in order, one
     ``--output_dir`` (and, if any, one ``--key_file``) per set, each set naming the same inputs."""
     n = len(output_dirs)
     if n == 0:
         raise ValueError("--output_dir is required")
     if len(data) % n:
-        raise ValueError(f"{len(data)} --data_path_and_name_and_type for {n} --output_dir: each set needs the same inputs")
+        raise ValueError(
+            f"{len(data)} --data_path_and_name_and_type for {n} --output_dir: each set needs the same inputs"
+        )
     if key_files and len(key_files) != n:
         raise ValueError(f"{len(key_files)} --key_file for {n} --output_dir: give one per set or none")
     m = len(data) // n
@@ -108,9 +115,14 @@ def decode_sets(data: Sequence[Tuple[str, str, str]], output_dirs: Sequence[str]
     names = [name for _, name, _ in groups[0]]
     for out, group in zip(output_dirs, groups):
         if [name for _, name, _ in group] != names or len(set(names)) != m:
-            raise ValueError(f"the inputs for --output_dir {out} are {[t[1] for t in group]}; every set needs each of "
-                             f"{sorted(set(names))} once, in the same order")
-    return [DecodeSet(out, group, key_files[i] if key_files else None) for i, (out, group) in enumerate(zip(output_dirs, groups))]
+            raise ValueError(
+                f"the inputs for --output_dir {out} are {[t[1] for t in group]}; every set needs each of "
+                f"{sorted(set(names))} once, in the same order"
+            )
+    return [
+        DecodeSet(out, group, key_files[i] if key_files else None)
+        for i, (out, group) in enumerate(zip(output_dirs, groups))
+    ]
 
 
 def inference(
@@ -131,8 +143,11 @@ def inference(
     speech2text = Speech2Text.from_files(train_config, model_file, "cuda" if ngpu > 0 else "cpu", **settings)
     settings, train_args = speech2text.settings, speech2text.train_args
     generation = generation_record(speech2text.model, settings)
-    generation.update(train_config=train_config, model_file=model_file,
-                      model={k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))})
+    generation.update(
+        train_config=train_config,
+        model_file=model_file,
+        model={k: v for k, v in vars(train_args).items() if k.endswith(("_conf", "coder", "projector", "modality"))},
+    )
     results = []
     for one in sets:
         # Seeded per set: a set's hypotheses do not depend on which sets were decoded before it.
@@ -150,8 +165,10 @@ def inference(
 def generation_record(model, settings: DecodeSettings) -> dict:
     """What decoding runs with: the transformers generation settings and the token budget."""
     generation = model.decoder.generation_settings(settings.beam_size, settings.early_stopping)
-    generation.update(max_new_tokens=f"{settings.max_new_tokens_min} + ceil({settings.max_new_tokens_per_second} "
-                                     "* seconds) per utterance")
+    generation.update(
+        max_new_tokens=f"{settings.max_new_tokens_min} + ceil({settings.max_new_tokens_per_second} "
+        "* seconds) per utterance"
+    )
     return {"generation": generation, "settings": settings.to_dict()}
 
 
@@ -174,8 +191,14 @@ def decode(speech2text: Speech2Text, loader, out: Path) -> Dict[str, str]:
         f.writelines(f"{k} {scores[k]:.4f}\n" for k in sorted(scores))
     if usage:
         with atomic_write(out / EXPERT_USAGE) as f:  # modality -> top<r> -> tokens per expert
-            json.dump({m: {f"top{r + 1}": [int(c) for c in row] for r, row in enumerate(counts.tolist())}
-                       for m, counts in usage.items()}, f, indent=2)
+            json.dump(
+                {
+                    m: {f"top{r + 1}": [int(c) for c in row] for r, row in enumerate(counts.tolist())}
+                    for m, counts in usage.items()
+                },
+                f,
+                indent=2,
+            )
     logger.info(f"decoded {len(texts)} utterances -> {out / HYPOTHESES / 'text'}")
     return texts
 
@@ -202,8 +225,12 @@ def get_parser() -> config_argparse.ArgumentParser:
     group.add_argument("--beam_size", type=int, default=DEFAULTS.beam_size, help="1: greedy")
     group.add_argument("--max_new_tokens_per_second", type=float, default=DEFAULTS.max_new_tokens_per_second)
     group.add_argument("--max_new_tokens_min", type=int, default=DEFAULTS.max_new_tokens_min)
-    group.add_argument("--early_stopping", type=str2bool, default=DEFAULTS.early_stopping,
-                       help="beam search stops once beam_size hypotheses have ended (transformers' early_stopping)")
+    group.add_argument(
+        "--early_stopping",
+        type=str2bool,
+        default=DEFAULTS.early_stopping,
+        help="beam search stops once beam_size hypotheses have ended (transformers' early_stopping)",
+    )
     return parser
 
 
@@ -220,9 +247,19 @@ def main(cmd=None):
         parser.error(str(e))
     settings = DecodeSettings.from_dict(kwargs, "the decoding options")
     for one in sets:  # each set's record: as if it had been decoded alone
-        DecodeRecord(output_dir=one.output_dir, data=one.data, key_file=one.key_file, settings=settings,
-                     train_config=args.train_config, model_file=args.model_file, ngpu=args.ngpu, seed=args.seed,
-                     num_workers=args.num_workers, sort_by_length=args.sort_by_length, versions=versions()).write()
+        DecodeRecord(
+            output_dir=one.output_dir,
+            data=one.data,
+            key_file=one.key_file,
+            settings=settings,
+            train_config=args.train_config,
+            model_file=args.model_file,
+            ngpu=args.ngpu,
+            seed=args.seed,
+            num_workers=args.num_workers,
+            sort_by_length=args.sort_by_length,
+            versions=versions(),
+        ).write()
     inference(sets, **kwargs)
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Train a Llama-SMoP model with ESPnet's trainer: python -m smop.bin.avsr_train --config ..."""
+
 from smop.tasks.avsr import SmopAVSRTask
 
 

@@ -7,6 +7,7 @@ One of the two explicit conversions (with smop.bin.convert_landmarks) where smop
 and only the file you name: the unpickler builds tensors and plain containers and replaces every
 other class with an inert stub. Everything else smop loads is safetensors or weights-only.
 """
+
 import argparse
 
 from smop.encoders.avhubert.checkpoint import convert_fairseq_checkpoint

@@ -8,6 +8,7 @@ no face was found.
 Like the AV-HuBERT conversion, this is an explicit step on files you name: the unpickler only
 builds numpy arrays, lists and None, and refuses anything else, so no code from a file can run.
 """
+
 import argparse
 import logging
 import pickle

@@ -7,6 +7,7 @@
 ``--modality_only`` prints the config's modality (audio, video or audiovisual). Reads the config
 with yaml only (no model, no torch), so that a recipe can ask it per set.
 """
+
 import argparse
 import sys
 
@@ -32,8 +33,12 @@ def main(cmd=None):
         return
     if not args.data_dir:
         p.error("--data_dir is required")
-    print(" ".join(f"--{args.prefix}data_path_and_name_and_type {','.join(t)}"
-                   for t in data_triples(args.data_dir, modality, args.text)))
+    print(
+        " ".join(
+            f"--{args.prefix}data_path_and_name_and_type {','.join(t)}"
+            for t in data_triples(args.data_dir, modality, args.text)
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Re-runnable: finished files are kept, new ones are written atomically. Exits non
 than --max_skip_share of the videos have no usable track. Needs the landmarks extra
 (tools/install.sh --extra landmarks); dlib's 68-point model is for non-commercial research use.
 """
+
 import argparse
 import contextlib
 import logging
@@ -113,14 +114,26 @@ def get_parser():
     p.add_argument("--corpus_root", type=Path, required=True, help="<subset>/<speaker>/<id>.mp4")
     p.add_argument("--subsets", required=True, help="comma-separated: pretrain,trainval,test")
     p.add_argument("--landmarks_root", type=Path, required=True, help="output: <subset>/<speaker>/<id>.npy")
-    p.add_argument("--detector", choices=DETECTORS, default=DETECTORS[0], help="HOG (fast) or CNN (two orders slower on CPU)")
-    p.add_argument("--upsample", type=int, default=UPSAMPLE, help="times the detector doubles the frame (1 finds faces >= 40 px)")
-    p.add_argument("--detect_every", type=int, default=DETECT_EVERY,
-                   help="search the whole frame on every k-th frame and track the face in between (1: every frame, "
-                        "as AV-HuBERT's preparation)")
+    p.add_argument(
+        "--detector", choices=DETECTORS, default=DETECTORS[0], help="HOG (fast) or CNN (two orders slower on CPU)"
+    )
+    p.add_argument(
+        "--upsample", type=int, default=UPSAMPLE, help="times the detector doubles the frame (1 finds faces >= 40 px)"
+    )
+    p.add_argument(
+        "--detect_every",
+        type=int,
+        default=DETECT_EVERY,
+        help="search the whole frame on every k-th frame and track the face in between (1: every frame, "
+        "as AV-HuBERT's preparation)",
+    )
     p.add_argument("--nj", type=int, default=1)
-    p.add_argument("--max_skip_share", type=float, default=0.01,
-                   help="fail when more than this share of the videos has no face at all or cannot be read")
+    p.add_argument(
+        "--max_skip_share",
+        type=float,
+        default=0.01,
+        help="fail when more than this share of the videos has no face at all or cannot be read",
+    )
     return p
 
 
@@ -132,7 +145,9 @@ def main(cmd=None):
     if not jobs:
         raise SystemExit(f"no videos found under {args.corpus_root} for subsets {args.subsets}")
     todo = sum(not j.landmarks.exists() for j in jobs)
-    logger.info(f"{len(jobs)} videos, {len(jobs) - todo} done before; detecting with dlib {args.detector} on {args.nj} jobs")
+    logger.info(
+        f"{len(jobs)} videos, {len(jobs) - todo} done before; detecting with dlib {args.detector} on {args.nj} jobs"
+    )
     # Built once, before the workers fork: they inherit it (a detector does not pickle cheaply), and
     # a missing dlib fails here, with the install hint.
     global _detector

@@ -7,6 +7,7 @@ gives bit-identical audio on every run and machine, and an SNR of 0 dB means 0 d
     python -m smop.bin.make_noisy_set --src data/test --dst data/test_snr0 --media_dir dump/media/test_snr0 \
         --noise babble.wav --snr 0 --seed 0
 """
+
 import argparse
 import hashlib
 import logging

@@ -7,6 +7,7 @@
 Writes <output_dir>/{text,score,expert_usage.json}. A missing job output, a missing or duplicated
 utterance is an error naming them (no silent holes in the hypotheses).
 """
+
 import argparse
 import json
 import logging
@@ -26,7 +27,9 @@ def main(cmd=None):
     p.add_argument("--nj", type=int, required=True)
     p.add_argument("--logdir", type=Path, required=True)
     p.add_argument("--output_dir", type=Path, required=True)
-    p.add_argument("--job_log", help="the jobs' logs, JOB standing for the job number (default: <logdir>/decode.JOB.log)")
+    p.add_argument(
+        "--job_log", help="the jobs' logs, JOB standing for the job number (default: <logdir>/decode.JOB.log)"
+    )
     args = p.parse_args(cmd)
     setup_logging()
     expected = [k for k, _ in read_table(args.keys)]
@@ -48,8 +51,10 @@ def main(cmd=None):
     missing = sorted(set(expected) - set(merged["text"]))
     extra = sorted(set(merged["text"]) - set(expected))
     if missing or extra:
-        raise SystemExit(f"decoding covers {len(merged['text'])} of {len(expected)} utterances: "
-                         f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}")
+        raise SystemExit(
+            f"decoding covers {len(merged['text'])} of {len(expected)} utterances: "
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
+        )
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for name, table in merged.items():
         with atomic_write(args.output_dir / name) as f:

@@ -11,6 +11,7 @@ give --pretrained_hub_id) or copied in with --copy_pretrained. Load it with
 ``smop.Speech2Text.from_pretrained(<out_dir or hub id>)`` or ``smop-transcribe --model <out_dir>``.
 Paths in the training config are relative to --root (the recipe directory).
 """
+
 import argparse
 import re
 import sys
@@ -21,8 +22,8 @@ from smop.experiment import ExperimentError
 from smop.inference.pack_layout import PackError
 from smop.inference.pack_writer import PackOptions, write_pack
 from smop.inference.pretrained import SLOTS
-from smop.utils.pretrained import PretrainedError
 from smop.utils.log import setup_logging
+from smop.utils.pretrained import PretrainedError
 
 
 def slot_values(items: List[str], option: str) -> Dict[str, str]:
@@ -47,17 +48,35 @@ def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp_dir", type=Path, required=True, help="the training directory (config.yaml, checkpoints)")
     p.add_argument("--out_dir", type=Path, required=True, help="the pack's folder (replaced whole)")
-    p.add_argument("--root", type=Path, default=PackOptions.root, help="what relative paths in the config are relative to")
+    p.add_argument(
+        "--root", type=Path, default=PackOptions.root, help="what relative paths in the config are relative to"
+    )
     p.add_argument("--inference_model", default=PackOptions.inference_model, help="the checkpoint of --exp_dir to pack")
-    p.add_argument("--decode_config", type=Path,
-                   help="decoding settings (keys of avsr_inference); default: those the test sets were decoded with")
+    p.add_argument(
+        "--decode_config",
+        type=Path,
+        help="decoding settings (keys of avsr_inference); default: those the test sets were decoded with",
+    )
     p.add_argument("--decode_tag", help="the decoding whose results the card shows (default: the only decode_* dir)")
-    p.add_argument("--copy_pretrained", default="none",
-                   help="pretrained parts to copy into the pack: none, all, or slots (audio_encoder,video_encoder,decoder)")
-    p.add_argument("--pretrained_hub_id", action="append", default=[], metavar="SLOT=ID",
-                   help="the hub id of a pretrained part given by a local path (e.g. decoder=meta-llama/Llama-3.2-1B)")
-    p.add_argument("--part_license", action="append", default=[], metavar="SLOT=LICENCE",
-                   help="licence of a pretrained part (default: its model card's, if any)")
+    p.add_argument(
+        "--copy_pretrained",
+        default="none",
+        help="pretrained parts to copy into the pack: none, all, or slots (audio_encoder,video_encoder,decoder)",
+    )
+    p.add_argument(
+        "--pretrained_hub_id",
+        action="append",
+        default=[],
+        metavar="SLOT=ID",
+        help="the hub id of a pretrained part given by a local path (e.g. decoder=meta-llama/Llama-3.2-1B)",
+    )
+    p.add_argument(
+        "--part_license",
+        action="append",
+        default=[],
+        metavar="SLOT=LICENCE",
+        help="licence of a pretrained part (default: its model card's, if any)",
+    )
     p.add_argument("--license", help="licence of the pack (default: its parts' common licence, else 'other')")
     p.add_argument("--name", help="the model's name in its card (default: the experiment's)")
     p.add_argument("--hub_id", help="the hub id the pack will be uploaded as (used in the card's examples)")
@@ -73,11 +92,20 @@ def main(cmd=None):
     copy = [s for s in args.copy_pretrained.split(",") if s and s != "none"]
     try:
         opts = PackOptions(
-            exp_dir=args.exp_dir, out_dir=args.out_dir, root=args.root, inference_model=args.inference_model,
-            decode_config=args.decode_config, decode_tag=args.decode_tag, copy_pretrained=copy,
+            exp_dir=args.exp_dir,
+            out_dir=args.out_dir,
+            root=args.root,
+            inference_model=args.inference_model,
+            decode_config=args.decode_config,
+            decode_tag=args.decode_tag,
+            copy_pretrained=copy,
             hub_ids=slot_values(args.pretrained_hub_id, "--pretrained_hub_id"),
-            part_licenses=slot_values(args.part_license, "--part_license"), license=args.license,
-            name=args.name, hub_id=args.hub_id, corpus=args.corpus or corpus_of(args.root), language=args.language,
+            part_licenses=slot_values(args.part_license, "--part_license"),
+            license=args.license,
+            name=args.name,
+            hub_id=args.hub_id,
+            corpus=args.corpus or corpus_of(args.root),
+            language=args.language,
         )
         out = write_pack(opts)
     except (PackError, PretrainedError, ExperimentError, ValueError, FileNotFoundError) as e:

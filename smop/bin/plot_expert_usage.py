@@ -8,6 +8,7 @@ Reads <exp>/<decode_tag>/<set>/expert_usage.json (default: every clean set, i.e.
 <set>_snr<dB>) and writes <exp>/expert_usage.png and <exp>/expert_usage.json. An experiment without sparse
 experts (linear or mlp projector) is reported and skipped.
 """
+
 import argparse
 import json
 import logging

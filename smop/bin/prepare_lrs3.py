@@ -10,6 +10,7 @@ Writes <output_dir>/{wav.scp,video.scp,text,utt2spk,spk2utt,utt2num_frames},
 <output_dir>/mouth_crop.yaml with the settings the mouth crops were made with. Exits non-zero when
 more than --max_skip_share of the videos are skipped. Re-runnable: outputs are replaced atomically.
 """
+
 import argparse
 import functools
 import logging
@@ -50,11 +51,17 @@ def get_parser():
     p.add_argument("--include_list", type=Path, help="keep only these <speaker>/<video> ids")
     p.add_argument("--exclude_list", type=Path, help="drop these <speaker>/<video> ids")
     p.add_argument("--max_seconds", type=float, default=16.0, help="cut pretrain clips longer than this")
-    p.add_argument("--roi_size", type=int, default=ROI_SIZE, help="side of the square mouth crop, in reference-face pixels")
+    p.add_argument(
+        "--roi_size", type=int, default=ROI_SIZE, help="side of the square mouth crop, in reference-face pixels"
+    )
     p.add_argument("--roi_resize", type=int, help="resize the crops to this side (small models on CPUs)")
-    p.add_argument("--mean_face", type=Path, required=True,
-                   help="reference face of the mouth crops, (68, 2) landmarks .npy: for LRS3 the official "
-                        "20words_mean_face.npy (auto_avsr's preparation/detectors/retinaface/)")
+    p.add_argument(
+        "--mean_face",
+        type=Path,
+        required=True,
+        help="reference face of the mouth crops, (68, 2) landmarks .npy: for LRS3 the official "
+        "20words_mean_face.npy (auto_avsr's preparation/detectors/retinaface/)",
+    )
     p.add_argument("--smooth_window", type=int, default=SMOOTH_WINDOW, help="landmark smoothing window, frames")
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--max_skip_share", type=float, default=0.01)
@@ -67,12 +74,16 @@ def main(cmd=None):
     try:
         crop = MouthCropSettings.of_face(args.mean_face, args.roi_size, args.roi_resize, args.smooth_window)
     except DataError as e:
-        raise SystemExit(f"--mean_face: {e}\n  For LRS3 use the official 20words_mean_face.npy (auto_avsr's "
-                         f"preparation/detectors/retinaface/ or AV-HuBERT's preparation); the mini corpus writes its own.")
+        raise SystemExit(
+            f"--mean_face: {e}\n  For LRS3 use the official 20words_mean_face.npy (auto_avsr's "
+            f"preparation/detectors/retinaface/ or AV-HuBERT's preparation); the mini corpus writes its own."
+        )
     include = read_id_list(args.include_list) if args.include_list else None
     exclude = read_id_list(args.exclude_list) if args.exclude_list else None
     try:
-        jobs = find_jobs(args.corpus_root, args.subsets.split(","), args.landmarks_root, args.max_seconds, include, exclude)
+        jobs = find_jobs(
+            args.corpus_root, args.subsets.split(","), args.landmarks_root, args.max_seconds, include, exclude
+        )
     except IdListError as e:
         raise SystemExit(f"--{e.which}_list {getattr(args, e.which + '_list')}: {e}")
     if not jobs:
@@ -84,8 +95,14 @@ def main(cmd=None):
     work = functools.partial(process, media_dir=args.media_dir, crop=crop)
     results = []
     with multiprocessing.Pool(args.nj) if args.nj > 1 else _Serial() as pool:
-        for r in tqdm(pool.imap_unordered(work, jobs, chunksize=4), total=len(jobs), desc=f"prep {args.output_dir.name}",
-                      unit="video", file=sys.stderr, mininterval=5):
+        for r in tqdm(
+            pool.imap_unordered(work, jobs, chunksize=4),
+            total=len(jobs),
+            desc=f"prep {args.output_dir.name}",
+            unit="video",
+            file=sys.stderr,
+            mininterval=5,
+        ):
             results.append(r)
 
     tables = {n: {} for n in TABLES}
@@ -107,8 +124,10 @@ def main(cmd=None):
             tables["utt2num_frames"][u.utt] = str(u.frames)
     share = len(skipped) / (len(jobs) + len(duplicates))
     with atomic_write(args.output_dir / "prep_report.txt") as f:
-        f.write(f"videos: {len(jobs) + len(duplicates)}\nutterances: {len(tables['text'])}\n"
-                f"skipped: {len(skipped)} ({100 * share:.2f} %)\n")
+        f.write(
+            f"videos: {len(jobs) + len(duplicates)}\nutterances: {len(tables['text'])}\n"
+            f"skipped: {len(skipped)} ({100 * share:.2f} %)\n"
+        )
         reasons = Counter(reason.split(":")[0] for _, reason in skipped)
         for reason, count in reasons.most_common():
             f.write(f"  {reason}: {count}\n")
@@ -122,8 +141,10 @@ def main(cmd=None):
         n = validate_data_dir(args.output_dir)
     else:
         n = 0
-    logger.info(f"{args.output_dir}: kept {n} utterances from {len(jobs) + len(duplicates)} videos; skipped {len(skipped)} "
-                f"({100 * share:.2f} %), see {args.output_dir / 'prep_report.txt'}")
+    logger.info(
+        f"{args.output_dir}: kept {n} utterances from {len(jobs) + len(duplicates)} videos; skipped {len(skipped)} "
+        f"({100 * share:.2f} %), see {args.output_dir / 'prep_report.txt'}"
+    )
     for video, reason in skipped[:10]:
         logger.warning(f"skipped {video}: {reason}")
     if share > args.max_skip_share or n == 0:
@@ -136,8 +157,13 @@ def _drop_duplicate_ids(jobs):
     first, kept, dropped = {}, [], []
     for job in jobs:
         if job.utt_prefix in first:
-            dropped.append((job.video, f"DuplicateId: duplicate utterance id {job.utt_prefix} "
-                                       f"(also {first[job.utt_prefix]}; kept that one)"))
+            dropped.append(
+                (
+                    job.video,
+                    f"DuplicateId: duplicate utterance id {job.utt_prefix} "
+                    f"(also {first[job.utt_prefix]}; kept that one)",
+                )
+            )
         else:
             first[job.utt_prefix] = job.video
             kept.append(job)

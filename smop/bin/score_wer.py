@@ -8,6 +8,7 @@ Writes ref.trn, hyp.trn, result.txt (``sclite -i rm -o all``) and wer.json. Hypo
 cover exactly the reference utterances (an error names the ones missing). sclite and jiwer must
 agree on the number of reference words and of errors, or this exits with an error.
 """
+
 import argparse
 import json
 import logging
@@ -59,8 +60,10 @@ def main(cmd=None):
     spk = dict(read_table(args.utt2spk))
     missing, extra = sorted(set(refs) - set(hyps)), sorted(set(hyps) - set(refs))
     if missing or extra:
-        raise SystemExit(f"{args.hyp} does not cover {args.ref}: {len(missing)} reference ids without a hypothesis "
-                         f"(e.g. {missing[:5]}), {len(extra)} hypotheses without a reference (e.g. {extra[:5]})")
+        raise SystemExit(
+            f"{args.hyp} does not cover {args.ref}: {len(missing)} reference ids without a hypothesis "
+            f"(e.g. {missing[:5]}), {len(extra)} hypotheses without a reference (e.g. {extra[:5]})"
+        )
     keys = c_sorted(refs)
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -68,8 +71,24 @@ def main(cmd=None):
         with atomic_write(out / name) as f:
             f.writelines(f"{' '.join(table[k].split())} ({spk[k]}-{k})\n" for k in keys)
     sclite = find_sclite()
-    res = subprocess.run([sclite, "-r", str(out / "ref.trn"), "trn", "-h", str(out / "hyp.trn"), "trn",
-                          "-i", "rm", "-o", "all", "stdout"], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sclite,
+            "-r",
+            str(out / "ref.trn"),
+            "trn",
+            "-h",
+            str(out / "hyp.trn"),
+            "trn",
+            "-i",
+            "rm",
+            "-o",
+            "all",
+            "stdout",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if res.returncode != 0:
         raise SystemExit(f"sclite failed: {res.stderr.strip()[-500:]}")
     with atomic_write(out / "result.txt") as f:
@@ -77,18 +96,27 @@ def main(cmd=None):
     scores = parse_sclite(res.stdout)
 
     words = jiwer.process_words([refs[k] for k in keys], [hyps[k] if hyps[k].strip() else "" for k in keys])
-    check = {"wrd": sum(len(refs[k].split()) for k in keys), "sub": words.substitutions, "del": words.deletions,
-             "ins": words.insertions, "err": words.substitutions + words.deletions + words.insertions}
+    check = {
+        "wrd": sum(len(refs[k].split()) for k in keys),
+        "sub": words.substitutions,
+        "del": words.deletions,
+        "ins": words.insertions,
+        "err": words.substitutions + words.deletions + words.insertions,
+    }
     scores["jiwer"] = {**check, "wer": 100 * words.wer}
     c = scores["counts"]
     if c["wrd"] != check["wrd"] or c["err"] != check["err"]:
-        raise SystemExit(f"sclite and jiwer disagree: sclite {c['err']} errors / {c['wrd']} words, "
-                         f"jiwer {check['err']} / {check['wrd']}")
+        raise SystemExit(
+            f"sclite and jiwer disagree: sclite {c['err']} errors / {c['wrd']} words, "
+            f"jiwer {check['err']} / {check['wrd']}"
+        )
     scores["wer"] = 100 * c["err"] / max(c["wrd"], 1)
     with atomic_write(out / "wer.json") as f:
         json.dump(scores, f, indent=2)
-    logger.info(f"{out}: WER {scores['wer']:.2f} % ({c['err']} / {c['wrd']}; sub {c['sub']} del {c['del']} "
-                f"ins {c['ins']}); jiwer agrees")
+    logger.info(
+        f"{out}: WER {scores['wer']:.2f} % ({c['err']} / {c['wrd']}; sub {c['sub']} del {c['del']} "
+        f"ins {c['ins']}); jiwer agrees"
+    )
 
 
 if __name__ == "__main__":

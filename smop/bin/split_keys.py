@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Split the utterance ids of a table into N key files <out_prefix>.{1..N}.scp (contiguous parts).
 
-    python -m smop.bin.split_keys --keys data/test/text --nj 4 --out_prefix exp/x/logdir/keys
+python -m smop.bin.split_keys --keys data/test/text --nj 4 --out_prefix exp/x/logdir/keys
 """
+
 import argparse
 from pathlib import Path
 

@@ -14,6 +14,7 @@ file that cannot be used is named on stderr and the others still decode (the exi
 1). An audio-visual model decodes a file without video, or without a usable face, with the video
 blanked as modality dropout blanks it in training, and says so.
 """
+
 import argparse
 import concurrent.futures
 import json
@@ -35,19 +36,26 @@ logger = logging.getLogger("transcribe")
 
 
 def get_parser():
-    p = argparse.ArgumentParser(prog="smop-transcribe", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="smop-transcribe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("files", nargs="+", type=Path, help="media files (anything ffmpeg reads)")
     p.add_argument("--model", required=True, help="a packed model: its folder, or a hub id in the local HF cache")
-    p.add_argument("--landmarks", help="face landmarks, (T, 68, 2) .npy per video: one file (for one input), a folder "
-                                       "of <stem>.npy, or a pattern with {stem} {name} {parent} {dir}")
+    p.add_argument(
+        "--landmarks",
+        help="face landmarks, (T, 68, 2) .npy per video: one file (for one input), a folder "
+        "of <stem>.npy, or a pattern with {stem} {name} {parent} {dir}",
+    )
     p.add_argument("--output_format", choices=("text", "json"), default="text")
     p.add_argument("--output", type=Path, help="write the transcripts here instead of stdout")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--batch_size", type=int, help="files per batch (default: the pack's decoding setting)")
     p.add_argument("--beam_size", type=int, help="default: the pack's decoding setting")
-    p.add_argument("--max_segment_seconds", type=float,
-                   help="longest segment a recording is cut into (default 30 s, less if the audio encoder takes less)")
+    p.add_argument(
+        "--max_segment_seconds",
+        type=float,
+        help="longest segment a recording is cut into (default 30 s, less if the audio encoder takes less)",
+    )
     p.add_argument("--num_workers", type=int, default=2, help="threads reading files while the model decodes")
     p.add_argument("--log_level", default="WARNING", choices=("ERROR", "WARNING", "INFO", "DEBUG"))
     return p
@@ -55,6 +63,7 @@ def get_parser():
 
 def read_ahead(files: List[Path], read, workers: int, ahead: int) -> Iterator[Tuple[Path, object, float]]:
     """(file, inputs or the exception, seconds) in order, reading up to ``ahead`` files in advance."""
+
     def timed(path):
         t = time.perf_counter()
         try:
@@ -98,8 +107,13 @@ class Report:
 
     def error(self, path: Path, error: Exception, read_seconds: float) -> None:
         self.progress.write(f"ERROR {error}" if str(path) in str(error) else f"ERROR {path}: {error}", file=sys.stderr)
-        self.files.append({"file": str(path), "error": f"{type(error).__name__}: {error}",
-                           "seconds": {"read": round(read_seconds, 3)}})
+        self.files.append(
+            {
+                "file": str(path),
+                "error": f"{type(error).__name__}: {error}",
+                "seconds": {"read": round(read_seconds, 3)},
+            }
+        )
         self.progress.update(1)
 
     def result(self, path: Path, inputs: MediaInputs, transcript, read_seconds: float, decode_seconds: float) -> None:
@@ -108,12 +122,22 @@ class Report:
         if self.fmt == "text":
             self.out.write(f"{path} {transcript.text}\n".replace(" \n", "\n"))
             self.out.flush()
-        segments = [{"start": round(a, 2), "end": round(b, 2), "text": h.text, "score": round(h.score, 4)}
-                    for a, b, h in transcript.segments]
-        self.files.append({"file": str(path), "text": transcript.text, "score": round(transcript.score, 4),
-                           "blanked": list(transcript.blanked), "notes": inputs.notes,
-                           "duration": round(inputs.seconds, 3), "segments": segments,
-                           "seconds": {"read": round(read_seconds, 3), "decode": round(decode_seconds, 3)}})
+        segments = [
+            {"start": round(a, 2), "end": round(b, 2), "text": h.text, "score": round(h.score, 4)}
+            for a, b, h in transcript.segments
+        ]
+        self.files.append(
+            {
+                "file": str(path),
+                "text": transcript.text,
+                "score": round(transcript.score, 4),
+                "blanked": list(transcript.blanked),
+                "notes": inputs.notes,
+                "duration": round(inputs.seconds, 3),
+                "segments": segments,
+                "seconds": {"read": round(read_seconds, 3), "decode": round(decode_seconds, 3)},
+            }
+        )
         self.progress.update(1)
 
 
@@ -124,8 +148,9 @@ def transcribe(args, out, start: float) -> int:
     from smop.inference.speech2text import Speech2Text
 
     marks = LandmarkFiles(args.landmarks, len(args.files))
-    speech2text = Speech2Text.from_pretrained(args.model, device=args.device, batch_size=args.batch_size,
-                                              beam_size=args.beam_size)
+    speech2text = Speech2Text.from_pretrained(
+        args.model, device=args.device, batch_size=args.batch_size, beam_size=args.beam_size
+    )
     loaded = time.perf_counter() - start
     modalities = speech2text.model.modalities
     size = speech2text.settings.batch_size
@@ -151,12 +176,24 @@ def transcribe(args, out, start: float) -> int:
         done = [f for f in report.files if "error" not in f]
         audio = sum(f["duration"] for f in done)
         total = time.perf_counter() - start
-        json.dump({"model": str(args.model), "settings": speech2text.settings.to_dict(), "files": report.files,
-                   "summary": {"files": len(args.files), "decoded": len(done), "failed": failed,
-                               "seconds_to_model_loaded": round(loaded, 3),
-                               "seconds_to_first_transcript": None if report.first is None else round(report.first, 3),
-                               "seconds_total": round(total, 3), "media_seconds": round(audio, 3)}},
-                  out, indent=2)
+        json.dump(
+            {
+                "model": str(args.model),
+                "settings": speech2text.settings.to_dict(),
+                "files": report.files,
+                "summary": {
+                    "files": len(args.files),
+                    "decoded": len(done),
+                    "failed": failed,
+                    "seconds_to_model_loaded": round(loaded, 3),
+                    "seconds_to_first_transcript": None if report.first is None else round(report.first, 3),
+                    "seconds_total": round(total, 3),
+                    "media_seconds": round(audio, 3),
+                },
+            },
+            out,
+            indent=2,
+        )
         out.write("\n")
     return failed
 
@@ -167,8 +204,12 @@ def decode_batch(speech2text, good, report: Report, max_segment_seconds: Optiona
         return
     t = time.perf_counter()
     try:
-        transcripts = speech2text.transcribe_all([i.speech for _, i, _ in good], [i.video for _, i, _ in good],
-                                                 max_segment_seconds, ids=[str(p) for p, _, _ in good])
+        transcripts = speech2text.transcribe_all(
+            [i.speech for _, i, _ in good],
+            [i.video for _, i, _ in good],
+            max_segment_seconds,
+            ids=[str(p) for p, _, _ in good],
+        )
     except (DataError, ValueError) as e:
         if len(good) == 1:
             report.error(good[0][0], e, good[0][2])

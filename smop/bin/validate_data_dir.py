@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Check a Kaldi-style data dir (sorted, consistent ids across files, no empty lines).
 
-    python -m smop.bin.validate_data_dir data/train
+python -m smop.bin.validate_data_dir data/train
 """
+
 import sys
 
 from smop.data.datadir import DataDirError, validate_data_dir

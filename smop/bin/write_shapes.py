@@ -9,6 +9,7 @@ unit for every modality), ``text_shape`` (LLM tokens per transcript, with the LL
 tokenizer) and ``token_stats.txt`` for each data dir (several in one run: the tokenizer and the
 libraries load once).
 """
+
 import argparse
 import logging
 from pathlib import Path
@@ -60,10 +61,12 @@ def write_shapes(data_dir: Path, output_dir: Path, text_encoder: TextEncoder) ->
     unk = text_encoder.unk_id
     n_unk = sum(i.count(unk) for i in ids.values()) if unk is not None else 0
     with atomic_write(output_dir / "token_stats.txt") as f:
-        f.write(f"utterances {len(text)}\nduration {format_timespan(seconds)} ({seconds / 3600:.3f} h)\n"
-                f"frames mean {n_frm.mean():.1f} max {n_frm.max()}\n"
-                f"tokens total {n_tok.sum()} mean {n_tok.mean():.1f} max {n_tok.max()}\n"
-                f"unknown tokens {n_unk}\n")
+        f.write(
+            f"utterances {len(text)}\nduration {format_timespan(seconds)} ({seconds / 3600:.3f} h)\n"
+            f"frames mean {n_frm.mean():.1f} max {n_frm.max()}\n"
+            f"tokens total {n_tok.sum()} mean {n_tok.mean():.1f} max {n_tok.max()}\n"
+            f"unknown tokens {n_unk}\n"
+        )
     logger.info(f"{output_dir}: {len(text)} utterances, {format_timespan(seconds)}, {n_tok.sum()} tokens")
 
 

@@ -1,5 +1,6 @@
 """Audio and video of one recording made to agree in length: 640 samples of 16 kHz audio per
 25 fps video frame, as data preparation stores them and the models read them."""
+
 from pathlib import Path
 from typing import Tuple
 
@@ -20,7 +21,9 @@ def av_tolerance(seconds: float) -> float:
     return max(MAX_AV_MISMATCH, AV_DRIFT * seconds)
 
 
-def fit_audio(wave: np.ndarray, frames: int, video: Path, tolerance: float = MAX_AV_MISMATCH) -> Tuple[np.ndarray, float]:
+def fit_audio(
+    wave: np.ndarray, frames: int, video: Path, tolerance: float = MAX_AV_MISMATCH
+) -> Tuple[np.ndarray, float]:
     """Audio cut or zero-padded to exactly SAMPLES_PER_FRAME (640) samples per video frame; returns it
     and the change (s). A change over ``tolerance`` seconds is an error."""
     want = frames * SAMPLES_PER_FRAME

@@ -3,6 +3,7 @@
 Same contract as ESPnet's ``CommonCollateFn`` (floats padded with 0.0, ids with -1), which we do
 not import: its module pulls in ESPnet's g2p front ends, which try to download NLTK data.
 """
+
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np

@@ -3,6 +3,7 @@
 A data dir holds ``wav.scp`` and/or ``video.scp``, ``text``, ``utt2spk``, ``spk2utt`` and
 ``utt2num_frames`` (25 Hz video frames), each ``<utt> <value>`` per line, sorted by id in C order.
 """
+
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -98,8 +99,9 @@ def validate_data_dir(d: Path) -> int:
     return len(keys)
 
 
-def check_inputs_agree(inputs: Sequence[Tuple[str, str, str]], keys_from: Optional[str] = None,
-                       keys: Optional[Sequence[str]] = None) -> None:
+def check_inputs_agree(
+    inputs: Sequence[Tuple[str, str, str]], keys_from: Optional[str] = None, keys: Optional[Sequence[str]] = None
+) -> None:
     """Every input file of a set (``(path, name, type)`` triples) holds every utterance of
     ``keys_from`` (a shape file, or a key list whose ids are ``keys``; default: the first input).
     A missing one would end as a bare KeyError in a data-loader worker; this names both files and the ids."""
@@ -111,6 +113,8 @@ def check_inputs_agree(inputs: Sequence[Tuple[str, str, str]], keys_from: Option
         have = {key for key, _ in read_table(Path(path))}
         missing = [k for k in wanted if k not in have]
         if missing:
-            raise DataDirError(f"{len(missing)} of the {len(wanted)} utterances of {source} are not in {path}, e.g. "
-                               f"{missing[:3]}: every input of a set must hold the same utterances (re-run the data "
-                               f"preparation, or keep only the common ids in each file)")
+            raise DataDirError(
+                f"{len(missing)} of the {len(wanted)} utterances of {source} are not in {path}, e.g. "
+                f"{missing[:3]}: every input of a set must hold the same utterances (re-run the data "
+                f"preparation, or keep only the common ids in each file)"
+            )

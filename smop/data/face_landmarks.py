@@ -6,6 +6,7 @@ dlib is an optional dependency, the ``landmarks`` extra: ``tools/install.sh --ex
 which ships the model files. dlib's 68-point model is for non-commercial research use (it was
 trained on the iBUG 300-W faces).
 """
+
 import importlib.util
 from pathlib import Path
 from typing import Optional, Union
@@ -75,9 +76,14 @@ class FaceLandmarkDetector:
     TRACK_WINDOW = 1.6  # side of the tracking window, in face widths
     MAX_SEARCH_SIDE = 960  # px: the long side of the image a whole-frame search runs on, at most
 
-    def __init__(self, detector: str = DETECTORS[0], upsample: int = UPSAMPLE,
-                 predictor_path: Optional[Union[str, Path]] = None, cnn_path: Optional[Union[str, Path]] = None,
-                 detect_every: int = DETECT_EVERY):
+    def __init__(
+        self,
+        detector: str = DETECTORS[0],
+        upsample: int = UPSAMPLE,
+        predictor_path: Optional[Union[str, Path]] = None,
+        cnn_path: Optional[Union[str, Path]] = None,
+        detect_every: int = DETECT_EVERY,
+    ):
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
         if upsample < 0:
@@ -112,12 +118,18 @@ class FaceLandmarkDetector:
     def _largest_scaled(self, image: np.ndarray, scale: float, x0: int = 0, y0: int = 0) -> Optional[object]:
         """The largest face in ``image`` (at (x0, y0) of its frame) searched scaled by ``scale``
         without upsampling, as a rectangle of the frame; or None."""
-        scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        scaled = cv2.resize(
+            image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        )
         r = _largest(self.faces(scaled, upsample=0))
         if r is None:
             return None
-        return self._rectangle(int(round(x0 + r.left() / scale)), int(round(y0 + r.top() / scale)),
-                               int(round(x0 + r.right() / scale)), int(round(y0 + r.bottom() / scale)))
+        return self._rectangle(
+            int(round(x0 + r.left() / scale)),
+            int(round(y0 + r.top() / scale)),
+            int(round(x0 + r.right() / scale)),
+            int(round(y0 + r.bottom() / scale)),
+        )
 
     def landmarks(self, frame: np.ndarray, face) -> np.ndarray:
         """(68, 2) float32 points of the face in dlib rectangle ``face``."""
@@ -127,7 +139,7 @@ class FaceLandmarkDetector:
     def largest_face(self, frame: np.ndarray) -> Optional[object]:
         """The largest face of a whole-frame search (on the frame scaled down first if it is large)."""
         side = max(frame.shape[:2])
-        if side * 2 ** self.upsample <= self.MAX_SEARCH_SIDE:
+        if side * 2**self.upsample <= self.MAX_SEARCH_SIDE:
             return _largest(self.faces(frame))
         return self._largest_scaled(frame, self.MAX_SEARCH_SIDE / side)
 

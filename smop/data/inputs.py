@@ -5,6 +5,7 @@ The table that recipes (through ``smop.bin.data_args``), training, decoding, pac
 Python API read the input files and rates from. The data names ("speech", "video", "text") are
 also the model's argument names, so code that calls the model spells them too.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple, Union

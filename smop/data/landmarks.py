@@ -3,6 +3,7 @@
 Stored per video as ``<id>.npy``. ``python -m smop.bin.convert_landmarks`` turns the precomputed
 LRS3 landmark pickles of auto_avsr (a list of (68, 2) arrays or None per frame) into this format.
 """
+
 from typing import Tuple
 
 import numpy as np

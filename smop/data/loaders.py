@@ -8,6 +8,7 @@
 
 Names must not start with an existing type name: ESPnet matches types with ``re.match``.
 """
+
 import collections.abc
 import re
 from typing import Dict, Tuple
@@ -20,7 +21,6 @@ from espnet2.train import dataset as espnet_dataset
 from smop.data.datadir import read_table
 from smop.data.errors import DataError
 from smop.data.inputs import INPUTS, SAMPLE_RATE
-
 
 _KALDI_ENTRY = re.compile(r"(\|\s*$)|(:\d+(\[[^\]]*\])?$)")  # "cmd |" or "file.ark:offset[slice]"
 
@@ -91,9 +91,7 @@ class MouthNpyReader(_ScpMapping):
         except Exception as e:
             raise DataError(f"utterance {utt}: cannot read mouth crops {path}: {e}") from e
         if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
-            raise DataError(
-                f"utterance {utt}: {path} holds {frames.dtype} {frames.shape}, expected (T>0, H, W) uint8"
-            )
+            raise DataError(f"utterance {utt}: {path} holds {frames.dtype} {frames.shape}, expected (T>0, H, W) uint8")
         return frames
 
 

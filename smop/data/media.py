@@ -10,6 +10,7 @@ preparation: auto_avsr crops the RGB frames and its training transform makes the
 ffmpeg's own ``gray`` output is the luma plane, about a grey level brighter on colour video.
 The RGB is made grey a chunk of frames at a time as ffmpeg writes it, never held whole.
 """
+
 import os
 import re
 import subprocess
@@ -174,8 +175,13 @@ def _frames_info(log: List[str]) -> Optional[StreamInfo]:
     return info if info is not None and info.width > 0 else None
 
 
-def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rate: int,
-            stop: Callable[[StreamInfo], bool] = lambda info: False) -> _Decoded:
+def _decode(
+    path: Path,
+    streams: Sequence[str],
+    fps: Optional[float],
+    sample_rate: int,
+    stop: Callable[[StreamInfo], bool] = lambda info: False,
+) -> _Decoded:
     """One ffmpeg run: RGB frames (at ``fps``, or the source rate if None) made grey as they come,
     and mono float32 audio, of the ``streams`` asked for; with the description, status and log.
     ``stop(info)``, asked once the video is described, ends the run before its first frame."""
@@ -185,7 +191,9 @@ def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rat
         video = ["-map", "0:v:0", *vf, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     fd, audio_path = tempfile.mkstemp(suffix=".f32")
     os.close(fd)
-    audio = ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", audio_path] if "audio" in streams else []
+    audio = (
+        ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", audio_path] if "audio" in streams else []
+    )
     cmd = ["ffmpeg", *_LOG, "-nostdin", "-y", "-i", str(path), *video, *audio]
     log: List[str] = []
 
@@ -244,8 +252,11 @@ def _decode(path: Path, streams: Sequence[str], fps: Optional[float], sample_rat
 
 
 def read_media(
-    path: Path, fps: float = VIDEO_FPS, sample_rate: int = SAMPLE_RATE,
-    need: Sequence[str] = STREAMS, optional: Sequence[str] = (),
+    path: Path,
+    fps: float = VIDEO_FPS,
+    sample_rate: int = SAMPLE_RATE,
+    need: Sequence[str] = STREAMS,
+    optional: Sequence[str] = (),
 ) -> Tuple[StreamInfo, Optional[np.ndarray], Optional[np.ndarray]]:
     """Source description, (T, H, W) uint8 grey frames at ``fps`` and mono float32 audio at
     ``sample_rate``.
@@ -261,8 +272,9 @@ def read_media(
         raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got need={need} optional={optional}")
     wanted = [s for s in STREAMS if s in need or s in optional]
     # At another rate the first run ends as soon as ffmpeg has described the file: its frames would be thrown away.
-    info, status, frames, partial, wave, log = _decode(path, wanted, None, sample_rate,
-                                                       stop=lambda described: abs(described.fps - fps) >= 0.01)
+    info, status, frames, partial, wave, log = _decode(
+        path, wanted, None, sample_rate, stop=lambda described: abs(described.fps - fps) >= 0.01
+    )
     if info is not None:
         for s in need:
             # A missing stream makes ffmpeg fail too (the -map matches nothing): name the cause, not the symptom.

@@ -15,6 +15,7 @@ way later::
 
 A packed model holds the same file with ``reference_face`` relative to the pack (its copy).
 """
+
 import dataclasses
 import functools
 import hashlib
@@ -63,7 +64,9 @@ def load_reference_face(path: Union[str, Path], sha256: Optional[str] = None) ->
     except OSError as e:
         raise ReferenceFaceError(f"cannot read the reference face {path}: {e.strerror or e}") from None
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise ReferenceFaceError(f"{path} is not the reference face the crops were made with (sha256 differs from {sha256})")
+        raise ReferenceFaceError(
+            f"{path} is not the reference face the crops were made with (sha256 differs from {sha256})"
+        )
     if not data.startswith(b"\x93NUMPY"):
         raise ReferenceFaceError(f"{path}: not a .npy file")
     try:
@@ -71,12 +74,16 @@ def load_reference_face(path: Union[str, Path], sha256: Optional[str] = None) ->
     except ValueError as e:
         raise ReferenceFaceError(f"{path}: not a numeric .npy array ({e})") from None
     if face.shape != (68, 2) or not np.issubdtype(face.dtype, np.number) or not np.isfinite(face).all():
-        raise ReferenceFaceError(f"{path}: reference face of shape {face.shape} ({face.dtype}), expected (68, 2) finite "
-                                 f"landmarks such as 20words_mean_face.npy")
+        raise ReferenceFaceError(
+            f"{path}: reference face of shape {face.shape} ({face.dtype}), expected (68, 2) finite "
+            f"landmarks such as 20words_mean_face.npy"
+        )
     stable = face[list(STABLE_POINTS)]
     if stable.min() < 0 or stable.max() >= CANVAS or np.ptp(stable, axis=0).min() < 8:
-        raise ReferenceFaceError(f"{path}: the reference face's landmarks do not lie in the {CANVAS}x{CANVAS} canvas "
-                                 f"(x {face[:, 0].min():.1f}..{face[:, 0].max():.1f}, y {face[:, 1].min():.1f}..{face[:, 1].max():.1f})")
+        raise ReferenceFaceError(
+            f"{path}: the reference face's landmarks do not lie in the {CANVAS}x{CANVAS} canvas "
+            f"(x {face[:, 0].min():.1f}..{face[:, 0].max():.1f}, y {face[:, 1].min():.1f}..{face[:, 1].max():.1f})"
+        )
     return face.astype(np.float64)
 
 
@@ -108,7 +115,9 @@ def crop_mouths(
     skip the file with a reason.
     """
     if frames.ndim != 3 or landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
-        raise AlignmentError(f"expected (T, H, W) frames and (T, 68, 2) landmarks, got {frames.shape} and {landmarks.shape}")
+        raise AlignmentError(
+            f"expected (T, H, W) frames and (T, 68, 2) landmarks, got {frames.shape} and {landmarks.shape}"
+        )
     if frames.shape[0] != landmarks.shape[0]:
         raise AlignmentError(f"{frames.shape[0]} frames but {landmarks.shape[0]} landmark frames")
     if np.shape(reference) != (68, 2):
@@ -125,13 +134,15 @@ def crop_mouths(
         if not 0.05 < scale < 20:
             raise AlignmentError(f"frame {t}: implausible face scale {scale:.3f}")
         # Black outside the frame, as the official warp (edge replication would invent a chin).
-        warped = cv2.warpAffine(frames[t], m, (CANVAS, CANVAS), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpAffine(
+            frames[t], m, (CANVAS, CANVAS), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
         centre = (marks[t, MOUTH] @ m[:, :2].T + m[:, 2]).mean(0)
         off = np.abs(centre - CANVAS / 2)
         if off.max() > half + CENTRE_SLACK:
-            raise AlignmentError(f"frame {t}: the mouth lands {off.max():.0f} px from the canvas centre "
-                                 f"(at most {half + CENTRE_SLACK})")
+            raise AlignmentError(
+                f"frame {t}: the mouth lands {off.max():.0f} px from the canvas centre (at most {half + CENTRE_SLACK})"
+            )
         # Rounded half to even, as numpy rounds in the official code; kept inside the canvas.
         x0, y0 = (int(min(max(v, 0), CANVAS - size)) for v in np.rint(centre - half))
         crop = warped[y0 : y0 + size, x0 : x0 + size]
@@ -151,8 +162,13 @@ class MouthCropSettings:
     smooth_window: int = SMOOTH_WINDOW
 
     @classmethod
-    def of_face(cls, reference_face: Union[str, Path], roi_size: int = ROI_SIZE, roi_resize: Optional[int] = None,
-                smooth_window: int = SMOOTH_WINDOW) -> "MouthCropSettings":
+    def of_face(
+        cls,
+        reference_face: Union[str, Path],
+        roi_size: int = ROI_SIZE,
+        roi_resize: Optional[int] = None,
+        smooth_window: int = SMOOTH_WINDOW,
+    ) -> "MouthCropSettings":
         """Settings for cropping with the face file ``reference_face``, which is read and checked
         now (ReferenceFaceError) and its digest taken."""
         face = Path(reference_face).resolve()
@@ -203,16 +219,31 @@ class MouthCropSettings:
 
     def crop(self, frames: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(T, H, W) uint8 frames + (T, 68, 2) landmarks -> (T, S, S) uint8 mouth crops (:func:`crop_mouths`)."""
-        return crop_mouths(frames, landmarks, size=self.roi_size, reference=self.reference,
-                           smooth_window=self.smooth_window, out_size=self.roi_resize)
+        return crop_mouths(
+            frames,
+            landmarks,
+            size=self.roi_size,
+            reference=self.reference,
+            smooth_window=self.smooth_window,
+            out_size=self.roi_resize,
+        )
 
     def describe(self) -> str:
         size = f"{self.roi_size}x{self.roi_size}"
         if self.roi_resize:
             size += f" resized to {self.roi_resize}x{self.roi_resize}"
-        return (f"{size}, landmarks smoothed over {self.smooth_window} frames, reference face sha256 "
-                f"{self.reference_face_sha256[:12]}")
+        return (
+            f"{size}, landmarks smoothed over {self.smooth_window} frames, reference face sha256 "
+            f"{self.reference_face_sha256[:12]}"
+        )
 
 
-__all__ = ["AlignmentError", "LandmarkError", "MouthCropSettings", "ReferenceFaceError", "crop_mouths",
-           "load_reference_face", "similarity_transform"]
+__all__ = [
+    "AlignmentError",
+    "LandmarkError",
+    "MouthCropSettings",
+    "ReferenceFaceError",
+    "crop_mouths",
+    "load_reference_face",
+    "similarity_transform",
+]

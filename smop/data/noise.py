@@ -1,4 +1,5 @@
 """Additive noise at a given SNR (training augmentation and noisy test sets)."""
+
 from typing import Optional
 
 import numpy as np

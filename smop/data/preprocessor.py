@@ -1,5 +1,6 @@
 """Per-utterance preprocessing: noise and time masking (training), mouth crop, normalisation,
 transcript tokenisation."""
+
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 

@@ -54,8 +54,12 @@ class AbsDecoder(AbsComponent, ABC):
 
     @abstractmethod
     def generate(
-        self, embeds: ModalityEmbeds, max_new_tokens: List[int], beam_size: int = 1,
-        extra_processors: Sequence[Any] = (), early_stopping: bool = False,
+        self,
+        embeds: ModalityEmbeds,
+        max_new_tokens: List[int],
+        beam_size: int = 1,
+        extra_processors: Sequence[Any] = (),
+        early_stopping: bool = False,
     ) -> List[Tuple[str, float]]:
         """Transcripts and their log-probabilities, one per utterance; each utterance stops within
         its own ``max_new_tokens``. ``extra_processors`` run after the search's own logits

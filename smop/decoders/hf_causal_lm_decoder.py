@@ -1,4 +1,5 @@
 """A frozen Hugging Face causal LM with LoRA adapters (peft) as the transcript decoder."""
+
 import functools
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -15,8 +16,11 @@ from smop.utils.pretrained import resolve_pretrained_dir
 MODALITY_ORDER = ("audio", "video")
 MODEL_PATH_NAME = "model_name_or_path of the LLM"  # how messages name the model argument
 # The authors' instructions (Llama-AVSR / Llama-SMoP), placed after the modality tokens.
-DEFAULT_PROMPTS = {"audio": "Transcribe speech to text.", "video": "Transcribe video to text.",
-                   "audiovisual": "Transcribe speech and video to text."}
+DEFAULT_PROMPTS = {
+    "audio": "Transcribe speech to text.",
+    "video": "Transcribe video to text.",
+    "audiovisual": "Transcribe speech and video to text.",
+}
 
 
 class EosAtBudget(LogitsProcessor):
@@ -67,8 +71,10 @@ def unmatched_lora_targets(module_names: Sequence[str], targets: Union[str, Sequ
 
 
 def _lora_targets_message(missing: List[str], model_name_or_path: str) -> str:
-    return (f"{missing} name no module of {model_name_or_path} (LoRA would silently skip them); "
-            "e.g. q_proj, k_proj, v_proj, o_proj for Llama")
+    return (
+        f"{missing} name no module of {model_name_or_path} (LoRA would silently skip them); "
+        "e.g. q_proj, k_proj, v_proj, o_proj for Llama"
+    )
 
 
 class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
@@ -94,13 +100,19 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         return TextEncoder(lambda text: tokenizer(text, add_special_tokens=False).input_ids, tokenizer.unk_token_id)
 
     @classmethod
-    def prompts(cls, prompt_audio: str = DEFAULT_PROMPTS["audio"], prompt_video: str = DEFAULT_PROMPTS["video"],
-                prompt_audiovisual: str = DEFAULT_PROMPTS["audiovisual"], **_) -> Dict[str, str]:
+    def prompts(
+        cls,
+        prompt_audio: str = DEFAULT_PROMPTS["audio"],
+        prompt_video: str = DEFAULT_PROMPTS["video"],
+        prompt_audiovisual: str = DEFAULT_PROMPTS["audiovisual"],
+        **_,
+    ) -> Dict[str, str]:
         return {"audio": prompt_audio, "video": prompt_video, "audiovisual": prompt_audiovisual}
 
     @classmethod
-    def check_conf(cls, key: str, model_name_or_path: str, lora_r: int, lora_target_modules: Sequence[str],
-                   **_) -> None:
+    def check_conf(
+        cls, key: str, model_name_or_path: str, lora_r: int, lora_target_modules: Sequence[str], **_
+    ) -> None:
         """The LoRA targets against the LLM's module names, the LLM built on the meta device from
         its config (no weights load)."""
         if lora_r <= 0:
@@ -139,7 +151,9 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         self.frozen_dtype = parse_dtype(frozen_dtype)
         llm, info = AutoModelForCausalLM.from_pretrained(
             resolve_pretrained_dir(model_name_or_path, MODEL_PATH_NAME),
-            local_files_only=True, dtype=self.frozen_dtype, output_loading_info=True,
+            local_files_only=True,
+            dtype=self.frozen_dtype,
+            output_loading_info=True,
         )
         if info["missing_keys"]:
             raise RuntimeError(f"{model_name_or_path}: LLM weights missing: {sorted(info['missing_keys'])[:5]}")
@@ -161,10 +175,16 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
                 raise ValueError(f"lora_target_modules: {_lora_targets_message(missing, model_name_or_path)}")
             # peft: a string is one regular expression over the full module names, a list names modules
             targets = lora_target_modules if isinstance(lora_target_modules, str) else list(lora_target_modules)
-            self.lora_settings.update(lora_alpha=float(lora_alpha), lora_dropout=float(lora_dropout), lora_target_modules=targets)
+            self.lora_settings.update(
+                lora_alpha=float(lora_alpha), lora_dropout=float(lora_dropout), lora_target_modules=targets
+            )
             lora = LoraConfig(
-                r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                target_modules=targets, bias="none", task_type="CAUSAL_LM",
+                r=lora_r,
+                lora_alpha=lora_alpha,
+                lora_dropout=lora_dropout,
+                target_modules=targets,
+                bias="none",
+                task_type="CAUSAL_LM",
             )
             llm = get_peft_model(llm, lora, autocast_adapter_dtype=True)
             for n, p in llm.named_parameters():
@@ -185,9 +205,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         )
         d = self.embed_size()
         std = float(self._input_embeddings().weight.float().std())
-        self.boundary = nn.ParameterDict(
-            {m: nn.Parameter(torch.randn(2, d) * std) for m in self.modalities}
-        )
+        self.boundary = nn.ParameterDict({m: nn.Parameter(torch.randn(2, d) * std) for m in self.modalities})
         self.to(torch.float32)
 
     # ----------------------------------------------------------------------------------- helpers
@@ -200,8 +218,12 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
     def summary(self) -> Dict[str, object]:
         """The LLM's class, its frozen dtype and the LoRA adapters as built (r 0: none)."""
         base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
-        return {"type": type(self).__name__, "llm": type(base).__name__,
-                "frozen_dtype": str(self.frozen_dtype).replace("torch.", ""), **self.lora_settings}
+        return {
+            "type": type(self).__name__,
+            "llm": type(base).__name__,
+            "frozen_dtype": str(self.frozen_dtype).replace("torch.", ""),
+            **self.lora_settings,
+        }
 
     def tokenize(self, text: str) -> List[int]:
         return self.text.encode(text)
@@ -279,18 +301,25 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
 
     @torch.no_grad()
     def generate(
-        self, embeds: ModalityEmbeds, max_new_tokens: List[int], beam_size: int = 1,
-        extra_processors: Sequence[LogitsProcessor] = (), early_stopping: bool = False,
+        self,
+        embeds: ModalityEmbeds,
+        max_new_tokens: List[int],
+        beam_size: int = 1,
+        extra_processors: Sequence[LogitsProcessor] = (),
+        early_stopping: bool = False,
     ) -> List[Tuple[str, float]]:
         """``extra_processors`` run after the budget one (e.g. a timer in the benchmarks)."""
         inputs = self._inputs(embeds)
-        config = GenerationConfig(**self.generation_settings(beam_size, early_stopping),
-                                  max_new_tokens=max(max_new_tokens) + 1)
+        config = GenerationConfig(
+            **self.generation_settings(beam_size, early_stopping), max_new_tokens=max(max_new_tokens) + 1
+        )
         out = self.llm.generate(
             inputs_embeds=inputs.inputs_embeds,
             attention_mask=inputs.attention_mask,
             generation_config=config,
-            logits_processor=LogitsProcessorList([EosAtBudget(max_new_tokens, self.eos_id, beam_size), *extra_processors]),
+            logits_processor=LogitsProcessorList(
+                [EosAtBudget(max_new_tokens, self.eos_id, beam_size), *extra_processors]
+            ),
         )
         base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
         token_scores = base.compute_transition_scores(

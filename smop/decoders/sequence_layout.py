@@ -6,6 +6,7 @@ Sequences are left-padded, so every utterance ends at the last position: generat
 of them from the same step, and in training the transcript of every utterance sits inside the last
 ``max(len(transcript)) + 1`` positions, the only ones that need LM-head logits.
 """
+
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 

@@ -18,7 +18,5 @@ class AbsAudioEncoder(AbsComponent, ABC):
         return None
 
     @abstractmethod
-    def forward(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError

@@ -14,7 +14,5 @@ class AbsVideoEncoder(AbsComponent, ABC):
         raise NotImplementedError
 
     @abstractmethod
-    def forward(
-        self, video: torch.Tensor, video_lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, video: torch.Tensor, video_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError

@@ -1,4 +1,5 @@
 """AV-HuBERT video encoder without fairseq (frozen by default)."""
+
 import logging
 from typing import Optional, Tuple
 
@@ -58,7 +59,9 @@ class AVHubertVideoEncoder(FreezableMixin, AbsVideoEncoder):
         if freeze:
             freeze_module(self.net)
         if gradient_checkpointing and freeze:
-            logger.warning("avhubert: gradient_checkpointing has no effect on a frozen encoder (it runs without gradients)")
+            logger.warning(
+                "avhubert: gradient_checkpointing has no effect on a frozen encoder (it runs without gradients)"
+            )
         self.net.encoder.gradient_checkpointing = gradient_checkpointing
         self.to(torch.float32)
 

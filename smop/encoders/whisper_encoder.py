@@ -1,4 +1,5 @@
 """Whisper encoder from Hugging Face transformers (frozen by default)."""
+
 import logging
 from typing import Tuple
 
@@ -45,7 +46,8 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         self.length_aware = length_aware
         model, info = WhisperModel.from_pretrained(
             resolve_pretrained_dir(model_name_or_path, "model_name_or_path of the Whisper encoder"),
-            local_files_only=True, output_loading_info=True,
+            local_files_only=True,
+            output_loading_info=True,
         )
         missing = [k for k in info["missing_keys"] if k.startswith("encoder.")]
         if missing:
@@ -73,7 +75,9 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
             freeze_module(self.encoder)
         if gradient_checkpointing:
             if freeze:
-                logger.warning("whisper: gradient_checkpointing has no effect on a frozen encoder (it runs without gradients)")
+                logger.warning(
+                    "whisper: gradient_checkpointing has no effect on a frozen encoder (it runs without gradients)"
+                )
             enable_activation_checkpointing(self.encoder)
         self.to(torch.float32)  # applies frozen_dtype to the frozen weights
 
@@ -87,9 +91,7 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         mel = self.log_mel.num_frames(speech_lengths)
         return torch.div(mel + 1, 2, rounding_mode="floor")
 
-    def forward(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(B, S) waveform, (B,) samples -> (B, T, D) states, (B,) frames."""
         check_batch("whisper", speech, speech_lengths)
         too_long = speech_lengths > self.window_samples

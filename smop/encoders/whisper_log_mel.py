@@ -4,6 +4,7 @@ Same arithmetic as ``WhisperFeatureExtractor`` (power STFT, slaney mel bank, log
 utterance maximum minus 8, (x + 4) / 4), computed per utterance so that a batch never changes an
 utterance's features.
 """
+
 from typing import List, Optional
 
 import numpy as np

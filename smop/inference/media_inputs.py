@@ -5,6 +5,7 @@ crop settings the model was trained with (the pack's mouth_crop.yaml), and the a
 the video and stored as 16-bit PCM as in ``smop.data.lrs3.prepare``: a prepared utterance and its
 source file give the model the same input.
 """
+
 import io
 import re
 import threading
@@ -17,8 +18,8 @@ import soundfile
 
 from smop.data.alignment import MAX_AV_MISMATCH, av_tolerance, fit_audio
 from smop.data.errors import DataError
-from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
+from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
 from smop.data.media import read_media
 from smop.data.mouth_roi import AlignmentError, MouthCropSettings
 
@@ -74,15 +75,19 @@ class LandmarkFiles:
         fields = set(_FIELDS.findall(spec))
         if fields:
             if fields - set(PATTERN_FIELDS):
-                raise ValueError(f"--landmarks {spec}: unknown fields {sorted(fields - set(PATTERN_FIELDS))}; "
-                                 f"use {', '.join('{' + f + '}' for f in PATTERN_FIELDS)}")
+                raise ValueError(
+                    f"--landmarks {spec}: unknown fields {sorted(fields - set(PATTERN_FIELDS))}; "
+                    f"use {', '.join('{' + f + '}' for f in PATTERN_FIELDS)}"
+                )
             self.kind = "pattern"
         elif Path(spec).is_dir():
             self.kind = "folder"
         elif Path(spec).is_file():
             if n_files != 1:
-                raise ValueError(f"--landmarks {spec} is one file's landmarks but {n_files} files were given; "
-                                 "pass a folder or a pattern with {stem}")
+                raise ValueError(
+                    f"--landmarks {spec} is one file's landmarks but {n_files} files were given; "
+                    "pass a folder or a pattern with {stem}"
+                )
             self.kind = "file"
         else:
             raise ValueError(f"--landmarks {spec}: no such file or folder (and no {{stem}} pattern)")
@@ -139,8 +144,9 @@ def mouth_crops(path: Path, frames: np.ndarray, landmarks: Optional[Path], crop:
         raise NoFace(f"{path}: no usable face ({e})") from e
 
 
-def read_inputs(path: Path, modalities: Sequence[str], crop: Optional[MouthCropSettings],
-                landmarks: Optional[Path]) -> MediaInputs:
+def read_inputs(
+    path: Path, modalities: Sequence[str], crop: Optional[MouthCropSettings], landmarks: Optional[Path]
+) -> MediaInputs:
     """A file's inputs for a model of ``modalities`` ("audio", "video").
 
     An audio-visual model takes a file without video, or without a usable face, with the video
@@ -155,8 +161,10 @@ def read_inputs(path: Path, modalities: Sequence[str], crop: Optional[MouthCropS
     out = MediaInputs()
     if frames is not None:
         if crop is None:
-            raise InputError(f"{path}: the model reads video but its pack records no mouth-crop settings (its training "
-                             "data had no mouth_crop.yaml when it was packed); pack it again from data prepared by this smop")
+            raise InputError(
+                f"{path}: the model reads video but its pack records no mouth-crop settings (its training "
+                "data had no mouth_crop.yaml when it was packed); pack it again from data prepared by this smop"
+            )
         try:
             out.video = mouth_crops(path, frames, landmarks, crop)
         except NoFace as e:
@@ -169,14 +177,20 @@ def read_inputs(path: Path, modalities: Sequence[str], crop: Optional[MouthCropS
                 size = wave.size
                 wave, diff = fit_audio(wave, out.video.shape[0], path, av_tolerance(frames_seconds))
                 if diff > MAX_AV_MISMATCH:
-                    out.notes.append(f"{path}: audio lasts {size / SAMPLE_RATE:.2f} s, video {frames_seconds:.2f} s: "
-                                     "audio cut or padded to the video's length")
+                    out.notes.append(
+                        f"{path}: audio lasts {size / SAMPLE_RATE:.2f} s, video {frames_seconds:.2f} s: "
+                        "audio cut or padded to the video's length"
+                    )
     elif both:
-        out.notes.append(f"{path}: no video stream: decoded with the video blanked, as modality dropout blanks it in training")
+        out.notes.append(
+            f"{path}: no video stream: decoded with the video blanked, as modality dropout blanks it in training"
+        )
     if wave is not None:
         out.speech = as_stored(wave)
     elif both:
-        out.notes.append(f"{path}: no audio stream: decoded with the audio blanked, as modality dropout blanks it in training")
+        out.notes.append(
+            f"{path}: no audio stream: decoded with the audio blanked, as modality dropout blanks it in training"
+        )
     if out.speech is None and out.video is None:
         raise NoFace(f"{path}: no audio stream and no usable face")
     out.seconds = out.speech.size / SAMPLE_RATE if out.speech is not None else out.video.shape[0] / VIDEO_FPS

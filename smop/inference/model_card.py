@@ -1,4 +1,5 @@
 """The model card (README.md) of a packed model, in the Hugging Face model-card format."""
+
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -10,10 +11,16 @@ from smop.experiment import describe_projector
 from smop.inference.pretrained import PretrainedPart
 from smop.inference.settings import DecodeSettings
 
-TASKS = {"audio": "speech recognition (ASR, audio only)", "video": "visual speech recognition (VSR, lip reading)",
-         "audiovisual": "audio-visual speech recognition (AVSR)"}
-TAGS = {"audio": ["automatic-speech-recognition"], "video": ["visual-speech-recognition", "lip-reading"],
-        "audiovisual": ["audio-visual-speech-recognition", "automatic-speech-recognition", "lip-reading"]}
+TASKS = {
+    "audio": "speech recognition (ASR, audio only)",
+    "video": "visual speech recognition (VSR, lip reading)",
+    "audiovisual": "audio-visual speech recognition (AVSR)",
+}
+TAGS = {
+    "audio": ["automatic-speech-recognition"],
+    "video": ["visual-speech-recognition", "lip-reading"],
+    "audiovisual": ["audio-visual-speech-recognition", "automatic-speech-recognition", "lip-reading"],
+}
 COMPONENTS = {"whisper": "Whisper encoder", "avhubert": "AV-HuBERT encoder", "hf_causal_lm": "causal LLM"}
 SLOT_NAMES = {"audio_encoder": "audio encoder", "video_encoder": "video encoder", "decoder": "LLM"}
 
@@ -71,8 +78,11 @@ def _front_matter(info: CardInfo, modality: str) -> str:
         meta["license_name"] = "see-the-licences-of-the-parts"
     if info.language:
         meta["language"] = info.language
-    meta.update(library_name="smop", pipeline_tag="automatic-speech-recognition",
-                tags=["smop", "espnet", *TAGS[modality], "mixture-of-experts", "llm"])
+    meta.update(
+        library_name="smop",
+        pipeline_tag="automatic-speech-recognition",
+        tags=["smop", "espnet", *TAGS[modality], "mixture-of-experts", "llm"],
+    )
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
 
 
@@ -84,7 +94,11 @@ def _model_rows(info: CardInfo, modality: str) -> List[str]:
         part = refs.get(slot)
         if part is None:
             return ""
-        return f"`{part.path}` (in this folder)" if part.path else f"[`{part.hub_id}`](https://huggingface.co/{part.hub_id})"
+        return (
+            f"`{part.path}` (in this folder)"
+            if part.path
+            else f"[`{part.hub_id}`](https://huggingface.co/{part.hub_id})"
+        )
 
     # The parts as training built them (model_summary.yaml), not as the config spelt them: a config
     # may leave the defaults out. A summary from before smop recorded a part's settings lacks them.
@@ -96,18 +110,24 @@ def _model_rows(info: CardInfo, modality: str) -> List[str]:
         rate = f"rate {comp['rate']}" if comp else "rate not recorded"
         rows.append(f"| {m} encoder | {COMPONENTS.get(c.get(slot), c.get(slot))} {source(slot)}, frozen | no |")
         rows.append(f"| {m} compression | {c.get(f'{m}_compressor')}, {rate} | no parameters |")
-    rows.append(f"| projector | {describe_projector(c.get('projector'), built.get('projector', {}), short=False)} | yes |")
+    rows.append(
+        f"| projector | {describe_projector(c.get('projector'), built.get('projector', {}), short=False)} | yes |"
+    )
     dec = built.get("decoder")
     if dec is None:
         lora = "; LoRA (settings not recorded)"
     elif dec["lora_r"]:
         targets = dec["lora_target_modules"]
-        lora = (f"; LoRA r={dec['lora_r']}, alpha={dec['lora_alpha']} on "
-                f"{targets if isinstance(targets, str) else ', '.join(targets)}")
+        lora = (
+            f"; LoRA r={dec['lora_r']}, alpha={dec['lora_alpha']} on "
+            f"{targets if isinstance(targets, str) else ', '.join(targets)}"
+        )
     else:
         lora = ""
-    rows.append(f"| LLM | {COMPONENTS.get(c.get('decoder'), c.get('decoder'))} {source('decoder')}, frozen{lora} "
-                "| LoRA and modality markers |")
+    rows.append(
+        f"| LLM | {COMPONENTS.get(c.get('decoder'), c.get('decoder'))} {source('decoder')}, frozen{lora} "
+        "| LoRA and modality markers |"
+    )
     return rows
 
 
@@ -124,11 +144,19 @@ def _data_lines(info: CardInfo, modality: str) -> List[str]:
         if "hours" in d:
             size.append(f"{d['hours']:.1f} h" if d["hours"] >= 1 else f"{d['hours'] * 60:.1f} min")
         lines.append(f"- {label}: `{d['dir']}`{corpus}" + (f" ({', '.join(size)})" if size else ""))
-    lines.append("- inputs: " + ", ".join(
-        (["16 kHz mono audio"] if modality != "video" else [])
-        + (["grey mouth crops at 25 fps"] if modality != "audio" else [])))
+    lines.append(
+        "- inputs: "
+        + ", ".join(
+            (["16 kHz mono audio"] if modality != "video" else [])
+            + (["grey mouth crops at 25 fps"] if modality != "audio" else [])
+        )
+    )
     if modality != "audio":
-        crop = info.crop.describe() if info.crop else "not recorded with the training data (transcribing video files needs them)"
+        crop = (
+            info.crop.describe()
+            if info.crop
+            else "not recorded with the training data (transcribing video files needs them)"
+        )
         side = (info.config.get("preprocessor_conf") or {}).get("crop_size", 88)
         lines.append(f"- mouth crops: {crop}; the model sees their centre {side}x{side} pixels")
     pre = info.config.get("preprocessor_conf") or {}
@@ -160,61 +188,109 @@ def _usage(info: CardInfo, modality: str) -> List[str]:
             shape = "(T, H, W)"
         inputs.append(f"`mouths`: uint8 grey mouth crops {shape} at 25 fps, cropped like the training data")
     lines = [
-        "Install smop (in a clone of its repository: `tools/install.sh`), then:", "", "```python",
-        "from smop import Speech2Text", "",
+        "Install smop (in a clone of its repository: `tools/install.sh`), then:",
+        "",
+        "```python",
+        "from smop import Speech2Text",
+        "",
         f'speech2text = Speech2Text.from_pretrained("{name}", device="cpu")  # or "cuda"',
-        f"hyp = speech2text({args})", "print(hyp.text, hyp.score)",
+        f"hyp = speech2text({args})",
+        "print(hyp.text, hyp.score)",
         f"hyps = speech2text({batch})  # a batch: one hypothesis each",
-        "```", "", f"{'; '.join(inputs)}.", "",
-        "Transcribe media files (mp4, mkv, avi, wav, flac; ffmpeg decodes them):", "", "```sh",
+        "```",
+        "",
+        f"{'; '.join(inputs)}.",
+        "",
+        "Transcribe media files (mp4, mkv, avi, wav, flac; ffmpeg decodes them):",
+        "",
+        "```sh",
     ]
     if modality == "audio":
         lines.append(f"smop-transcribe --model {name} talk.wav interview.mp4")
     else:
-        lines += [f"smop-transcribe --model {name} --landmarks landmarks/ clip1.mp4 clip2.mp4",
-                  "# landmarks/<clip>.npy: (T, 68, 2) face landmarks per video frame (NaN where no face)"]
+        lines += [
+            f"smop-transcribe --model {name} --landmarks landmarks/ clip1.mp4 clip2.mp4",
+            "# landmarks/<clip>.npy: (T, 68, 2) face landmarks per video frame (NaN where no face)",
+        ]
     lines += ["smop-transcribe --model ... --output_format json ...   # scores and timings", "```", ""]
     if modality == "audiovisual":
-        lines += ["An audio-only file is decoded with the video blanked, as modality dropout blanks it in training "
-                  "(the output says so).", ""]
-    lines += ["Share it (a Hugging Face model repository):", "", "```sh",
-              f"hf upload {info.hub_id or '<you>/' + info.name} path/to/this/folder", "```",
-              "", "A hub id loads from the local Hugging Face cache (`hf download <id>` first); smop never downloads."]
+        lines += [
+            "An audio-only file is decoded with the video blanked, as modality dropout blanks it in training "
+            "(the output says so).",
+            "",
+        ]
+    lines += [
+        "Share it (a Hugging Face model repository):",
+        "",
+        "```sh",
+        f"hf upload {info.hub_id or '<you>/' + info.name} path/to/this/folder",
+        "```",
+        "",
+        "A hub id loads from the local Hugging Face cache (`hf download <id>` first); smop never downloads.",
+    ]
     return lines
 
 
 def model_card(info: CardInfo) -> str:
     modality = modality_of(info.config)
     corpus = f", on {info.corpus}" if info.corpus else ""
-    lines = [_front_matter(info, modality), f"# {info.name}: Llama-SMoP {TASKS[modality]}", "",
-             f"A speech recognizer trained with smop, the ESPnet-style recipe toolkit for LLM-based audio-visual "
-             f"speech recognition with a sparse mixture of projectors (Llama-SMoP){corpus}. "
-             "Frozen pretrained encoders feed a trained projector into a frozen LLM with LoRA adapters; the LLM writes "
-             "the transcript.", "", "## Model", ""]
+    lines = [
+        _front_matter(info, modality),
+        f"# {info.name}: Llama-SMoP {TASKS[modality]}",
+        "",
+        f"A speech recognizer trained with smop, the ESPnet-style recipe toolkit for LLM-based audio-visual "
+        f"speech recognition with a sparse mixture of projectors (Llama-SMoP){corpus}. "
+        "Frozen pretrained encoders feed a trained projector into a frozen LLM with LoRA adapters; the LLM writes "
+        "the transcript.",
+        "",
+        "## Model",
+        "",
+    ]
     lines += _model_rows(info, modality)
-    lines += ["", f"- {info.summary}" if info.summary else "",
-              f"- `model.safetensors`: the trained weights only ({info.weights_mb:.1f} MB, from `{info.checkpoint}`); "
-              "the pretrained parts load from their sources", "", "## Training data", ""]
+    lines += [
+        "",
+        f"- {info.summary}" if info.summary else "",
+        f"- `model.safetensors`: the trained weights only ({info.weights_mb:.1f} MB, from `{info.checkpoint}`); "
+        "the pretrained parts load from their sources",
+        "",
+        "## Training data",
+        "",
+    ]
     lines += _data_lines(info, modality)
     lines += ["", "## Results", ""]
     if info.results:
         shown = info.results_settings or info.settings
-        lines += [f"WER (%) of `{info.decode_tag}` (sclite), decoded with beam {shown.beam_size}, batch {shown.batch_size}, "
-                  f"early_stopping {str(shown.early_stopping).lower()}:", ""] + info.results
+        lines += [
+            f"WER (%) of `{info.decode_tag}` (sclite), decoded with beam {shown.beam_size}, batch {shown.batch_size}, "
+            f"early_stopping {str(shown.early_stopping).lower()}:",
+            "",
+        ] + info.results
     else:
         lines.append("No scored test set was found when this model was packed.")
     if info.image:
-        lines += ["", "## Expert usage", "", "Share of tokens each expert receives, as first and second choice:", "",
-                  f"![expert usage]({info.image})"]
+        lines += [
+            "",
+            "## Expert usage",
+            "",
+            "Share of tokens each expert receives, as first and second choice:",
+            "",
+            f"![expert usage]({info.image})",
+        ]
     s = info.settings
     lines += ["", "## How to use", ""] + _usage(info, modality)
-    lines += ["", f"Decoding settings (`decode.yaml`): beam {s.beam_size}, batch {s.batch_size}, token budget "
-              f"{s.max_new_tokens_min} + {s.max_new_tokens_per_second}/s, early_stopping {str(s.early_stopping).lower()}, "
-              f"{s.dtype}; `from_pretrained(..., beam_size=..., batch_size=...)` changes them.", ""]
+    lines += [
+        "",
+        f"Decoding settings (`decode.yaml`): beam {s.beam_size}, batch {s.batch_size}, token budget "
+        f"{s.max_new_tokens_min} + {s.max_new_tokens_per_second}/s, early_stopping {str(s.early_stopping).lower()}, "
+        f"{s.dtype}; `from_pretrained(..., beam_size=..., batch_size=...)` changes them.",
+        "",
+    ]
     lines += ["## Licences", "", "| part | source | licence |", "|---|---|---|"]
     for p in info.parts:
         where = f"`{p.path}`" if p.path else f"`{p.hub_id}`" + (f" `{p.filename}`" if p.filename else "")
-        lines.append(f"| {SLOT_NAMES[p.slot]} | {where} | {p.license or 'not stated by its source: check it before sharing'} |")
+        lines.append(
+            f"| {SLOT_NAMES[p.slot]} | {where} | {p.license or 'not stated by its source: check it before sharing'} |"
+        )
     lines.append(f"| trained weights | `model.safetensors` | {pack_license(info)} |")
     if any((p.slot == "video_encoder" and info.config.get("video_encoder") == "avhubert") for p in info.parts):
         lines += ["", "Official AV-HuBERT weights are under the AV-HuBERT licence (non-commercial research use)."]

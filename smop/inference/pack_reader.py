@@ -1,4 +1,5 @@
 """Load a packed model (smop.inference.pack_layout) from a folder or a hub id in the local HF cache."""
+
 import argparse
 import logging
 from dataclasses import dataclass
@@ -16,7 +17,13 @@ from smop.utils.io import sha256_of
 logger = logging.getLogger(__name__)
 
 # Small files whose checksums are checked at load (the pretrained parts may be gigabytes).
-CHECKED = (pack_layout.CONFIG, pack_layout.DECODE, pack_layout.WEIGHTS, pack_layout.MOUTH_CROP, pack_layout.REFERENCE_FACE)
+CHECKED = (
+    pack_layout.CONFIG,
+    pack_layout.DECODE,
+    pack_layout.WEIGHTS,
+    pack_layout.MOUTH_CROP,
+    pack_layout.REFERENCE_FACE,
+)
 
 
 @dataclass
@@ -32,7 +39,9 @@ class PackedModel:
         """The model with its trained weights (read without pickle), and its config as a Namespace."""
         from smop.tasks.avsr import SmopAVSRTask
 
-        return SmopAVSRTask.build_trained_model(argparse.Namespace(**self.config), self.folder / pack_layout.WEIGHTS, device)
+        return SmopAVSRTask.build_trained_model(
+            argparse.Namespace(**self.config), self.folder / pack_layout.WEIGHTS, device
+        )
 
 
 def _yaml(path: Path) -> dict:
@@ -56,15 +65,19 @@ def read_pack(name_or_dir: str) -> PackedModel:
         if not (folder / name).is_file():
             raise pack_layout.PackError(f"{folder}: {name} is missing")
         if sha256_of(folder / name) != want:
-            raise pack_layout.PackError(f"{folder}: {name} does not match the checksum in {pack_layout.META} (damaged or edited)")
+            raise pack_layout.PackError(
+                f"{folder}: {name} does not match the checksum in {pack_layout.META} (damaged or edited)"
+            )
     parts = [PretrainedPart(**p) for p in meta.get("pretrained", [])]
     local = {}
     for part in parts:
         local[part.config_key] = resolve(part, folder)
         found = resolved_revision(local[part.config_key])
         if part.revision and found and found != part.revision:
-            logger.warning(f"{part.config_key}: {part.hub_id} is revision {found} in the local cache; the model "
-                           f"was trained with revision {part.revision}")
+            logger.warning(
+                f"{part.config_key}: {part.hub_id} is revision {found} in the local cache; the model "
+                f"was trained with revision {part.revision}"
+            )
     config = with_parts(_yaml(folder / pack_layout.CONFIG), local)
     settings = DecodeSettings.from_dict(_yaml(folder / pack_layout.DECODE), str(folder / pack_layout.DECODE))
     crop = MouthCropSettings.read(folder / meta["mouth_crop"]) if meta.get("mouth_crop") else None

@@ -5,6 +5,7 @@ config without the paths of the training run, its pretrained parts named by hub 
 the pack, the trained weights as safetensors, the decoding settings, the mouth-crop settings of the
 training data, and a model card.
 """
+
 import datetime
 import logging
 import shutil
@@ -16,11 +17,11 @@ from typing import Dict, List, Optional, Sequence
 import yaml
 
 from smop.data.inputs import MODALITIES, modality_of
-from smop.experiment import EXPERT_USAGE_PLOT, ExperimentDir, local_path
 from smop.data.mouth_roi import CROP_SETTINGS
+from smop.experiment import EXPERT_USAGE_PLOT, ExperimentDir, local_path
 from smop.inference import pack_layout
-from smop.inference.pack_layout import PackError
 from smop.inference.model_card import CardInfo, model_card
+from smop.inference.pack_layout import PackError
 from smop.inference.pretrained import SLOTS, PretrainedPart, hub_source, pretrained_args, resolve, stated_license
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import atomic_write, sha256_of
@@ -30,8 +31,16 @@ logger = logging.getLogger(__name__)
 
 # Keys of a training config that name files of the training run (data, shapes, outputs,
 # initialisation); decoding needs none of them.
-RUN_KEYS = ("config", "output_dir", "train_data_path_and_name_and_type", "valid_data_path_and_name_and_type",
-            "train_shape_file", "valid_shape_file", "init_param", "pretrain_path")
+RUN_KEYS = (
+    "config",
+    "output_dir",
+    "train_data_path_and_name_and_type",
+    "valid_data_path_and_name_and_type",
+    "train_shape_file",
+    "valid_shape_file",
+    "init_param",
+    "pretrain_path",
+)
 
 
 @dataclass
@@ -76,7 +85,8 @@ def _pretrained_parts(config: dict, opts: PackOptions, staging: Path) -> List[Pr
             if hub is None:
                 raise PretrainedError(
                     f"{slot}_conf.{arg} is the local path {value}, which a pack cannot point to: name its hub id "
-                    f"(--pretrained_hub_id {slot}=<org/name>) or copy it into the pack (--copy_pretrained {slot})")
+                    f"(--pretrained_hub_id {slot}=<org/name>) or copy it into the pack (--copy_pretrained {slot})"
+                )
             part.hub_id, part.revision, part.filename = hub["hub_id"], hub.get("revision"), hub.get("filename")
         part.license = opts.part_licenses.get(slot) or (stated_license(local) if local.exists() else None)
         parts.append(part)
@@ -141,18 +151,24 @@ def write_pack(opts: PackOptions) -> Path:
     decoding = exp.decoding_of(weights_file, root, opts.decode_tag)
     recorded = decoding.settings() if decoding else None
     if opts.decode_config is not None:
-        settings = DecodeSettings.from_dict(yaml.safe_load(Path(opts.decode_config).read_text()) or {}, str(opts.decode_config))
+        settings = DecodeSettings.from_dict(
+            yaml.safe_load(Path(opts.decode_config).read_text()) or {}, str(opts.decode_config)
+        )
     elif recorded is not None:
         settings = recorded
     else:
-        raise PackError(f"{exp.path}: {weights_file.name} not decoded yet, so the decoding settings are unknown: "
-                        "pass --decode_config")
+        raise PackError(
+            f"{exp.path}: {weights_file.name} not decoded yet, so the decoding settings are unknown: "
+            "pass --decode_config"
+        )
     data = exp.training_data(root)
     crop = exp.mouth_crop(data)
     if crop is None and "video" in MODALITIES[modality_of(config)]:
-        logger.warning(f"{data.get('train', {}).get('folder')}: no {CROP_SETTINGS} (the settings data preparation "
-                       "cropped the mouths with); the pack can decode mouth crops given to it, but not transcribe "
-                       "video files. Prepare the training data again with this smop, or write the file, and pack again")
+        logger.warning(
+            f"{data.get('train', {}).get('folder')}: no {CROP_SETTINGS} (the settings data preparation "
+            "cropped the mouths with); the pack can decode mouth crops given to it, but not transcribe "
+            "video files. Prepare the training data again with this smop, or write the file, and pack again"
+        )
 
     out = Path(opts.out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +181,9 @@ def write_pack(opts: PackOptions) -> Path:
         with atomic_write(staging / pack_layout.DECODE) as f:
             yaml.safe_dump(settings.to_dict(), f, sort_keys=False)
         state = load_model_state(weights_file)
-        save_file({k: v.contiguous() for k, v in state.items()}, str(staging / pack_layout.WEIGHTS), metadata={"format": "pt"})
+        save_file(
+            {k: v.contiguous() for k, v in state.items()}, str(staging / pack_layout.WEIGHTS), metadata={"format": "pt"}
+        )
         if crop is not None:
             shutil.copyfile(crop.reference_face, staging / pack_layout.REFERENCE_FACE)
             crop.write(staging / pack_layout.MOUTH_CROP, recorded_face=pack_layout.REFERENCE_FACE)
@@ -177,25 +195,42 @@ def write_pack(opts: PackOptions) -> Path:
 
         sets = [s.name for s in decoding.scored_sets()] if decoding else []
         card = CardInfo(
-            name=opts.name or exp.path.name, hub_id=opts.hub_id, license=opts.license, language=opts.language,
-            corpus=opts.corpus, config=packed_config, parts=parts, summary=exp.describe(), model=exp.summary(),
-            data=data, results=decoding.wer_table(sets)[0] if sets else [], decode_tag=decoding and decoding.tag,
-            results_settings=recorded, settings=settings, crop=crop, image=image,
-            weights_mb=(staging / pack_layout.WEIGHTS).stat().st_size / 1e6, checkpoint=opts.inference_model,
+            name=opts.name or exp.path.name,
+            hub_id=opts.hub_id,
+            license=opts.license,
+            language=opts.language,
+            corpus=opts.corpus,
+            config=packed_config,
+            parts=parts,
+            summary=exp.describe(),
+            model=exp.summary(),
+            data=data,
+            results=decoding.wer_table(sets)[0] if sets else [],
+            decode_tag=decoding and decoding.tag,
+            results_settings=recorded,
+            settings=settings,
+            crop=crop,
+            image=image,
+            weights_mb=(staging / pack_layout.WEIGHTS).stat().st_size / 1e6,
+            checkpoint=opts.inference_model,
         )
         with atomic_write(staging / pack_layout.CARD) as f:
             f.write(model_card(card))
         meta = {
             "smop_pack": pack_layout.FORMAT,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
-            "source": {"exp_dir": str(exp.path.resolve()), "checkpoint": opts.inference_model,
-                       "decode_tag": decoding and decoding.tag},
+            "source": {
+                "exp_dir": str(exp.path.resolve()),
+                "checkpoint": opts.inference_model,
+                "decode_tag": decoding and decoding.tag,
+            },
             "modality": modality_of(packed_config),
             "pretrained": [p.to_dict() for p in parts],
             "mouth_crop": pack_layout.MOUTH_CROP if crop is not None else None,
             "versions": versions(),
-            "files": {f.relative_to(staging).as_posix(): sha256_of(f)
-                      for f in sorted(staging.rglob("*")) if f.is_file()},
+            "files": {
+                f.relative_to(staging).as_posix(): sha256_of(f) for f in sorted(staging.rglob("*")) if f.is_file()
+            },
         }
         with atomic_write(staging / pack_layout.META) as f:
             yaml.safe_dump(meta, f, sort_keys=False)

@@ -4,6 +4,7 @@ how a pack names them (a hub id, or a path inside the pack) and how a pack's nam
 A component declares the constructor arguments that name pretrained weights in its class attribute
 ``PRETRAINED_ARGS`` (smop.utils.component.AbsComponent).
 """
+
 import os
 import re
 from dataclasses import dataclass
@@ -58,7 +59,11 @@ def pretrained_args(config: dict) -> List[tuple]:
     from smop.tasks.avsr import audio_encoder_choices, component_used, decoder_choices, video_encoder_choices
 
     modalities = MODALITIES[modality_of(config)]
-    choices = {"audio_encoder": audio_encoder_choices, "video_encoder": video_encoder_choices, "decoder": decoder_choices}
+    choices = {
+        "audio_encoder": audio_encoder_choices,
+        "video_encoder": video_encoder_choices,
+        "decoder": decoder_choices,
+    }
     found = []
     for slot in SLOTS:
         if not component_used(slot, modalities):
@@ -80,8 +85,11 @@ def hub_source(value: str, local: Path, kind: str) -> Optional[dict]:
         for path in _link_chain(local):
             m = _HF_CACHE_PATH.search(str(path))
             if m and not (kind == "dir" and m.group("file")):  # a folder below a snapshot is no repository
-                return {"hub_id": m.group("repo").replace("--", "/"), "revision": m.group("revision"),
-                        "filename": m.group("file") if kind == "file" else None}
+                return {
+                    "hub_id": m.group("repo").replace("--", "/"),
+                    "revision": m.group("revision"),
+                    "filename": m.group("file") if kind == "file" else None,
+                }
         return None  # a plain local path
     snapshot = cached_snapshot(value) if kind == "dir" and HUB_ID.fullmatch(value) else None
     if snapshot is not None:

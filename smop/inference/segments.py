@@ -7,6 +7,7 @@ pause of 120 ms or more, else the longest, so that segments end where utterances
 segment starts 40 ms before speech resumes. With no pause there, the cut falls at the quietest
 120 ms; without audio, at the limit.
 """
+
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -81,10 +82,15 @@ def split(speech: Optional[np.ndarray], video: Optional[np.ndarray], max_frames:
     frames = video.shape[0] if video is not None else -(-speech.size // SAMPLES_PER_FRAME)
     energy = frame_energy(speech, frames) if speech is not None else None
     cuts = cut_points(frames, max_frames, energy)
-    return [Segment(a, b,
-                    None if speech is None else speech[a * SAMPLES_PER_FRAME : b * SAMPLES_PER_FRAME],
-                    None if video is None else video[a:b])
-            for a, b in zip(cuts[:-1], cuts[1:])]
+    return [
+        Segment(
+            a,
+            b,
+            None if speech is None else speech[a * SAMPLES_PER_FRAME : b * SAMPLES_PER_FRAME],
+            None if video is None else video[a:b],
+        )
+        for a, b in zip(cuts[:-1], cuts[1:])
+    ]
 
 
 def join(texts: Sequence[str]) -> str:

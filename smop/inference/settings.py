@@ -1,4 +1,5 @@
 """Decoding settings: one record for avsr_inference, the Python API and packed models."""
+
 import dataclasses
 from typing import Any, Dict, Mapping
 
@@ -52,8 +53,12 @@ class DecodeSettings:
 
     def search(self) -> Dict[str, Any]:
         """The keyword arguments of ``SmopAVSRModel.recognize``."""
-        return dict(beam_size=self.beam_size, max_new_tokens_per_second=self.max_new_tokens_per_second,
-                    max_new_tokens_min=self.max_new_tokens_min, early_stopping=self.early_stopping)
+        return dict(
+            beam_size=self.beam_size,
+            max_new_tokens_per_second=self.max_new_tokens_per_second,
+            max_new_tokens_min=self.max_new_tokens_min,
+            early_stopping=self.early_stopping,
+        )
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

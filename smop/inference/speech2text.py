@@ -6,6 +6,7 @@ the decoding settings the model was packed with (``decode.yaml``) unless overrid
 hypotheses for the same input. ``transcribe`` takes recordings of any length: it cuts them into
 segments the model can decode (``smop.inference.segments``) and joins their transcripts.
 """
+
 import logging
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -65,8 +66,9 @@ class Speech2Text:
     other blanked, as modality dropout blanks it in training; the hypothesis names what was blanked.
     """
 
-    def __init__(self, model, train_args, settings: DecodeSettings = DecodeSettings(), device: str = "cpu",
-                 mouth_crop=None):
+    def __init__(
+        self, model, train_args, settings: DecodeSettings = DecodeSettings(), device: str = "cpu", mouth_crop=None
+    ):
         from smop.tasks.avsr import SmopAVSRTask
 
         self.settings = settings
@@ -90,8 +92,9 @@ class Speech2Text:
         return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
 
     @classmethod
-    def from_files(cls, train_config: Optional[str], model_file: Optional[str], device: str = "cpu",
-                   **settings) -> "Speech2Text":
+    def from_files(
+        cls, train_config: Optional[str], model_file: Optional[str], device: str = "cpu", **settings
+    ) -> "Speech2Text":
         """An experiment's model: its training config and a checkpoint (as ESPnet's Speech2Text takes
         ``asr_train_config`` and ``asr_model_file``); ``settings`` change DecodeSettings' defaults."""
         from smop.tasks.avsr import SmopAVSRTask
@@ -121,20 +124,26 @@ class Speech2Text:
         return limit
 
     # -------------------------------------------------------------------------------- inputs
-    def _utterance(self, uid: str, speech: Optional[Array], video: Optional[Array]) -> Tuple[Dict[str, np.ndarray], Tuple[str, ...]]:
+    def _utterance(
+        self, uid: str, speech: Optional[Array], video: Optional[Array]
+    ) -> Tuple[Dict[str, np.ndarray], Tuple[str, ...]]:
         """One utterance's model inputs as validation preprocesses them, and what was blanked."""
         given = {}
         if speech is not None and self.uses("speech"):
             wave = _numpy(speech)
             if wave.ndim != 1 or wave.size == 0 or wave.dtype.kind != "f":
-                raise ValueError(f"{uid}: speech must be a non-empty mono float waveform (S,) at 16 kHz, "
-                                 f"got {wave.dtype} {wave.shape}")
+                raise ValueError(
+                    f"{uid}: speech must be a non-empty mono float waveform (S,) at 16 kHz, "
+                    f"got {wave.dtype} {wave.shape}"
+                )
             given["speech"] = wave.astype(np.float32)
         if video is not None and self.uses("video"):
             frames = _numpy(video)
             if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
-                raise ValueError(f"{uid}: video must be uint8 grey mouth crops (T>0, H, W) at 25 fps, "
-                                 f"got {frames.dtype} {frames.shape}")
+                raise ValueError(
+                    f"{uid}: video must be uint8 grey mouth crops (T>0, H, W) at 25 fps, "
+                    f"got {frames.dtype} {frames.shape}"
+                )
             given["video"] = frames
         needed = [n for n in ("speech", "video") if self.uses(n)]
         missing = tuple(n for n in needed if n not in given)
@@ -156,8 +165,11 @@ class Speech2Text:
         return data["speech"].shape[0] // SAMPLES_PER_FRAME if self.uses("speech") else data["video"].shape[0]
 
     # -------------------------------------------------------------------------------- decoding
-    def __call__(self, speech: Union[None, Array, Sequence[Optional[Array]]] = None,
-                 video: Union[None, Array, Sequence[Optional[Array]]] = None) -> Union[Hypothesis, List[Hypothesis]]:
+    def __call__(
+        self,
+        speech: Union[None, Array, Sequence[Optional[Array]]] = None,
+        video: Union[None, Array, Sequence[Optional[Array]]] = None,
+    ) -> Union[Hypothesis, List[Hypothesis]]:
         batched = [isinstance(x, (list, tuple)) for x in (speech, video) if x is not None]
         if not batched:
             raise ValueError("give speech=, video= or both")
@@ -169,17 +181,24 @@ class Speech2Text:
         if len(n) > 1:
             raise ValueError(f"speech and video lists differ in length ({len(speech)} and {len(video)})")
         count = n.pop()
-        return self.decode(list(speech) if speech is not None else [None] * count,
-                           list(video) if video is not None else [None] * count)
+        return self.decode(
+            list(speech) if speech is not None else [None] * count, list(video) if video is not None else [None] * count
+        )
 
-    def transcribe(self, speech: Optional[Array] = None, video: Optional[Array] = None,
-                   max_seconds: Optional[float] = None) -> Transcript:
+    def transcribe(
+        self, speech: Optional[Array] = None, video: Optional[Array] = None, max_seconds: Optional[float] = None
+    ) -> Transcript:
         """One recording of any length (inputs as for a call), cut into segments of at most
         ``segment_frames(max_seconds)``, at pauses when there is audio."""
         return self.transcribe_all([speech], [video], max_seconds)[0]
 
-    def transcribe_all(self, speech: List[Optional[Array]], video: List[Optional[Array]],
-                       max_seconds: Optional[float] = None, ids: Optional[List[str]] = None) -> List[Transcript]:
+    def transcribe_all(
+        self,
+        speech: List[Optional[Array]],
+        video: List[Optional[Array]],
+        max_seconds: Optional[float] = None,
+        ids: Optional[List[str]] = None,
+    ) -> List[Transcript]:
         """Recordings of any length; the segments of all of them are decoded together, in batches."""
         ids = ids or [f"recording {i}" for i in range(len(speech))]
         limit = self.segment_frames(max_seconds)
@@ -189,9 +208,11 @@ class Speech2Text:
             if s is not None and v is not None:  # segments cut both at the same frames
                 heard, seen = s.shape[0] / SAMPLE_RATE, v.shape[0] / VIDEO_FPS
                 if abs(heard - seen) > av_tolerance(seen):
-                    raise ValueError(f"{uid}: speech lasts {heard:.2f} s but video {seen:.2f} s; "
-                                     "a recording's speech and video must be aligned (640 samples a frame), as "
-                                     "smop.inference.media_inputs.read_inputs makes them")
+                    raise ValueError(
+                        f"{uid}: speech lasts {heard:.2f} s but video {seen:.2f} s; "
+                        "a recording's speech and video must be aligned (640 samples a frame), as "
+                        "smop.inference.media_inputs.read_inputs makes them"
+                    )
             cut = segments.split(s, v, limit)
             for seg in cut:
                 start, end = seg.seconds
@@ -200,23 +221,32 @@ class Speech2Text:
         parts: List[List[Tuple[float, float, Hypothesis]]] = [[] for _ in ids]
         for (i, seg, _), hyp in zip(pieces, hyps):
             parts[i].append((*seg.seconds, hyp))
-        return [Transcript(segments.join([h.text for _, _, h in p]), float(sum(h.score for _, _, h in p)),
-                           tuple(n for n in ("speech", "video") if all(n in h.blanked for _, _, h in p)), tuple(p))
-                for p in parts]
+        return [
+            Transcript(
+                segments.join([h.text for _, _, h in p]),
+                float(sum(h.score for _, _, h in p)),
+                tuple(n for n in ("speech", "video") if all(n in h.blanked for _, _, h in p)),
+                tuple(p),
+            )
+            for p in parts
+        ]
 
     @torch.no_grad()
-    def recognize_batch(self, keys: Sequence[str], batch: Mapping[str, torch.Tensor]) -> Tuple[
-            List[Tuple[str, float]], ProjectorOutput]:
+    def recognize_batch(
+        self, keys: Sequence[str], batch: Mapping[str, torch.Tensor]
+    ) -> Tuple[List[Tuple[str, float]], ProjectorOutput]:
         """One batch as the task's collate makes it (keys and tensors): the (text, score) of each
         utterance and the projector's output (routing counts). The batch goes to the device with
         its floats in the decoding dtype; transcripts in it are not used."""
         inputs = {k: v for k, v in batch.items() if not k.startswith("text")}
-        return self.model.recognize(**decoding_batch(inputs, self.device, self.dtype), **self.settings.search(),
-                                    utt_id=list(keys))
+        return self.model.recognize(
+            **decoding_batch(inputs, self.device, self.dtype), **self.settings.search(), utt_id=list(keys)
+        )
 
     @torch.no_grad()
-    def decode(self, speech: List[Optional[Array]], video: List[Optional[Array]],
-               ids: Optional[List[str]] = None) -> List[Hypothesis]:
+    def decode(
+        self, speech: List[Optional[Array]], video: List[Optional[Array]], ids: Optional[List[str]] = None
+    ) -> List[Hypothesis]:
         """Hypotheses in input order; decoded longest first in batches of ``settings.batch_size``
         (the order of avsr_inference, whose batches then hold the same utterances)."""
         ids = ids or [f"utterance {i}" for i in range(len(speech))]

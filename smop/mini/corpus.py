@@ -12,6 +12,7 @@ Everything is drawn from one seed, so the corpus is the same on every machine.
 
     python -m smop.mini.corpus --out downloads/mini_av --nj 2
 """
+
 import argparse
 import hashlib
 import json
@@ -43,12 +44,51 @@ logger = logging.getLogger("mini_corpus")
 LANGUAGES = ("en-us", "en-gb", "en-gb-scotland", "en-029")
 # Many training voices (espeak-ng variants x accents), so that the held-out ones are new voices of
 # a familiar kind rather than outliers; robotic and whispered variants are left out.
-TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "Alex", "Alicia", "Andy", "Annie", "Lee", "Mike",
-                  "adam", "aunty", "belinda", "benjamin", "caleb", "david", "ed", "edward", "john", "linda", "max",
-                  "paul", "pedro", "quincy", "rob", "robert", "steph", "zac")
+TRAIN_VARIANTS = (
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "f1",
+    "f2",
+    "f3",
+    "Alex",
+    "Alicia",
+    "Andy",
+    "Annie",
+    "Lee",
+    "Mike",
+    "adam",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "john",
+    "linda",
+    "max",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "steph",
+    "zac",
+)
 TEST_VARIANTS = ("m6", "m7", "f4")
-BABBLE_VOICES = (("en-us", "m8"), ("en-gb", "f5"), ("en-us", "klatt"), ("en-gb", "klatt2"),
-                 ("en-us", "shelby"), ("en-gb", "travis"), ("en-029", "victor"), ("en-us", "norbert"))
+BABBLE_VOICES = (
+    ("en-us", "m8"),
+    ("en-gb", "f5"),
+    ("en-us", "klatt"),
+    ("en-gb", "klatt2"),
+    ("en-us", "shelby"),
+    ("en-gb", "travis"),
+    ("en-029", "victor"),
+    ("en-us", "norbert"),
+)
 FRAME_SIZE = 160
 MUX_BATCH = 8  # clips per ffmpeg run
 # 2: 32 training voice variants, a face per utterance; 3: mouths driven by phonemes; 4: mean_face.npy
@@ -77,9 +117,19 @@ def plan(seed: int, n_trainval: int, n_valid: int, n_pretrain: int, n_test: int)
 
     def add(subset, voice, n_sentences):
         counters[voice.speaker] = counters.get(voice.speaker, 0) + 1
-        specs.append(UttSpec(subset, voice.speaker, (voice.language, voice.variant),
-                             f"{counters[voice.speaker]:05d}", [sample_sentence(rng) for _ in range(n_sentences)],
-                             rng.randint(140, 190), rng.randint(30, 70), rng.randint(3, 6), rng.randrange(2**31)))
+        specs.append(
+            UttSpec(
+                subset,
+                voice.speaker,
+                (voice.language, voice.variant),
+                f"{counters[voice.speaker]:05d}",
+                [sample_sentence(rng) for _ in range(n_sentences)],
+                rng.randint(140, 190),
+                rng.randint(30, 70),
+                rng.randint(3, 6),
+                rng.randrange(2**31),
+            )
+        )
 
     for i in range(n_trainval):
         add("trainval", train_voices[i % len(train_voices)], 1)
@@ -135,8 +185,24 @@ def render_utterance(spec: UttSpec) -> Rendered:
 
 
 # H.264 + AAC in mp4, as LRS3 ships; one thread per encoder (the corpus runs one job per core).
-_ENCODE = ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
-           "-c:a", "aac", "-b:a", "64k", "-ar", str(SAMPLE_RATE), "-threads", "1"]
+_ENCODE = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-crf",
+    "18",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:a",
+    "aac",
+    "-b:a",
+    "64k",
+    "-ar",
+    str(SAMPLE_RATE),
+    "-threads",
+    "1",
+]
 
 
 def write_utterances(utts: List[Rendered], out: Path) -> None:
@@ -160,8 +226,20 @@ def write_utterances(utts: List[Rendered], out: Path) -> None:
             raw, wav = Path(tmp) / f"{i}.gray", Path(tmp) / f"{i}.wav"
             u.video.tofile(raw)
             soundfile.write(wav, u.wave, SAMPLE_RATE, subtype="PCM_16")
-            inputs += ["-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{FRAME_SIZE}x{FRAME_SIZE}", "-r", "25",
-                       "-i", str(raw), "-i", str(wav)]
+            inputs += [
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "gray",
+                "-s",
+                f"{FRAME_SIZE}x{FRAME_SIZE}",
+                "-r",
+                "25",
+                "-i",
+                str(raw),
+                "-i",
+                str(wav),
+            ]
             outputs += ["-map", f"{2 * i}:v", "-map", f"{2 * i + 1}:a", *_ENCODE, str(part)]
         res = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *inputs, *outputs], capture_output=True)
     if res.returncode != 0:
@@ -223,8 +301,10 @@ def main(cmd=None):
     specs, valid = plan(args.seed, args.n_trainval, args.n_valid, args.n_pretrain, args.n_test)
     args.out.mkdir(parents=True, exist_ok=True)
     chunks = [(specs[i : i + MUX_BATCH], args.out) for i in range(0, len(specs), MUX_BATCH)]
-    with multiprocessing.Pool(args.nj) as pool, \
-            tqdm(total=len(specs), desc="mini corpus", unit="utt", file=sys.stderr, mininterval=5) as bar:
+    with (
+        multiprocessing.Pool(args.nj) as pool,
+        tqdm(total=len(specs), desc="mini corpus", unit="utt", file=sys.stderr, mininterval=5) as bar,
+    ):
         for n in pool.imap_unordered(_work, chunks):
             bar.update(n)
     make_babble(args.out, args.seed + 1)
@@ -233,8 +313,12 @@ def main(cmd=None):
         f.writelines(f"{v}\n" for v in valid)
     valid_set = set(valid)
     with atomic_write(args.out / "lm_text.txt") as f:
-        f.writelines(f"{s}\n" for spec in specs if spec.subset != "test" and f"{spec.speaker}/{spec.utt}" not in valid_set
-                     for s in spec.sentences)
+        f.writelines(
+            f"{s}\n"
+            for spec in specs
+            if spec.subset != "test" and f"{spec.speaker}/{spec.utt}" not in valid_set
+            for s in spec.sentences
+        )
     with atomic_write(args.out / "plan.json") as f:
         json.dump([asdict(s) for s in specs], f)
     stamp.write_text(digest + "\n")

@@ -3,6 +3,7 @@ from what is said, so that the picture still tells it when the audio is buried i
 
 The face is drawn from 68 landmarks (iBUG order) that are also returned, like a face tracker's output.
 """
+
 from dataclasses import dataclass
 
 import cv2
@@ -81,8 +82,13 @@ def render(params: np.ndarray, style: FaceStyle, rng: np.random.Generator, size:
         rot, dscale, dx, dy = pose[t]
         c, s = np.cos(rot), np.sin(rot)
         scale = style.scale * (1 + dscale)
-        px = np.stack([scale * (c * pts[:, 0] - s * pts[:, 1]) + style.centre[0] + dx,
-                       scale * (s * pts[:, 0] + c * pts[:, 1]) + style.centre[1] + dy], axis=1)
+        px = np.stack(
+            [
+                scale * (c * pts[:, 0] - s * pts[:, 1]) + style.centre[0] + dx,
+                scale * (s * pts[:, 0] + c * pts[:, 1]) + style.centre[1] + dy,
+            ],
+            axis=1,
+        )
         marks[t] = px
         img = np.full((size, size), style.background, np.uint8)
         fp = lambda idx: (px[idx] * k).astype(np.int32)  # noqa: E731  subpixel polygon points
@@ -103,7 +109,7 @@ def render(params: np.ndarray, style: FaceStyle, rng: np.random.Generator, size:
         top, bottom = ys.min(), ys.max()
         band = int(round(top + 0.35 * (bottom - top)))
         cavity[: max(band, 0)] = int(120 + 110 * max(teeth, 0))  # upper teeth
-        cavity[int(round(bottom - 0.3 * (bottom - top))):] = int(70 + 90 * max(tongue, 0))  # tongue
+        cavity[int(round(bottom - 0.3 * (bottom - top))) :] = int(70 + 90 * max(tongue, 0))  # tongue
         alpha = inner.astype(np.float32) / 255
         img = (img * (1 - alpha) + cavity * alpha).astype(np.uint8)
         noise = rng.normal(0, 2.5, img.shape)

@@ -1,4 +1,5 @@
 """GRID-style sentences: command colour preposition letter digit adverb."""
+
 import random
 from typing import List
 

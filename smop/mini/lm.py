@@ -4,6 +4,7 @@ Gives the tiny LLM what a real one brings to Llama-SMoP: embeddings and an LM he
 model the language, and the in-context skill of reading the answer out of its prompt, so that
 LoRA and the projector only have to ground it in the inputs.
 """
+
 import logging
 import random
 from typing import List, Sequence, Tuple
@@ -13,8 +14,9 @@ import torch
 logger = logging.getLogger(__name__)
 
 
-def in_context_copy(ids: List[int], prompt: List[int], rng: random.Random, vocab_size: int,
-                    max_repeat: int = 4, noise: float = 0.15) -> Tuple[List[int], int]:
+def in_context_copy(
+    ids: List[int], prompt: List[int], rng: random.Random, vocab_size: int, max_repeat: int = 4, noise: float = 0.15
+) -> Tuple[List[int], int]:
     """A text-only stand-in for "encoder tokens, instruction, transcript".
 
     The context holds the transcript's tokens stretched in time (each repeated 1..max_repeat
@@ -28,14 +30,24 @@ def in_context_copy(ids: List[int], prompt: List[int], rng: random.Random, vocab
     for t in ids:
         if rng.random() < noise:
             context.append(rng.randrange(vocab_size))
-        context += [t if rng.random() >= noise else rng.randrange(vocab_size) for _ in range(rng.randint(1, max_repeat))]
+        context += [
+            t if rng.random() >= noise else rng.randrange(vocab_size) for _ in range(rng.randint(1, max_repeat))
+        ]
     prefix = context + list(prompt)
     return prefix + list(ids), len(prefix)
 
 
-def pretrain_causal_lm(model, tokenizer, texts: Sequence[str], steps: int = 200, batch_size: int = 16,
-                       lr: float = 3e-3, seed: int = 0, copy_prompts: Sequence[str] = (),
-                       copy_fraction: float = 0.5) -> float:
+def pretrain_causal_lm(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    steps: int = 200,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    seed: int = 0,
+    copy_prompts: Sequence[str] = (),
+    copy_fraction: float = 0.5,
+) -> float:
     """Train ``model`` in place on BOS + text + EOS sequences; returns the last batch loss.
 
     With ``copy_prompts``, a ``copy_fraction`` of the sequences are ``in_context_copy`` ones

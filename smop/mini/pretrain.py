@@ -10,6 +10,7 @@ a transcript out of its context, the skill a real LLM brings to LLM-based ASR.
     python -m smop.mini.pretrain --train_dir data/train --valid_dir data/valid \
         --lm_text downloads/mini_av/lm_text.txt --noise downloads/mini_av/babble.wav --out_dir pretrained
 """
+
 import argparse
 import logging
 import math
@@ -39,14 +40,41 @@ from smop.utils.masks import make_pad_mask
 
 logger = logging.getLogger("mini_pretrain")
 
-WHISPER = dict(d_model=192, encoder_layers=4, encoder_attention_heads=4, encoder_ffn_dim=768, decoder_layers=1,
-               decoder_attention_heads=4, decoder_ffn_dim=256, num_mel_bins=80, max_source_positions=300,
-               max_target_positions=64, vocab_size=400, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-               decoder_start_token_id=1)
-AVHUBERT = dict(encoder_layers=3, encoder_embed_dim=128, encoder_ffn_embed_dim=512, encoder_attention_heads=4,
-                conv_pos=16, conv_pos_groups=4, resnet_widths=[8, 16, 32, 64])
-LLAMA = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
-             num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True)
+WHISPER = dict(
+    d_model=192,
+    encoder_layers=4,
+    encoder_attention_heads=4,
+    encoder_ffn_dim=768,
+    decoder_layers=1,
+    decoder_attention_heads=4,
+    decoder_ffn_dim=256,
+    num_mel_bins=80,
+    max_source_positions=300,
+    max_target_positions=64,
+    vocab_size=400,
+    pad_token_id=0,
+    bos_token_id=1,
+    eos_token_id=2,
+    decoder_start_token_id=1,
+)
+AVHUBERT = dict(
+    encoder_layers=3,
+    encoder_embed_dim=128,
+    encoder_ffn_embed_dim=512,
+    encoder_attention_heads=4,
+    conv_pos=16,
+    conv_pos_groups=4,
+    resnet_widths=[8, 16, 32, 64],
+)
+LLAMA = dict(
+    hidden_size=256,
+    intermediate_size=512,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=512,
+    tie_word_embeddings=True,
+)
 
 
 class CharUnits:
@@ -69,8 +97,15 @@ def load_examples(data_dir: Path, name: str, chars: Callable, tokenize: Callable
     path = str(data_dir / INPUTS[modality].scp)
     reader = Wav16kReader(path) if modality == "audio" else MouthNpyReader(path)
     text = read_scp(str(data_dir / "text"))
-    return [{"utt": u, name: reader[u], "chars": np.asarray(chars(text[u]), dtype=np.int64),
-             "tokens": np.asarray(tokenize(text[u]), dtype=np.int64)} for u in reader.keys()]
+    return [
+        {
+            "utt": u,
+            name: reader[u],
+            "chars": np.asarray(chars(text[u]), dtype=np.int64),
+            "tokens": np.asarray(tokenize(text[u]), dtype=np.int64),
+        }
+        for u in reader.keys()
+    ]
 
 
 def batches(examples: List[Dict], batch_size: int, rng: random.Random):
@@ -91,7 +126,9 @@ class AttentionDecoder(torch.nn.Module):
         self.sos = vocab
         self.embed = torch.nn.Embedding(vocab + 1, d_model)
         self.pos = torch.nn.Embedding(max_len, d_model)
-        layer = torch.nn.TransformerDecoderLayer(d_model, heads, 4 * d_model, dropout=0.1, batch_first=True, norm_first=True)
+        layer = torch.nn.TransformerDecoderLayer(
+            d_model, heads, 4 * d_model, dropout=0.1, batch_first=True, norm_first=True
+        )
         self.decoder = torch.nn.TransformerDecoder(layer, layers)
         self.norm = torch.nn.LayerNorm(d_model)
         self.out = torch.nn.Linear(d_model, vocab)
@@ -119,10 +156,12 @@ class PretrainHeads(torch.nn.Module):
         logp = self.ctc(feats).log_softmax(-1).transpose(0, 1)
         ctc = torch.nn.functional.ctc_loss(logp, chars.clamp(min=0), lengths, char_lengths, blank=0, zero_infinity=True)
         ys = [t[: int(n)] for t, n in zip(tokens, token_lengths)]
-        ys_in = torch.nn.utils.rnn.pad_sequence([torch.cat([t.new_tensor([self.att.sos]), t]) for t in ys],
-                                                batch_first=True, padding_value=self.eos)
-        ys_out = torch.nn.utils.rnn.pad_sequence([torch.cat([t, t.new_tensor([self.eos])]) for t in ys],
-                                                 batch_first=True, padding_value=-100)
+        ys_in = torch.nn.utils.rnn.pad_sequence(
+            [torch.cat([t.new_tensor([self.att.sos]), t]) for t in ys], batch_first=True, padding_value=self.eos
+        )
+        ys_out = torch.nn.utils.rnn.pad_sequence(
+            [torch.cat([t, t.new_tensor([self.eos])]) for t in ys], batch_first=True, padding_value=-100
+        )
         pad = make_pad_mask(lengths, feats.shape[1])
         att = torch.nn.functional.cross_entropy(self.att(feats, pad, ys_in).transpose(1, 2), ys_out, ignore_index=-100)
         return self.ctc_weight * ctc + (1 - self.ctc_weight) * att, ctc, att
@@ -141,8 +180,12 @@ class PretrainHeads(torch.nn.Module):
 
 
 def _batch(examples, idx, preprocess, collate):
-    return collate([(examples[i]["utt"], preprocess(examples[i]["utt"], {k: v for k, v in examples[i].items() if k != "utt"}))
-                    for i in idx])
+    return collate(
+        [
+            (examples[i]["utt"], preprocess(examples[i]["utt"], {k: v for k, v in examples[i].items() if k != "utt"}))
+            for i in idx
+        ]
+    )
 
 
 def _encode(encoder, data):
@@ -166,8 +209,22 @@ def word_error_rate(encoder, heads, examples, preprocess, collate, decode_text) 
     return jiwer.wer(refs, hyps)
 
 
-def train_encoder(encoder, heads, train, valid, preprocess_train, preprocess_valid, steps, batch_size, lr, seed, what,
-                  decode_text, valid_every: int = 0, clean_steps: int = 0):
+def train_encoder(
+    encoder,
+    heads,
+    train,
+    valid,
+    preprocess_train,
+    preprocess_valid,
+    steps,
+    batch_size,
+    lr,
+    seed,
+    what,
+    decode_text,
+    valid_every: int = 0,
+    clean_steps: int = 0,
+):
     """Hybrid CTC/attention training of ``encoder``; returns the validation WER of greedy decoding.
 
     The first ``clean_steps`` steps see the clean inputs: a small encoder from scratch needs
@@ -184,7 +241,9 @@ def train_encoder(encoder, heads, train, valid, preprocess_train, preprocess_val
     for step in range(1, steps + 1):
         _, data = _batch(train, next(it), preprocess_train if step > clean_steps else preprocess_valid, collate)
         feats, lengths = _encode(encoder, data)
-        loss, ctc, att = heads.loss(feats, lengths, data["chars"], data["chars_lengths"], data["tokens"], data["tokens_lengths"])
+        loss, ctc, att = heads.loss(
+            feats, lengths, data["chars"], data["chars_lengths"], data["tokens"], data["tokens_lengths"]
+        )
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -192,7 +251,9 @@ def train_encoder(encoder, heads, train, valid, preprocess_train, preprocess_val
         sched.step()
         if step % 50 == 0 or step == steps:
             seconds = time.time() - start
-            logger.info(f"{what} step {step}/{steps}: CTC {ctc.item():.3f}, attention {att.item():.3f} ({seconds:.0f} s)")
+            logger.info(
+                f"{what} step {step}/{steps}: CTC {ctc.item():.3f}, attention {att.item():.3f} ({seconds:.0f} s)"
+            )
         if valid_every and step % valid_every == 0 and step != steps:
             wer = word_error_rate(encoder, heads, valid, preprocess_valid, collate, decode_text)
             logger.info(f"{what} step {step}: validation WER {100 * wer:.1f} %")
@@ -202,8 +263,9 @@ def train_encoder(encoder, heads, train, valid, preprocess_train, preprocess_val
     return wer
 
 
-def _train_and_decode(args, encoder, name, steps, preprocess_train, preprocess_valid, chars, tokenizer, what,
-                      clean_steps: int = 0):
+def _train_and_decode(
+    args, encoder, name, steps, preprocess_train, preprocess_valid, chars, tokenizer, what, clean_steps: int = 0
+):
     def tokenize(text):
         return tokenizer(text, add_special_tokens=False).input_ids
 
@@ -211,10 +273,22 @@ def _train_and_decode(args, encoder, name, steps, preprocess_train, preprocess_v
     valid = load_examples(args.valid_dir, name, chars, tokenize)
     torch.manual_seed(args.seed)
     heads = PretrainHeads(encoder.output_size(), len(chars), len(tokenizer), tokenizer.eos_token_id, args.ctc_weight)
-    return train_encoder(encoder, heads, train, valid, _with_ids(preprocess_train), _with_ids(preprocess_valid), steps,
-                         args.batch_size, args.lr, args.seed, what,
-                         lambda ids: tokenizer.decode(ids, skip_special_tokens=True).strip(), args.valid_every,
-                         clean_steps)
+    return train_encoder(
+        encoder,
+        heads,
+        train,
+        valid,
+        _with_ids(preprocess_train),
+        _with_ids(preprocess_valid),
+        steps,
+        args.batch_size,
+        args.lr,
+        args.seed,
+        what,
+        lambda ids: tokenizer.decode(ids, skip_special_tokens=True).strip(),
+        args.valid_every,
+        clean_steps,
+    )
 
 
 def whisper_from_scratch(seed: int) -> WhisperForConditionalGeneration:
@@ -238,9 +312,21 @@ def pretrain_whisper(args, chars, tokenizer, out: Path) -> None:
         full = whisper_from_scratch(args.seed)
         save_whisper(tmp, model=full)
         encoder = WhisperAudioEncoder(tmp, freeze=False, length_aware=True)
-    noisy = SmopPreprocessor(True, None, noise_file=str(args.noise), noise_snrs=args.noise_snrs, audio_mask_max=args.mask_max)
-    _train_and_decode(args, encoder, "speech", args.whisper_steps, noisy, SmopPreprocessor(False, None), chars, tokenizer,
-                      "whisper", round(args.whisper_clean_fraction * args.whisper_steps))
+    noisy = SmopPreprocessor(
+        True, None, noise_file=str(args.noise), noise_snrs=args.noise_snrs, audio_mask_max=args.mask_max
+    )
+    _train_and_decode(
+        args,
+        encoder,
+        "speech",
+        args.whisper_steps,
+        noisy,
+        SmopPreprocessor(False, None),
+        chars,
+        tokenizer,
+        "whisper",
+        round(args.whisper_clean_fraction * args.whisper_steps),
+    )
     full.model.encoder.load_state_dict(encoder.encoder.state_dict())
     save_whisper(out, model=full)
 
@@ -258,6 +344,7 @@ def pretrain_avhubert(args, chars, tokenizer, out: Path) -> None:
 
 def _with_ids(pre: SmopPreprocessor):
     """The preprocessor on the media; the target ids pass through."""
+
     def run(utt, data):
         ids = {k: data.pop(k) for k in ("chars", "tokens")}
         out = pre(utt, data)
@@ -273,14 +360,26 @@ def pretrain_llm(args, out: Path):
     tok_dir = train_spm_tokenizer(texts + prompts * 50, out.parent / "tokenizer", vocab_size=args.vocab_size)
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     torch.manual_seed(args.seed)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                                         eos_token_id=tokenizer.eos_token_id, **LLAMA))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **LLAMA
+        )
+    )
     # Briefly: a small LM trained to convergence on plain GRID text becomes so sure of its prior that
     # LoRA and the projector take many times longer to make it listen. Half of its sequences read
     # the transcript out of their context instead (in_context_copy), a skill stage 3 builds on from
     # its first epoch (with plain text only, its validation accuracy stayed low for epochs).
-    loss = pretrain_causal_lm(model, tokenizer, texts, steps=args.lm_steps, batch_size=32, lr=args.lm_lr, seed=args.seed,
-                              copy_prompts=prompts, copy_fraction=args.lm_copy_fraction)
+    loss = pretrain_causal_lm(
+        model,
+        tokenizer,
+        texts,
+        steps=args.lm_steps,
+        batch_size=32,
+        lr=args.lm_lr,
+        seed=args.seed,
+        copy_prompts=prompts,
+        copy_fraction=args.lm_copy_fraction,
+    )
     logger.info(f"LLM: final training loss {loss:.3f} ({math.exp(loss):.2f} perplexity per token)")
     save_llama(out, tok_dir, model=model)
     return tokenizer
@@ -299,8 +398,12 @@ def main(cmd=None):
     p.add_argument("--avhubert_steps", type=int, default=600)
     p.add_argument("--lm_steps", type=int, default=150)
     p.add_argument("--lm_lr", type=float, default=1e-3)
-    p.add_argument("--lm_copy_fraction", type=float, default=0.5,
-                   help="share of the LM's sequences that read the transcript out of a stretched, noisy copy in context")
+    p.add_argument(
+        "--lm_copy_fraction",
+        type=float,
+        default=0.5,
+        help="share of the LM's sequences that read the transcript out of a stretched, noisy copy in context",
+    )
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--crop_size", type=int, default=44, help="mouth crop side (the mini recipe's ROIs are 48x48)")
     # 2e-3 left both encoders with a far higher validation WER after the same steps
@@ -308,12 +411,22 @@ def main(cmd=None):
     p.add_argument("--ctc_weight", type=float, default=0.3, help="CTC share of the encoders' pretraining loss")
     p.add_argument("--valid_every", type=int, default=0, help="log the validation WER every N steps (0: at the end)")
     # a larger clean share before noise and masking start gave the lower validation WER
-    p.add_argument("--whisper_clean_fraction", type=float, default=0.6,
-                   help="share of the Whisper pretraining steps on clean, unmasked speech before noise and masking start")
+    p.add_argument(
+        "--whisper_clean_fraction",
+        type=float,
+        default=0.6,
+        help="share of the Whisper pretraining steps on clean, unmasked speech before noise and masking start",
+    )
     p.add_argument("--mask_max", type=float, default=0.2, help="time masking of the encoder inputs (s)")
-    p.add_argument("--noise_snrs", type=lambda s: [None if x == "clean" else float(x) for x in s.split(",")],
-                   default="0,5,10,20,clean,clean", help="babble SNRs for the Whisper pretraining")
-    p.add_argument("--vocab_size", type=int, default=500, help="sentencepiece BPE (byte fallback): GRID words and prompts whole")
+    p.add_argument(
+        "--noise_snrs",
+        type=lambda s: [None if x == "clean" else float(x) for x in s.split(",")],
+        default="0,5,10,20,clean,clean",
+        help="babble SNRs for the Whisper pretraining",
+    )
+    p.add_argument(
+        "--vocab_size", type=int, default=500, help="sentencepiece BPE (byte fallback): GRID words and prompts whole"
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(cmd)
     setup_logging()

@@ -1,4 +1,5 @@
 """Speech from espeak-ng at 16 kHz, with word timings from the pauses between words."""
+
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ import soundfile
 
 from smop.data.inputs import SAMPLE_RATE
 from smop.mini.grid import speakable
-
 
 
 @dataclass
@@ -31,10 +31,29 @@ def synthesize(text: str, voice: Voice, speed: int, pitch: int, word_gap: int) -
     """float32 mono 16 kHz waveform (espeak-ng, resampled by sox, gain 0.9 against clipping)."""
     with tempfile.TemporaryDirectory() as tmp:
         raw, out = Path(tmp) / "raw.wav", Path(tmp) / "out.wav"
-        subprocess.run(["espeak-ng", "-v", voice.name, "-s", str(speed), "-p", str(pitch), "-g", str(word_gap),
-                        "-w", str(raw), speakable(text)], check=True, capture_output=True)
-        subprocess.run(["sox", "-V1", "-R", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out), "vol", "0.9"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "espeak-ng",
+                "-v",
+                voice.name,
+                "-s",
+                str(speed),
+                "-p",
+                str(pitch),
+                "-g",
+                str(word_gap),
+                "-w",
+                str(raw),
+                speakable(text),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["sox", "-V1", "-R", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out), "vol", "0.9"],
+            check=True,
+            capture_output=True,
+        )
         wave, rate = soundfile.read(out, dtype="float32")
     assert rate == SAMPLE_RATE
     return trim_silence(wave)

@@ -1,4 +1,5 @@
 """Llama-SMoP: frozen encoders -> compression -> (sparse) projector -> LLM with LoRA."""
+
 import logging
 import math
 from typing import Dict, List, Optional, Tuple
@@ -18,8 +19,10 @@ logger = logging.getLogger(__name__)
 
 
 def _parameter_counts(module: torch.nn.Module) -> Dict[str, int]:
-    return {"trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
-            "total": sum(p.numel() for p in module.parameters())}
+    return {
+        "trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
+        "total": sum(p.numel() for p in module.parameters()),
+    }
 
 
 class SmopAVSRModel(AbsESPnetModel):
@@ -136,10 +139,12 @@ class SmopAVSRModel(AbsESPnetModel):
         return {}
 
     # ------------------------------------------------------------------------------- decoding
-    def max_new_tokens(
-        self, speech_lengths, video_lengths, per_second: float, minimum: int
-    ) -> List[int]:
-        seconds = speech_lengths.float() / self.sample_rate if speech_lengths is not None else video_lengths.float() / self.video_fps
+    def max_new_tokens(self, speech_lengths, video_lengths, per_second: float, minimum: int) -> List[int]:
+        seconds = (
+            speech_lengths.float() / self.sample_rate
+            if speech_lengths is not None
+            else video_lengths.float() / self.video_fps
+        )
         return [minimum + math.ceil(per_second * s) for s in seconds.tolist()]
 
     @torch.no_grad()
@@ -162,7 +167,9 @@ class SmopAVSRModel(AbsESPnetModel):
         embeds, proj = self.encode(speech, speech_lengths, video, video_lengths, utt_id)
         budget = self.max_new_tokens(
             speech_lengths if "audio" in self.modalities else None,
-            video_lengths, max_new_tokens_per_second, max_new_tokens_min,
+            video_lengths,
+            max_new_tokens_per_second,
+            max_new_tokens_min,
         )
         return self.decoder.generate(embeds, budget, beam_size, early_stopping=early_stopping), proj
 
@@ -171,11 +178,19 @@ class SmopAVSRModel(AbsESPnetModel):
         """What the model is as built, as plain data for reports (RESULTS.md, model cards): the
         modality, each part's class and parameter counts, and the summaries of the parts whose
         settings shape the model (compressors, projector, decoder)."""
-        parts = {name: {"class": type(module).__name__, **_parameter_counts(module)}
-                 for name, module in self.named_children()}
+        parts = {
+            name: {"class": type(module).__name__, **_parameter_counts(module)}
+            for name, module in self.named_children()
+        }
         compressors = {m: getattr(self, f"{m}_compressor").summary() for m in self.modalities}
-        return {"modality": self.modality, "parts": parts, "compressors": compressors,
-                "projector": self.projector.summary(), "decoder": self.decoder.summary(), **_parameter_counts(self)}
+        return {
+            "modality": self.modality,
+            "parts": parts,
+            "compressors": compressors,
+            "projector": self.projector.summary(),
+            "decoder": self.decoder.summary(),
+            **_parameter_counts(self),
+        }
 
     # ------------------------------------------------------------------- trainable-only state
     def _kept_keys(self) -> set:

@@ -1,4 +1,5 @@
 """Dense baselines: one projector per modality (Llama-AVSR)."""
+
 from typing import Dict
 
 from torch import nn

@@ -1,4 +1,5 @@
 """A pool of projector experts with sparse dispatch."""
+
 import torch
 from torch import nn
 

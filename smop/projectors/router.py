@@ -1,4 +1,5 @@
 """Top-k router with Switch-style load balancing and router z-loss."""
+
 from dataclasses import dataclass
 
 import torch

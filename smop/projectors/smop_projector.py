@@ -1,4 +1,5 @@
 """Sparse Mixture of Projectors (Llama-SMoP) with the JEJR, DEDR and JEDR layouts."""
+
 from typing import Dict, List
 
 import torch
@@ -134,8 +135,14 @@ class SmopProjector(AbsProjector):
         return ProjectorOutput(embeds, self.lb_loss_weight * lb + self.z_loss_weight * z, stats, usage)
 
     def summary(self) -> Dict[str, object]:
-        return {"type": type(self).__name__, "layout": self.layout, "num_experts": self.num_experts,
-                "top_k": self.top_k, "routers": len(self.routers), "expert_pools": len(self.pools)}
+        return {
+            "type": type(self).__name__,
+            "layout": self.layout,
+            "num_experts": self.num_experts,
+            "top_k": self.top_k,
+            "routers": len(self.routers),
+            "expert_pools": len(self.pools),
+        }
 
     @staticmethod
     def _group(feats: ModalityFeats, key) -> Dict[str, List[str]]:

@@ -1,4 +1,5 @@
 """SmopAVSRTask: ESPnet task for LLM-based ASR / VSR / AVSR with a sparse mixture of projectors."""
+
 import argparse
 import logging
 import sys
@@ -84,8 +85,15 @@ TASK_SUPPLIED = {
     "video_compressor": ("input_size",),
     "projector": ("input_sizes", "output_size"),
     "decoder": ("input_modalities",),
-    "model": ("modality", "audio_encoder", "video_encoder", "audio_compressor", "video_compressor", "projector",
-              "decoder"),
+    "model": (
+        "modality",
+        "audio_encoder",
+        "video_encoder",
+        "audio_compressor",
+        "video_compressor",
+        "projector",
+        "decoder",
+    ),
     "preprocessor": ("train", "tokenize"),
 }
 
@@ -126,8 +134,9 @@ class SmopAVSRTask(AbsTask):
         """Raise ConfigError naming every bad component, ``*_conf`` key or path (nothing is loaded).
         Called where a config enters: training, loading a trained model, ``--print_config``
         (``complete=False``: the names only, for a template may leave values to fill in)."""
-        check_config(with_default_rates(args), cls.class_choices_list, MODALITIES, TASK_SUPPLIED, component_used,
-                     complete)
+        check_config(
+            with_default_rates(args), cls.class_choices_list, MODALITIES, TASK_SUPPLIED, component_used, complete
+        )
 
     @classmethod
     def main(cls, args: Optional[argparse.Namespace] = None, cmd=None):
@@ -138,7 +147,9 @@ class SmopAVSRTask(AbsTask):
             if not args.print_config:
                 for prefix in ("train", "valid"):
                     shapes = getattr(args, f"{prefix}_shape_file")
-                    check_inputs_agree(getattr(args, f"{prefix}_data_path_and_name_and_type"), shapes[0] if shapes else None)
+                    check_inputs_agree(
+                        getattr(args, f"{prefix}_data_path_and_name_and_type"), shapes[0] if shapes else None
+                    )
         except (ConfigError, DataDirError) as e:
             print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
             sys.exit(2)
@@ -242,7 +253,11 @@ class SmopAVSRTask(AbsTask):
             input_sizes=input_sizes, output_size=decoder.embed_size(), **args.projector_conf
         )
         # Without it DDP fails at the first step in which an expert gets no token on some rank.
-        if getattr(args, "distributed", False) and not args.unused_parameters and projector.may_leave_parameters_unused():
+        if (
+            getattr(args, "distributed", False)
+            and not args.unused_parameters
+            and projector.may_leave_parameters_unused()
+        ):
             raise ValueError(
                 f"projector {args.projector} ({args.projector_conf}) routes each token to some experts only, so an "
                 "expert that gets no token in a step has no gradient: distributed training needs "
@@ -304,4 +319,3 @@ class SmopAVSRTask(AbsTask):
             model.load_state_dict(state, strict=True)
         model.to(device)
         return model, args
-

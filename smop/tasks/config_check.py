@@ -6,6 +6,7 @@ component (``projector: smopp``) or an unknown ``*_conf`` key would surface minu
 the key, the valid choices or keys, and the closest match. The checks run where a config enters
 (training, packing a model's config for loading, ``--print_config``), not in ``build_model``.
 """
+
 import argparse
 import difflib
 import inspect
@@ -25,8 +26,7 @@ class ConfigError(ValueError):
 def constructor_params(cls) -> Dict[str, inspect.Parameter]:
     """Keyword parameters of ``cls.__init__`` (the config schema of a component)."""
     params = inspect.signature(cls.__init__).parameters
-    return {n: p for n, p in params.items()
-            if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {n: p for n, p in params.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def required_keys(cls, supplied: Tuple[str, ...]) -> List[str]:
@@ -63,8 +63,9 @@ def _pretrained_paths(cls, name: str, conf: dict) -> List[str]:
     return problems
 
 
-def check_component(choices: ClassChoices, value: str, conf: dict, supplied: Tuple[str, ...],
-                    complete: bool = True) -> List[str]:
+def check_component(
+    choices: ClassChoices, value: str, conf: dict, supplied: Tuple[str, ...], complete: bool = True
+) -> List[str]:
     """Problems with ``<name>: value`` and its ``<name>_conf``, or []. ``complete``: also the keys
     left unset, the pretrained paths and the component's own ``check_conf`` (names that must
     match); else only the names (a template to print may leave values to fill in)."""
@@ -80,12 +81,17 @@ def check_component(choices: ClassChoices, value: str, conf: dict, supplied: Tup
         if key in supplied:
             problems.append(f"{name}_conf.{key}: set by the task (from the neighbouring components), not by the config")
         elif key not in params:
-            problems.append(f"{name}_conf.{key}: not an option of {name} {value!r} (options: {', '.join(accepted)})"
-                            f"{_closest(key, accepted)}")
+            problems.append(
+                f"{name}_conf.{key}: not an option of {name} {value!r} (options: {', '.join(accepted)})"
+                f"{_closest(key, accepted)}"
+            )
     if not complete:
         return problems
-    problems += [f"{name}_conf.{key}: required by {name} {value!r}, not set"
-                 for key in required_keys(cls, supplied) if conf.get(key) is None]
+    problems += [
+        f"{name}_conf.{key}: required by {name} {value!r}, not set"
+        for key in required_keys(cls, supplied)
+        if conf.get(key) is None
+    ]
     if problems or not issubclass(cls, AbsComponent):
         return problems
     # Every argument as the constructor will see it: the defaults a config leaves out included.
@@ -101,9 +107,14 @@ def check_component(choices: ClassChoices, value: str, conf: dict, supplied: Tup
     return problems
 
 
-def check_config(args: argparse.Namespace, class_choices_list: Sequence[ClassChoices], modalities: Dict[str, tuple],
-                 supplied: Dict[str, Tuple[str, ...]], used: Callable[[str, Tuple[str, ...]], bool],
-                 complete: bool = True) -> None:
+def check_config(
+    args: argparse.Namespace,
+    class_choices_list: Sequence[ClassChoices],
+    modalities: Dict[str, tuple],
+    supplied: Dict[str, Tuple[str, ...]],
+    used: Callable[[str, Tuple[str, ...]], bool],
+    complete: bool = True,
+) -> None:
     """Raise ConfigError listing every problem of the components ``args`` selects.
 
     ``supplied`` maps a component to the constructor arguments the task passes itself;
@@ -113,11 +124,18 @@ def check_config(args: argparse.Namespace, class_choices_list: Sequence[ClassCho
     if not problems:
         for choices in class_choices_list:
             if used(choices.name, modalities[args.modality]):
-                problems += check_component(choices, getattr(args, choices.name), getattr(args, f"{choices.name}_conf"),
-                                            supplied.get(choices.name, ()), complete)
+                problems += check_component(
+                    choices,
+                    getattr(args, choices.name),
+                    getattr(args, f"{choices.name}_conf"),
+                    supplied.get(choices.name, ()),
+                    complete,
+                )
     if getattr(args, "use_adapter", False):
-        problems.append("use_adapter: ESPnet's adapters (loralib) are not used by smop; the LLM's LoRA is set by "
-                        "decoder_conf.lora_r, lora_alpha, lora_dropout and lora_target_modules")
+        problems.append(
+            "use_adapter: ESPnet's adapters (loralib) are not used by smop; the LLM's LoRA is set by "
+            "decoder_conf.lora_r, lora_alpha, lora_dropout and lora_target_modules"
+        )
     if problems:
         source = f"{args.config}: " if getattr(args, "config", None) else ""
         raise ConfigError(f"{source}{len(problems)} problem(s) in the configuration:\n  " + "\n  ".join(problems))

@@ -9,6 +9,7 @@ with ``weights_only=False``, which runs whatever code a tampered file holds.
 :func:`weights_only_torch_load` (entered by SmopAVSRTask.main_worker around all of training) makes
 every ``torch.load`` weights-only, with numpy scalars (the reporter's statistics) allowed.
 """
+
 import contextlib
 import datetime
 import os
@@ -22,8 +23,12 @@ from smop.experiment import ExperimentDir
 from smop.utils.io import temporary_beside
 
 # plain-data types found in ESPnet's reporter state (numpy scalars, elapsed times); none runs code
-_SAFE_GLOBALS = [np._core.multiarray.scalar, np.dtype, *{type(np.dtype(t)) for t in "?bBhHiIlLqQefdgFDG"},
-                 datetime.timedelta]
+_SAFE_GLOBALS = [
+    np._core.multiarray.scalar,
+    np.dtype,
+    *{type(np.dtype(t)) for t in "?bBhHiIlLqQefdgFDG"},
+    datetime.timedelta,
+]
 
 
 @contextlib.contextmanager
@@ -69,11 +74,28 @@ def weights_only_torch_load():
 
 class SmopTrainer(Trainer):
     @classmethod
-    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory, plot_attention_iter_factory,
-            trainer_options, distributed_option):
+    def run(
+        cls,
+        model,
+        optimizers,
+        schedulers,
+        train_iter_factory,
+        valid_iter_factory,
+        plot_attention_iter_factory,
+        trainer_options,
+        distributed_option,
+    ):
         if not distributed_option.distributed or distributed_option.dist_rank == 0:
             # What was trained, as data for RESULTS.md and model cards (no log to parse).
             ExperimentDir(trainer_options.output_dir).write_summary(model.summary())
         with atomic_torch_save():
-            return super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
-                               plot_attention_iter_factory, trainer_options, distributed_option)
+            return super().run(
+                model,
+                optimizers,
+                schedulers,
+                train_iter_factory,
+                valid_iter_factory,
+                plot_attention_iter_factory,
+                trainer_options,
+                distributed_option,
+            )

@@ -1,4 +1,5 @@
 """Safe reading of smop model checkpoints (no pickled code is ever run)."""
+
 from pathlib import Path
 from typing import Dict, Union
 

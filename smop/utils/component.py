@@ -4,6 +4,7 @@ A component is built from its ``*_conf`` verbatim (ESPnet's contract); besides i
 declares, here, the parts of that conf that name pretrained weights, the checks a config can get
 without loading anything, and a summary of what it is as built.
 """
+
 from typing import ClassVar, Dict
 
 import torch

@@ -6,6 +6,7 @@ weights mix in :class:`FrozenDtypeMixin`: its ``_apply`` lets every conversion t
 frozen floating-point parameters back to ``frozen_dtype``. Trainable parameters (LoRA, projectors)
 and buffers keep what the conversion gave them, so optimiser state stays in float32.
 """
+
 from typing import Optional, Union
 
 import torch

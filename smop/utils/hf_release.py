@@ -3,6 +3,7 @@
 Tests, benchmarks and the mini recipe build small or random Whisper and Llama models and store them
 exactly like the real releases, so that smop loads them through the same code paths.
 """
+
 import os
 import shutil
 import tempfile
@@ -25,9 +26,9 @@ def save_whisper(out_dir: PathLike, model=None, seed: int = 0, **config) -> Path
     model.save_pretrained(out_dir)
     cfg = model.config
     # The extractor's window matches the encoder's: max_source_positions frames at 50 Hz.
-    WhisperFeatureExtractor(
-        feature_size=cfg.num_mel_bins, chunk_length=cfg.max_source_positions // 50
-    ).save_pretrained(out_dir)
+    WhisperFeatureExtractor(feature_size=cfg.num_mel_bins, chunk_length=cfg.max_source_positions // 50).save_pretrained(
+        out_dir
+    )
     return out_dir
 
 

@@ -1,4 +1,5 @@
 """Atomic file writing (outputs appear complete or not at all) and file digests."""
+
 import contextlib
 import hashlib
 import os

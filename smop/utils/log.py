@@ -1,4 +1,5 @@
 """The logging set-up of every smop command (ESPnet's format: time, module:line, level)."""
+
 import logging
 
 FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"

@@ -1,4 +1,5 @@
 """Length <-> padding-mask helpers shared by every component."""
+
 import torch
 
 

@@ -3,6 +3,7 @@
 transformers reports a missing local directory as a malformed repo id ("Repo id must be in the
 form ...") or as a failed connection; these checks say what is wrong and how to fix it first.
 """
+
 import re
 from pathlib import Path
 from typing import Callable, Optional

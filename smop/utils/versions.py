@@ -1,4 +1,5 @@
 """Package versions recorded beside every result."""
+
 import importlib.metadata
 import os
 import platform
@@ -18,9 +19,12 @@ def versions() -> Dict[str, str]:
             out[name] = "not installed"
     try:
         root = Path(__file__).resolve().parents[2]
-        out["smop_git"] = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        ).stdout.strip() or "unknown"
+        out["smop_git"] = (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         out["smop_git"] = "unknown"
     return out
@@ -37,8 +41,13 @@ def machine() -> str:
         pass
     text = f"{cpu}, {os.cpu_count()} cores"
     try:
-        gpus = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                              text=True, timeout=10).stdout.strip().splitlines()
+        gpus = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+            )
+            .stdout.strip()
+            .splitlines()
+        )
         if gpus:
             text += f"; GPUs: {', '.join(gpus)}"
     except (OSError, subprocess.SubprocessError):

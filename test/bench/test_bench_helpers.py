@@ -1,11 +1,12 @@
 """The benchmark machinery on tiny models: what it times is what it claims to time."""
+
 import torch
 
 from bench import sparse_dispatch
 from bench.common import Row, report
 from bench.decode_timing import STAGES, select, synthetic_batch, timed_decode
-from tiny_experiment import write_train_config
 from smop.tasks.avsr import SmopAVSRTask
+from tiny_experiment import write_train_config
 
 
 def test_sparse_dispatch_rows():
@@ -43,5 +44,5 @@ def test_long_form_cuts_at_boundaries_and_without_a_model(tmp_path):
     # utterances of 50, 60 and 40 frames end at 50 and 110: cuts at 48 and 112 are near, 80 and 114 not
     assert cuts_at_boundaries([48, 80, 112, 114], [50, 60, 40]) == 2
     assert cuts_at_boundaries([10], [50]) == 0
-    row, = run(pack=tmp_path / "no_pack", data=tmp_path / "no_data")
+    (row,) = run(pack=tmp_path / "no_pack", data=tmp_path / "no_data")
     assert row.measured == "not measured" and "run egs/mini_av/avsr_smop/run.sh first" in row.note

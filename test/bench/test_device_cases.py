@@ -1,6 +1,7 @@
 """Every benchmark case through the code that ``python -m bench --device cuda`` runs, here on the
 CPU with the tiny models (a GPU run differs only in the device the tensors live on, the clock's
 synchronisation and the memory counter), and the RESULTS.md layout."""
+
 import pytest
 import torch
 
@@ -22,25 +23,50 @@ def _figures(rows, n):
 
 
 def test_decode_throughput(pretrained, tmp_path):
-    rows = _figures(decode_throughput.run(tmp_path, batches=(1, 2), seconds=1.0, new_tokens=3, beam_size=2, repeats=1,
-                                          device=CPU, paths=_tiny(pretrained)), 2)
+    rows = _figures(
+        decode_throughput.run(
+            tmp_path,
+            batches=(1, 2),
+            seconds=1.0,
+            new_tokens=3,
+            beam_size=2,
+            repeats=1,
+            device=CPU,
+            paths=_tiny(pretrained),
+        ),
+        2,
+    )
     one, two = rows.values()
     assert "batch 1 (AVSR DEDR, 1 s utterances, beam 2, 3 tokens, bfloat16)" in one.case and one.ratio == 1
     assert two.ratio > 0 and two.measured.endswith("utt/s") and two.met is None  # the target is batch 8's
 
 
 def test_projector_cost(pretrained, tmp_path):
-    rows = projector_cost.run(tmp_path, batch=1, seconds=1.0, new_tokens=3, repeats=1, device=CPU,
-                              paths=_tiny(pretrained))
+    rows = projector_cost.run(
+        tmp_path, batch=1, seconds=1.0, new_tokens=3, repeats=1, device=CPU, paths=_tiny(pretrained)
+    )
     times = [r for r in _figures(rows, 8).values() if r.case.startswith("1 decode time")]
-    assert [r.case.split(",")[1].strip() for r in times] == ["linear (1 x 1 s AVSR", "smop DEDR (1 x 1 s AVSR",
-                                                              "smop JEJR (1 x 1 s AVSR", "smop JEDR (1 x 1 s AVSR"]
+    assert [r.case.split(",")[1].strip() for r in times] == [
+        "linear (1 x 1 s AVSR",
+        "smop DEDR (1 x 1 s AVSR",
+        "smop JEJR (1 x 1 s AVSR",
+        "smop JEDR (1 x 1 s AVSR",
+    ]
     assert all("float32" in r.case and r.ratio > 0 and "LLM generation" in r.note for r in times)
 
 
 def test_batched_decoding(pretrained, tmp_path):
-    rows = batched_decoding.run(tmp_path, batches=(1, 2), prefix=4, new_tokens=3, repeats=1, beam_size=2, e2e_tokens=2,
-                                device=CPU, paths=_tiny(pretrained))
+    rows = batched_decoding.run(
+        tmp_path,
+        batches=(1, 2),
+        prefix=4,
+        new_tokens=3,
+        repeats=1,
+        beam_size=2,
+        e2e_tokens=2,
+        device=CPU,
+        paths=_tiny(pretrained),
+    )
     rows = _figures(rows, 6)  # 2a bf16 x 2, 2b x 2, 2a fp32 x 2 (CPU only)
     assert sum("float32" in c for c in rows) == 2
     assert rows["2b batched hypotheses = batch-1 hypotheses"].met is True
@@ -48,8 +74,11 @@ def test_batched_decoding(pretrained, tmp_path):
 
 def test_train_memory_settings(pretrained, tmp_path):
     rows = _figures(train_memory.run(tmp_path, steps=1, batch=1, seconds=1.0, device=CPU, paths=_tiny(pretrained)), 6)
-    ckpt = next(r for r in rows.values() if "with vs without LLM activation checkpointing" in r.case
-                and "peak resident memory" in r.case)
+    ckpt = next(
+        r
+        for r in rows.values()
+        if "with vs without LLM activation checkpointing" in r.case and "peak resident memory" in r.case
+    )
     assert ckpt.ratio > 0 and ckpt.baseline.endswith("(bf16)")
     assert any("bf16 + LLM activation checkpointing vs fp32" in c for c in rows)
     size = rows["5 epoch checkpoint size vs trained parameters"]
@@ -63,8 +92,9 @@ def test_lrs3_training_batch_is_the_recipes_step():
 
 
 def test_whisper_length_aware(pretrained, tmp_path):
-    rows = whisper_length_aware.run(tmp_path, mini_exp=None, batch=1, seconds=1.0, repeats=1, device=CPU,
-                                    paths=_tiny(pretrained))
+    rows = whisper_length_aware.run(
+        tmp_path, mini_exp=None, batch=1, seconds=1.0, repeats=1, device=CPU, paths=_tiny(pretrained)
+    )
     speed = _figures(rows, 3)["7 length-aware Whisper speed-up (Whisper-medium encoder, 1 x 1 s, float32)"]
     assert speed.ratio > 0
 
@@ -78,8 +108,10 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 
 def test_results_keep_other_blocks_when_one_case_reruns():
     cases, only_on = ["a", "b", "g"], {"g": ("cuda", "GPU only")}
-    blocks = {("cpu", "a"): block_body("a", [Row("1 a", "1 s")], "old a"),
-              ("cpu", "b"): block_body("b", [Row("2 b", "2 s")], "old b")}
+    blocks = {
+        ("cpu", "a"): block_body("a", [Row("1 a", "1 s")], "old a"),
+        ("cpu", "b"): block_body("b", [Row("2 b", "2 s")], "old b"),
+    }
     text = render(blocks, cases, only_on)
     assert "Not measured yet" in text.split("## GPU")[1] and "(a, b, g)" in text.split("## GPU")[1]
     assert "Not run here: g (GPU only)" in text.split("## GPU")[0]

@@ -1,6 +1,7 @@
 """The LRS3 recipe's stage 0 (data preparation) on a corpus without landmark files: clips of a real
 face (scikit-image's astronaut) in LRS3's layout go through local/data.sh with LRS3_LANDMARKS empty,
 so the landmarks are detected with dlib first; and a trainval without videos is said."""
+
 import os
 import subprocess
 import sys
@@ -40,8 +41,14 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _data_sh(work: Path, env: dict, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "local/data.sh", "--nj", "2", "--train_subsets", "trainval", *args], cwd=work,
-                          env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["bash", "local/data.sh", "--nj", "2", "--train_subsets", "trainval", *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _mean_face(tmp_path: Path) -> Path:
@@ -53,8 +60,14 @@ def _mean_face(tmp_path: Path) -> Path:
 
 
 def _env(corpus: Path, mean_face: Path, valid_id: str) -> dict:
-    return {**os.environ, "LRS3": str(corpus), "LRS3_LANDMARKS": "", "LRS3_VALID_ID": valid_id,
-            "MEAN_FACE": str(mean_face), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return {
+        **os.environ,
+        "LRS3": str(corpus),
+        "LRS3_LANDMARKS": "",
+        "LRS3_VALID_ID": valid_id,
+        "MEAN_FACE": str(mean_face),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
 
 
 def test_stage1_detects_landmarks_without_landmark_files(tmp_path):
@@ -95,7 +108,11 @@ def test_stage1_detects_landmarks_without_landmark_files(tmp_path):
     # Landmarks made with another detector are not mixed with new ones, nor thrown away unasked.
     other = _data_sh(work, env, "--landmark_detector", "cnn")
     assert other.returncode == 1 and "data/local/landmarks/test was made from other inputs" in other.stdout
-    assert "was: detect_landmarks" in other.stdout and "--detector hog" in other.stdout and "--detector cnn" in other.stdout
+    assert (
+        "was: detect_landmarks" in other.stdout
+        and "--detector hog" in other.stdout
+        and "--detector cnn" in other.stdout
+    )
     assert "remove it to detect them again (rm -r data/local/landmarks/test)" in other.stdout
     assert (landmarks / "test" / "spkC" / "00001.npy").exists()
 
@@ -119,11 +136,19 @@ def test_a_missing_model_is_named_before_data_preparation(tmp_path):
         if entry.name not in ("data", "dump", "exp", "pretrained"):
             (work / entry.name).symlink_to(entry)
     (tmp_path / "LRS3" / "test").mkdir(parents=True)
-    env = {**os.environ, "LRS3": str(tmp_path / "LRS3"), "MEAN_FACE": str(_mean_face(tmp_path)),
-           "WHISPER": str(tmp_path), "LLM": str(tmp_path / "no_llm"), "AVHUBERT": str(tmp_path / "x.pt"),
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "LRS3": str(tmp_path / "LRS3"),
+        "MEAN_FACE": str(_mean_face(tmp_path)),
+        "WHISPER": str(tmp_path),
+        "LLM": str(tmp_path / "no_llm"),
+        "AVHUBERT": str(tmp_path / "x.pt"),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
     (tmp_path / "config.json").write_text("{}")  # WHISPER: a save_pretrained directory
-    run = subprocess.run(["bash", "run.sh", "--stage", "0"], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        ["bash", "run.sh", "--stage", "0"], cwd=work, env=env, capture_output=True, text=True, timeout=600
+    )
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
     assert f"llm model '{tmp_path / 'no_llm'}' is neither a directory nor in the Hugging Face cache" in out

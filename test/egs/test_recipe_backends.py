@@ -6,6 +6,7 @@ A recipe directory of tiny models and data is built the way egs/<corpus>/avsr_sm
 (avsr.sh, utils/, path.sh, cmd.sh, conf/slurm.conf of the TEMPLATE); each experiment trains for
 one short epoch and decodes four utterances. Stage 4's replay script decodes again.
 """
+
 import os
 import shutil
 import subprocess
@@ -40,11 +41,21 @@ def recipe(tmp_path_factory, pretrained):
     (r / "conf" / "decode.yaml").write_text("batch_size: 2\nbeam_size: 2\nmax_new_tokens_min: 6\n")
     shutil.copy(r / "conf" / "decode.yaml", r / "conf" / "decode_onejob.yaml")
     # The recipe adds the data and shape files on the command line.
-    cfg = write_train_config(r / "conf" / "train_local.yaml", pretrained, r / "data" / "train",
-                             max_epoch=1, num_iters_per_epoch=6, batch_size=2)
+    cfg = write_train_config(
+        r / "conf" / "train_local.yaml",
+        pretrained,
+        r / "data" / "train",
+        max_epoch=1,
+        num_iters_per_epoch=6,
+        batch_size=2,
+    )
     text = yaml.safe_load(cfg.read_text())
-    for key in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type", "train_shape_file",
-                "valid_shape_file"):
+    for key in (
+        "train_data_path_and_name_and_type",
+        "valid_data_path_and_name_and_type",
+        "train_shape_file",
+        "valid_shape_file",
+    ):
         del text[key]
     cfg.write_text(yaml.safe_dump(text))
     res = avsr(r, "--stage", "2", "--stop_stage", "2", "--train_config", "conf/train_local.yaml")
@@ -57,13 +68,29 @@ def recipe(tmp_path_factory, pretrained):
 
 def avsr(recipe: Path, *args, backend: str = "local", env=None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env or {}), "cmd_backend": backend, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(["./avsr.sh", "--test_sets", "test", "--nj", "2", *args], cwd=recipe, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    return subprocess.run(
+        ["./avsr.sh", "--test_sets", "test", "--nj", "2", *args],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
 
 
 def run_stages(recipe: Path, tag: str, stages=(3, 4), backend="local", extra=(), env=None):
-    res = avsr(recipe, "--stage", str(stages[0]), "--stop_stage", str(stages[-1]),
-               "--train_config", f"conf/train_{tag}.yaml", *extra, backend=backend, env=env)
+    res = avsr(
+        recipe,
+        "--stage",
+        str(stages[0]),
+        "--stop_stage",
+        str(stages[-1]),
+        "--train_config",
+        f"conf/train_{tag}.yaml",
+        *extra,
+        backend=backend,
+        env=env,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return recipe / "exp" / f"train_{tag}"
 
@@ -89,10 +116,14 @@ def test_two_decoding_jobs_equal_one(recipe, local_exp):
     replay = local_exp / DECODED / "run.sh"
     assert "--stage 4 --stop_stage 4 --train_config conf/train_local.yaml" in replay.read_text()
     first = (local_exp / DECODED / "test" / "text").stat().st_mtime_ns
-    res = subprocess.run([str(replay), "--nj", "1", "--decode_config", "conf/decode_onejob.yaml",
-                          "--inference_model", "1epoch.pth"], cwd="/",
-                         env={**os.environ, "cmd_backend": "local", "OMP_NUM_THREADS": "1"}, capture_output=True,
-                         text=True, timeout=TIMEOUT)
+    res = subprocess.run(
+        [str(replay), "--nj", "1", "--decode_config", "conf/decode_onejob.yaml", "--inference_model", "1epoch.pth"],
+        cwd="/",
+        env={**os.environ, "cmd_backend": "local", "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "Stage 4: Decoding" in res.stdout and "Stage 3" not in res.stdout
     two, one = local_exp / DECODED / "test", local_exp / "decode_decode_onejob_1epoch" / "test"
@@ -108,7 +139,11 @@ def test_two_decoding_jobs_equal_one(recipe, local_exp):
 def _cluster_unavailable() -> str:
     if os.geteuid() != 0:
         return "needs root to start slurmd (CI runs as root)"
-    missing = [b for b in ("munged", "slurmctld", "slurmd", "sbatch") if shutil.which(b, path=os.environ["PATH"] + ":/usr/sbin") is None]
+    missing = [
+        b
+        for b in ("munged", "slurmctld", "slurmd", "sbatch")
+        if shutil.which(b, path=os.environ["PATH"] + ":/usr/sbin") is None
+    ]
     if missing:
         return f"{', '.join(missing)} not installed (apt-get install slurm-wlm munge; tools/install.sh does it as root)"
     return ""
@@ -149,17 +184,40 @@ def test_slurm_training_and_decoding_equal_run_pl(recipe, local_exp, slurm):
 
 def test_a_failing_slurm_job_fails_the_stage_and_names_its_log(recipe, local_exp, slurm):
     # Training (espnet2.bin.launch -> slurm.pl): the stage prints the end of the job's log.
-    res = avsr(recipe, "--stage", "3", "--stop_stage", "3", "--train_config", "conf/train_broken.yaml",
-               "--train_args", "--optim no_such_optimizer", backend="slurm", env=slurm)
+    res = avsr(
+        recipe,
+        "--stage",
+        "3",
+        "--stop_stage",
+        "3",
+        "--train_config",
+        "conf/train_broken.yaml",
+        "--train_args",
+        "--optim no_such_optimizer",
+        backend="slurm",
+        env=slurm,
+    )
     out = res.stdout + res.stderr
     assert res.returncode != 0 and "end of exp/train_broken/train.log" in out and "no_such_optimizer" in out
     log = (recipe / "exp" / "train_broken" / "train.log").read_text()
     assert "(Slurm job" in log and "# Ended (code 2)" in log
     # Decoding (a job array): slurm.pl names the failing jobs' logs, and the stage fails.
     shutil.copy(recipe / "conf" / "decode.yaml", recipe / "conf" / "decode_broken.yaml")
-    res = avsr(recipe, "--stage", "4", "--stop_stage", "4", "--train_config", "conf/train_local.yaml",
-               "--decode_config", "conf/decode_broken.yaml", "--decode_args", "--no_such_option 1",
-               backend="slurm", env=slurm)
+    res = avsr(
+        recipe,
+        "--stage",
+        "4",
+        "--stop_stage",
+        "4",
+        "--train_config",
+        "conf/train_local.yaml",
+        "--decode_config",
+        "conf/decode_broken.yaml",
+        "--decode_args",
+        "--no_such_option 1",
+        backend="slurm",
+        env=slurm,
+    )
     out = res.stdout + res.stderr
     logdir = local_exp / "decode_decode_broken_valid.loss.ave" / "logdir"
     assert res.returncode != 0
@@ -174,8 +232,13 @@ def test_two_node_training_on_two_slurm_nodes(recipe, slurm):
     script = (exp / "q" / "train.sh").read_text()
     for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --partition=cpu"):
         assert line in script.splitlines(), line
-    for word in ("srun --export=ALL", "--dist_launcher slurm", f"--dist_init_method file://{exp}/.dist_init_",
-                 "--dist_backend gloo", "--multiprocessing_distributed true"):
+    for word in (
+        "srun --export=ALL",
+        "--dist_launcher slurm",
+        f"--dist_init_method file://{exp}/.dist_init_",
+        "--dist_backend gloo",
+        "--multiprocessing_distributed true",
+    ):
         assert word in script, word
     log = (exp / "train.log").read_text()
     host = os.uname()[1].split(".")[0]

@@ -1,6 +1,7 @@
 """Recipe hygiene: shellcheck on every script; shared files identical across recipes; every
 local/*.sh on one skeleton (shared log(), options with a help that shows them, no stray positional
 arguments, python3); path.sh finds the repository through links; run.sh --help and skip groups."""
+
 import os
 import re
 import shutil
@@ -24,8 +25,9 @@ SCRIPTS = (
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_shellcheck():
-    res = subprocess.run(["shellcheck", "-x", "-e", "SC1091", "--shell=bash", *map(str, SCRIPTS)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["shellcheck", "-x", "-e", "SC1091", "--shell=bash", *map(str, SCRIPTS)], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stdout[-3000:]
 
 
@@ -75,8 +77,9 @@ def test_recipe_scripts_share_one_log_and_call_python3():
 
 
 def _local(script: Path, *args):
-    return subprocess.run(["bash", f"local/{script.name}", *args], cwd=script.parents[1], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        ["bash", f"local/{script.name}", *args], cwd=script.parents[1], capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize("script", LOCAL_SCRIPTS, ids=lambda p: f"{p.parts[-4]}/{p.name}")
@@ -120,8 +123,13 @@ def _linked_recipe(tmp_path: Path) -> Path:
 
 def test_path_sh_finds_the_repository_through_links(tmp_path):
     work = _linked_recipe(tmp_path)
-    res = subprocess.run(["bash", "-c", ". ./path.sh && echo \"${SMOP_ROOT}\" && command -v python3"], cwd=work,
-                         capture_output=True, text=True, env={**os.environ, "PATH": "/usr/bin:/bin"})
+    res = subprocess.run(
+        ["bash", "-c", '. ./path.sh && echo "${SMOP_ROOT}" && command -v python3'],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": "/usr/bin:/bin"},
+    )
     assert res.returncode == 0, res.stderr
     smop_root, python3 = res.stdout.split()
     assert smop_root == str(ROOT)
@@ -131,16 +139,51 @@ def test_path_sh_finds_the_repository_through_links(tmp_path):
 
 def test_skip_groups_skip_their_stages(tmp_path):
     work = _linked_recipe(tmp_path)
-    res = subprocess.run(["./run.sh", "--skip_data_prep", "true", "--skip_train", "true", "--skip_eval", "true",
-                          "--skip_packing", "true"], cwd=work, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            "./run.sh",
+            "--skip_data_prep",
+            "true",
+            "--skip_train",
+            "true",
+            "--skip_eval",
+            "true",
+            "--skip_packing",
+            "true",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    for n, what in ((0, "data preparation"), (1, "pretrained models"), (2, "shapes"), (3, "training"), (4, "decoding"),
-                    (5, "scoring"), (6, "packing")):
+    for n, what in (
+        (0, "data preparation"),
+        (1, "pretrained models"),
+        (2, "shapes"),
+        (3, "training"),
+        (4, "decoding"),
+        (5, "scoring"),
+        (6, "packing"),
+    ):
         assert f"Skip stage {n}: {what}" in res.stdout
     assert "Successfully finished" in res.stdout
-    assert sorted(p.name for p in work.iterdir()) == ["avsr.sh", "cmd.sh", "conf", "db.sh", "local", "path.sh", "run.sh",
-                                                     "utils"]  # nothing written
+    assert sorted(p.name for p in work.iterdir()) == [
+        "avsr.sh",
+        "cmd.sh",
+        "conf",
+        "db.sh",
+        "local",
+        "path.sh",
+        "run.sh",
+        "utils",
+    ]  # nothing written
     # One group alone: the others run (stage 1 then fails for want of data, naming stage 0).
-    res = subprocess.run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--skip_data_prep", "true"], cwd=work,
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        ["./run.sh", "--stage", "1", "--stop_stage", "1", "--skip_data_prep", "true"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 1 and "data/train is not prepared: run stage 0" in res.stdout

@@ -1,5 +1,6 @@
 """Every shipped config is valid and builds: its components exist, every *_conf key is an option
 of the chosen class, and the model builds with tiny stand-ins for the pretrained parts."""
+
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,9 @@ def test_train_config_builds(config, pretrained, tmp_path):
 
 @pytest.mark.parametrize("config", DECODE_CONFIGS, ids=lambda p: f"{p.parts[-4]}/{p.name}")
 def test_decode_config_keys_are_decoding_options(config):
-    args = decode_parser().parse_args(["--config", str(config), "--output_dir", "x",
-                                       "--data_path_and_name_and_type", "a,speech,wav16k"])
+    args = decode_parser().parse_args(
+        ["--config", str(config), "--output_dir", "x", "--data_path_and_name_and_type", "a,speech,wav16k"]
+    )
     for key, value in yaml.safe_load(config.read_text()).items():
         assert getattr(args, key) == value
 

@@ -1,18 +1,32 @@
 """The experiment folder: the decoding record, scored sets in order, the noisy-set rule, expert usage."""
+
 import json
 
 import pytest
 import yaml
 
-from smop.experiment import (DecodeRecord, ExperimentDir, ExperimentError, describe_projector, is_noisy, set_order,
-                             snr_of)
+from smop.experiment import (
+    DecodeRecord,
+    ExperimentDir,
+    ExperimentError,
+    describe_projector,
+    is_noisy,
+    set_order,
+    snr_of,
+)
 from smop.inference.settings import DecodeSettings
 
 
 def _record(out, **changes):
-    values = dict(output_dir=str(out), data=[("data/test/wav.scp", "speech", "wav16k")], train_config="exp/x/config.yaml",
-                  model_file="exp/x/valid.loss.ave.pth", settings=DecodeSettings(beam_size=3), key_file="keys.1.scp",
-                  versions={"espnet": "202511"})
+    values = dict(
+        output_dir=str(out),
+        data=[("data/test/wav.scp", "speech", "wav16k")],
+        train_config="exp/x/config.yaml",
+        model_file="exp/x/valid.loss.ave.pth",
+        settings=DecodeSettings(beam_size=3),
+        key_file="keys.1.scp",
+        versions={"espnet": "202511"},
+    )
     return DecodeRecord(**{**values, **changes})
 
 
@@ -26,8 +40,17 @@ def test_a_decode_record_reads_back_as_written(tmp_path):
 
 def test_a_record_of_an_older_smop_reads_too_and_other_files_are_refused(tmp_path):
     path = tmp_path / "decode_config.yaml"
-    args = {"output_dir": "o", "data_path_and_name_and_type": [["a", "speech", "wav16k"]], "train_config": "c.yaml",
-            "model_file": "m.pth", "key_file": None, "batch_size": 4, "beam_size": 2, "seed": 1, "dtype": "float32"}
+    args = {
+        "output_dir": "o",
+        "data_path_and_name_and_type": [["a", "speech", "wav16k"]],
+        "train_config": "c.yaml",
+        "model_file": "m.pth",
+        "key_file": None,
+        "batch_size": 4,
+        "beam_size": 2,
+        "seed": 1,
+        "dtype": "float32",
+    }
     path.write_text(yaml.safe_dump({"args": args, "versions": {}}))
     old = DecodeRecord.read(path)
     assert old.settings == DecodeSettings(batch_size=4, beam_size=2) and old.data == [("a", "speech", "wav16k")]
@@ -46,9 +69,14 @@ def test_noisy_sets_are_named_and_ordered_after_their_clean_set():
 
 def _scored(decoding, name, err, usage):
     (decoding / name / "score_wer").mkdir(parents=True)
-    (decoding / name / "score_wer" / "wer.json").write_text(json.dumps({
-        "counts": {"snt": 2, "wrd": 10}, "percent": {"corr": 90.0, "sub": 10.0, "del": 0.0, "ins": 0.0, "err": err,
-                                                     "s_err": 50.0}}))
+    (decoding / name / "score_wer" / "wer.json").write_text(
+        json.dumps(
+            {
+                "counts": {"snt": 2, "wrd": 10},
+                "percent": {"corr": 90.0, "sub": 10.0, "del": 0.0, "ins": 0.0, "err": err, "s_err": 50.0},
+            }
+        )
+    )
     (decoding / name / "expert_usage.json").write_text(json.dumps({"audio": {"top1": usage, "top2": usage}}))
 
 
@@ -71,8 +99,9 @@ def test_scored_sets_wer_table_and_expert_usage_of_the_clean_sets(tmp_path):
 def test_the_projector_is_described_as_built():
     sparse = {"type": "SmopProjector", "layout": "jedr", "num_experts": 8, "top_k": 2}
     assert describe_projector("smop", sparse) == "smop JEDR (E=8, k=2)"
-    assert describe_projector("smop", sparse, short=False) == ("sparse mixture of projectors, JEDR layout, 8 experts, "
-                                                               "top-2 routing")
+    assert describe_projector("smop", sparse, short=False) == (
+        "sparse mixture of projectors, JEDR layout, 8 experts, top-2 routing"
+    )
     assert describe_projector("linear", {"type": "LinearProjector"}, short=False) == "linear projector"
 
 

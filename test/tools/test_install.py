@@ -1,5 +1,6 @@
 """tools/install.sh's checks before it builds anything: the Python version, and the Debian
 packages a user without root cannot install (told at install time, not by a traceback later)."""
+
 import os
 import shutil
 import subprocess
@@ -46,8 +47,10 @@ def test_unsupported_python_is_refused_before_anything_is_built(tmp_path):
     script = _copy(tmp_path)
     res = subprocess.run(["bash", str(script), "--python", python], capture_output=True, text=True)
     assert res.returncode == 1
-    assert (f"smop needs Python 3.10, 3.11 or 3.12 (espnet 202511 pins sentencepiece 0.2.0, which has no wheel for "
-            f"Python 3.13); {python} is Python 3.13") in res.stderr
+    assert (
+        f"smop needs Python 3.10, 3.11 or 3.12 (espnet 202511 pins sentencepiece 0.2.0, which has no wheel for "
+        f"Python 3.13); {python} is Python 3.13"
+    ) in res.stderr
     assert not (tmp_path / "tools" / "venv").exists()
 
 
@@ -68,5 +71,7 @@ def test_the_package_version_is_written_once():
     import smop
 
     root = INSTALL.parents[1]
-    out = subprocess.run([sys.executable, "setup.py", "--version"], cwd=root, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "setup.py", "--version"], cwd=root, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == smop.__version__

@@ -6,6 +6,7 @@
 Each video is handled on its own (in parallel): a bad file is skipped with its reason in the
 report, never silently. Long clips are cut at word boundaries.
 """
+
 import logging
 import re
 from dataclasses import dataclass, field
@@ -64,8 +65,14 @@ class IdListError(DataError):
         self.which = which
 
 
-def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Path], max_seconds: Optional[float],
-              include: Optional[set] = None, exclude: Optional[set] = None) -> List[Job]:
+def find_jobs(
+    corpus: Path,
+    subsets: Sequence[str],
+    landmarks_root: Optional[Path],
+    max_seconds: Optional[float],
+    include: Optional[set] = None,
+    exclude: Optional[set] = None,
+) -> List[Job]:
     """Every ``<subset>/<speaker>/<video>.mp4``; ids are ``<speaker>-<video>``, filtered by the id lists
     (``<speaker>/<video>`` keys). An id list with ids that name no video here is refused: made for
     another corpus path, it would keep nothing (include) or let held-out videos into training (exclude)."""
@@ -77,7 +84,9 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
         for mp4 in sorted(root.glob("*/*.mp4")):
             speaker = mp4.parent.name
             marks = None if landmarks_root is None else landmarks_root / subset / speaker / f"{mp4.stem}.npy"
-            jobs.append(Job(mp4, marks, f"{speaker}-{mp4.stem}", speaker, max_seconds if subset == "pretrain" else None))
+            jobs.append(
+                Job(mp4, marks, f"{speaker}-{mp4.stem}", speaker, max_seconds if subset == "pretrain" else None)
+            )
     keys = {f"{job.speaker}/{job.video.stem}" for job in jobs}
     for name, ids in (("include", include), ("exclude", exclude)):
         if ids is None:
@@ -85,9 +94,16 @@ def find_jobs(corpus: Path, subsets: Sequence[str], landmarks_root: Optional[Pat
         unknown = sorted(ids - keys)
         if not ids or unknown:
             where = f"{corpus}/{{{','.join(subsets)}}}"
-            what = "is empty" if not ids else f"has {len(unknown)} of {len(ids)} ids that are no video of {where}, e.g. {unknown[:3]}"
-            raise IdListError(f"the {name} list {what}: a list made for another corpus path? Give the right list "
-                              f"(a recipe's data/local/valid.id is made again when removed)", name)
+            what = (
+                "is empty"
+                if not ids
+                else f"has {len(unknown)} of {len(ids)} ids that are no video of {where}, e.g. {unknown[:3]}"
+            )
+            raise IdListError(
+                f"the {name} list {what}: a list made for another corpus path? Give the right list "
+                f"(a recipe's data/local/valid.id is made again when removed)",
+                name,
+            )
     if include is not None:
         jobs = [job for job in jobs if f"{job.speaker}/{job.video.stem}" in include]
     if exclude is not None:
@@ -125,8 +141,10 @@ def process(job: Job, media_dir: Path, crop: MouthCropSettings) -> Result:
             if not transcript.words:
                 raise TranscriptError(f"{job.video.with_suffix('.txt')}: long clip without word timings")
             segments = split_by_words(transcript.words, job.max_seconds)
-            pieces = [(f"{job.utt_prefix}-{i:02d}", text, int(round(s * VIDEO_FPS)), int(round(e * VIDEO_FPS)))
-                      for i, (text, s, e) in enumerate(segments)]
+            pieces = [
+                (f"{job.utt_prefix}-{i:02d}", text, int(round(s * VIDEO_FPS)), int(round(e * VIDEO_FPS)))
+                for i, (text, s, e) in enumerate(segments)
+            ]
         else:
             pieces = [(job.utt_prefix, transcript.text, 0, n)]
         for utt, text, f0, f1 in pieces:
@@ -137,7 +155,13 @@ def process(job: Job, media_dir: Path, crop: MouthCropSettings) -> Result:
             wav_path = media_dir / f"{utt}.wav"
             npy_path = media_dir / f"{utt}.npy"
             with atomic_write(wav_path, "wb") as f:
-                soundfile.write(f, wave[f0 * SAMPLES_PER_FRAME : f1 * SAMPLES_PER_FRAME], SAMPLE_RATE, format="WAV", subtype="PCM_16")
+                soundfile.write(
+                    f,
+                    wave[f0 * SAMPLES_PER_FRAME : f1 * SAMPLES_PER_FRAME],
+                    SAMPLE_RATE,
+                    format="WAV",
+                    subtype="PCM_16",
+                )
             with atomic_write(npy_path, "wb") as f:
                 np.save(f, np.ascontiguousarray(rois[f0:f1]))
             res.utterances.append(Utterance(utt, job.speaker, text.lower(), str(wav_path), str(npy_path), f1 - f0))

@@ -1,13 +1,14 @@
 """LRS3 transcript files: a ``Text:`` line, then (pretrain/trainval/test) word timings.
 
-    Text:  SO WE NEED TO THINK ABOUT IT
-    Conf:  3
-    Ref:   ...
+Text:  SO WE NEED TO THINK ABOUT IT
+Conf:  3
+Ref:   ...
 
-    WORD START END ASDSCORE
-    SO 0.23 0.36 1.4
-    ...
+WORD START END ASDSCORE
+SO 0.23 0.36 1.4
+...
 """
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Tuple
@@ -39,7 +40,7 @@ def read_transcript(path: Path) -> Transcript:
     if text_line is None:
         raise TranscriptError(f"{path}: no 'Text:' line")
     # LRS3 marks some non-speech with braces, e.g. {LG}; auto_avsr strips the braces.
-    text = " ".join(text_line[len("Text:"):].replace("{", "").replace("}", "").split())
+    text = " ".join(text_line[len("Text:") :].replace("{", "").replace("}", "").split())
     if not text:
         raise TranscriptError(f"{path}: empty transcript")
     words: List[Tuple[str, float, float]] = []
@@ -47,7 +48,7 @@ def read_transcript(path: Path) -> Transcript:
         start = next(i for i, line in enumerate(lines) if line.split()[:3] == ["WORD", "START", "END"])
     except StopIteration:
         return Transcript(text, words)
-    for lineno, line in enumerate(lines[start + 1:], start + 2):
+    for lineno, line in enumerate(lines[start + 1 :], start + 2):
         parts = line.split()
         if not parts:
             continue

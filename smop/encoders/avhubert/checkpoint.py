@@ -6,6 +6,7 @@ that builds tensors and plain containers only (every other class becomes an iner
 from the file runs), and writes the ``model`` tensors to safetensors with the resolved encoder
 configuration in the metadata. Run time only ever reads the safetensors file.
 """
+
 import hashlib
 import json
 import logging

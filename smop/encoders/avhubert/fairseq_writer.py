@@ -3,6 +3,7 @@
 Tests, benchmarks and the mini recipe store their AV-HuBERT models exactly like the official
 release, so that smop reads them the way it reads the real one (``convert_fairseq_checkpoint``).
 """
+
 import contextlib
 import sys
 import types
@@ -45,7 +46,9 @@ def _fake_fairseq_modules():
                 sys.modules[n] = m
 
 
-def avhubert_fairseq_state(net: AVHubertNet, cfg: dict, num_clusters: int = 100, final_dim: int = 32) -> Dict[str, torch.Tensor]:
+def avhubert_fairseq_state(
+    net: AVHubertNet, cfg: dict, num_clusters: int = 100, final_dim: int = 32
+) -> Dict[str, torch.Tensor]:
     """The full fairseq ``AVHubertModel`` state dict, in fairseq's key order.
 
     The video path comes from ``net``; the audio projection and the pretraining heads, which an
@@ -68,8 +71,13 @@ def avhubert_fairseq_state(net: AVHubertNet, cfg: dict, num_clusters: int = 100,
 
 
 def save_avhubert_fairseq(
-    path: PathLike, net: Optional[AVHubertNet] = None, seed: int = 0, num_clusters: int = 100,
-    final_dim: int = 32, extra: Optional[dict] = None, **cfg,
+    path: PathLike,
+    net: Optional[AVHubertNet] = None,
+    seed: int = 0,
+    num_clusters: int = 100,
+    final_dim: int = 32,
+    extra: Optional[dict] = None,
+    **cfg,
 ) -> Path:
     """A checkpoint laid out like ``large_vox_iter5.pt``: ``cfg`` as plain dicts (model section
     sparse, as fairseq stores it), ``model``, ``task_state`` with a pickled fairseq Dictionary."""
@@ -88,14 +96,29 @@ def save_avhubert_fairseq(
                 "_name": None,
                 "common": {"fp16": True, "user_dir": "/path/to/av_hubert/avhubert"},
                 "model": model_cfg,
-                "task": {"_name": "av_hubert_pretraining", "labels": ["km"], "sample_rate": 25,
-                         "stack_order_audio": 4, "image_crop_size": 88, "image_mean": 0.421, "image_std": 0.165},
+                "task": {
+                    "_name": "av_hubert_pretraining",
+                    "labels": ["km"],
+                    "sample_rate": 25,
+                    "stack_order_audio": 4,
+                    "image_crop_size": 88,
+                    "image_mean": 0.421,
+                    "image_std": 0.165,
+                },
             },
             "model": avhubert_fairseq_state(net, full, num_clusters, final_dim),
             "criterion": None,
-            "optimizer_history": [{"criterion_name": "AVHubertCriterion", "optimizer_name": "FairseqAdam",
-                                   "lr_scheduler_state": {"best": None}, "num_updates": 0}],
-            "task_state": {"dictionaries": [Dictionary(["<s>", "<pad>", "</s>", "<unk>"] + [str(i) for i in range(num_clusters)])]},
+            "optimizer_history": [
+                {
+                    "criterion_name": "AVHubertCriterion",
+                    "optimizer_name": "FairseqAdam",
+                    "lr_scheduler_state": {"best": None},
+                    "num_updates": 0,
+                }
+            ],
+            "task_state": {
+                "dictionaries": [Dictionary(["<s>", "<pad>", "</s>", "<unk>"] + [str(i) for i in range(num_clusters)])]
+            },
             "extra_state": {"metrics": {}, "previous_training_time": 0.0},
             **(extra or {}),
         }

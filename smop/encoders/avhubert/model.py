@@ -1,4 +1,5 @@
 """The AV-HuBERT network (video path), built from a resolved config dict."""
+
 from typing import Optional
 
 import torch
@@ -48,9 +49,7 @@ class AVHubertNet(nn.Module):
             dropout=cfg.get("dropout", 0.0),
         )
 
-    def forward(
-        self, video: torch.Tensor, lengths: torch.Tensor, output_layer: Optional[int] = None
-    ) -> torch.Tensor:
+    def forward(self, video: torch.Tensor, lengths: torch.Tensor, output_layer: Optional[int] = None) -> torch.Tensor:
         """(B, T, H, W) normalised frames, (B,) -> (B, T, D)."""
         x = self.feature_extractor_video(video)
         if self.fuse == "concat":

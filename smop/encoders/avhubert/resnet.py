@@ -3,6 +3,7 @@
 Module names follow facebookresearch/av_hubert (``frontend3D``, ``trunk.layerN.M.{conv1,bn1,relu1,
 relu2,conv2,bn2,downsample}``) so that the official checkpoints load by key name.
 """
+
 import torch
 from torch import nn
 

@@ -3,6 +3,7 @@
 Parameter names follow fairseq (``pos_conv.0.weight_g``/``weight_v``, ``layers.N.self_attn.{k,v,q,
 out}_proj``, ``self_attn_layer_norm``, ``fc1``, ``fc2``, ``final_layer_norm``, ``layer_norm``).
 """
+
 from typing import Optional
 
 import torch
@@ -113,9 +114,7 @@ class TransformerEncoder(nn.Module):
     ):
         super().__init__()
         self.layer_norm_first = layer_norm_first
-        self.pos_conv = nn.Sequential(
-            WeightNormConv1d(dim, conv_pos, conv_pos_groups), SamePad(conv_pos), nn.GELU()
-        )
+        self.pos_conv = nn.Sequential(WeightNormConv1d(dim, conv_pos, conv_pos_groups), SamePad(conv_pos), nn.GELU())
         self.layers = nn.ModuleList(
             [EncoderLayer(dim, ffn_dim, heads, layer_norm_first, dropout) for _ in range(layers)]
         )

@@ -3,11 +3,11 @@ import json
 import pytest
 import yaml
 
-from tiny_experiment import write_datadir, write_train_config
 from smop.bin import avsr_inference
 from smop.data.inputs import data_triples
 from smop.experiment import DecodeRecord
 from smop.tasks.avsr import SmopAVSRTask
+from tiny_experiment import write_datadir, write_train_config
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +21,19 @@ def trained(tmp_path_factory, pretrained, datadir):
 
 def _decode(root, test, out, batch_size, beam_size=1, **kw):
     cmd = [
-        "--output_dir", str(out),
+        "--output_dir",
+        str(out),
         *[a for t in data_triples(test, "audiovisual") for a in ("--data_path_and_name_and_type", ",".join(t))],
-        "--train_config", str(root / "exp" / "config.yaml"),
-        "--model_file", str(root / "exp" / "valid.loss.ave.pth"),
-        "--batch_size", str(batch_size), "--beam_size", str(beam_size), "--num_workers", "0",
+        "--train_config",
+        str(root / "exp" / "config.yaml"),
+        "--model_file",
+        str(root / "exp" / "valid.loss.ave.pth"),
+        "--batch_size",
+        str(batch_size),
+        "--beam_size",
+        str(beam_size),
+        "--num_workers",
+        "0",
     ]
     for k, v in kw.items():
         cmd += [f"--{k}", str(v)]
@@ -66,12 +74,20 @@ def test_decoding_twice_gives_the_same_hypotheses(trained, tmp_path):
     a = _decode(root, test, tmp_path / "a", 3, 3)
     b = _decode(root, test, tmp_path / "b", 3, 3)
     assert a == b
-    assert (tmp_path / "a" / "1best_recog" / "score").read_text() == (tmp_path / "b" / "1best_recog" / "score").read_text()
+    assert (tmp_path / "a" / "1best_recog" / "score").read_text() == (
+        tmp_path / "b" / "1best_recog" / "score"
+    ).read_text()
     gen = yaml.safe_load((tmp_path / "a" / "generation_config.yaml").read_text())
     assert gen["generation"]["do_sample"] is False and gen["generation"]["num_beams"] == 3
     assert gen["generation"]["early_stopping"] is False  # transformers' default, as the authors decoded
-    assert gen["settings"] == {"batch_size": 3, "beam_size": 3, "max_new_tokens_per_second": 10.0,
-                               "max_new_tokens_min": 10, "early_stopping": False, "dtype": "float32"}
+    assert gen["settings"] == {
+        "batch_size": 3,
+        "beam_size": 3,
+        "max_new_tokens_per_second": 10.0,
+        "max_new_tokens_min": 10,
+        "early_stopping": False,
+        "dtype": "float32",
+    }
     assert gen["model"]["projector"] == "smop"
 
 
@@ -135,7 +151,9 @@ def test_decoder_sees_the_inputs_training_sees(trained, tmp_path, monkeypatch):
     _decode(root, test, tmp_path / "s", 3)
     keys = sorted(Wav16kReader(str(test / "wav.scp")).keys())
     assert sorted(calls) == keys  # once each
-    _, train_args = SmopAVSRTask.build_model_from_file(root / "exp" / "config.yaml", root / "exp" / "valid.loss.ave.pth")
+    _, train_args = SmopAVSRTask.build_model_from_file(
+        root / "exp" / "config.yaml", root / "exp" / "valid.loss.ave.pth"
+    )
     pre = build(train_args, False)
     wav, vid = Wav16kReader(str(test / "wav.scp")), MouthNpyReader(str(test / "video.scp"))
     for u in keys:
@@ -150,14 +168,23 @@ def test_an_utterance_missing_from_one_input_is_named(trained, tmp_path):
     short = tmp_path / "video.scp"
     short.write_text("".join(f"{line}\n" for line in lines[1:]))
     cmd = [
-        "--output_dir", str(tmp_path / "o"),
-        "--data_path_and_name_and_type", f"{test}/wav.scp,speech,wav16k",
-        "--data_path_and_name_and_type", f"{short},video,mouth_npy",
-        "--train_config", str(root / "exp" / "config.yaml"),
-        "--model_file", str(root / "exp" / "valid.loss.ave.pth"), "--num_workers", "0",
+        "--output_dir",
+        str(tmp_path / "o"),
+        "--data_path_and_name_and_type",
+        f"{test}/wav.scp,speech,wav16k",
+        "--data_path_and_name_and_type",
+        f"{short},video,mouth_npy",
+        "--train_config",
+        str(root / "exp" / "config.yaml"),
+        "--model_file",
+        str(root / "exp" / "valid.loss.ave.pth"),
+        "--num_workers",
+        "0",
     ]
     missing = lines[0].split()[0]
-    with pytest.raises(ValueError, match=f"1 of the {len(lines)} utterances of .*wav.scp are not in .*video.scp.*{missing}"):
+    with pytest.raises(
+        ValueError, match=f"1 of the {len(lines)} utterances of .*wav.scp are not in .*video.scp.*{missing}"
+    ):
         avsr_inference.main(cmd)
 
 
@@ -173,15 +200,30 @@ def test_several_sets_in_one_run_equal_each_alone(trained, tmp_path):
     sets = []
     for out, keys_of_set in (("both_part", key_file), ("both_all", "none")):
         sets += [
-            "--data_path_and_name_and_type", f"{test}/wav.scp,speech,wav16k",
-            "--data_path_and_name_and_type", f"{test}/video.scp,video,mouth_npy",
-            "--key_file", str(keys_of_set), "--output_dir", str(tmp_path / out),
+            "--data_path_and_name_and_type",
+            f"{test}/wav.scp,speech,wav16k",
+            "--data_path_and_name_and_type",
+            f"{test}/video.scp,video,mouth_npy",
+            "--key_file",
+            str(keys_of_set),
+            "--output_dir",
+            str(tmp_path / out),
         ]
-    avsr_inference.main(sets + [
-        "--train_config", str(root / "exp" / "config.yaml"),
-        "--model_file", str(root / "exp" / "valid.loss.ave.pth"),
-        "--batch_size", "3", "--beam_size", "2", "--num_workers", "0",
-    ])
+    avsr_inference.main(
+        sets
+        + [
+            "--train_config",
+            str(root / "exp" / "config.yaml"),
+            "--model_file",
+            str(root / "exp" / "valid.loss.ave.pth"),
+            "--batch_size",
+            "3",
+            "--beam_size",
+            "2",
+            "--num_workers",
+            "0",
+        ]
+    )
     assert (tmp_path / "both_all" / "1best_recog" / "text").read_text() == alone_all
     assert (tmp_path / "both_part" / "1best_recog" / "text").read_text() == alone_part
     assert len(alone_part.splitlines()) == 3
@@ -192,11 +234,24 @@ def test_several_sets_in_one_run_equal_each_alone(trained, tmp_path):
         assert json.loads((tmp_path / out / "expert_usage.json").read_text()).keys() == {"audio", "video"}
 
 
-@pytest.mark.parametrize("inputs, outputs, key_files, message", [
-    ([("a", "speech", "t"), ("b", "video", "t"), ("c", "speech", "t")], ["x", "y"], None, "3 --data_path_and_name_and_type for 2"),
-    ([("a", "speech", "t"), ("b", "video", "t"), ("c", "video", "t"), ("d", "speech", "t")], ["x", "y"], None, "--output_dir y are"),
-    ([("a", "speech", "t"), ("c", "speech", "t")], ["x", "y"], ["k"], "1 --key_file for 2"),
-])
+@pytest.mark.parametrize(
+    "inputs, outputs, key_files, message",
+    [
+        (
+            [("a", "speech", "t"), ("b", "video", "t"), ("c", "speech", "t")],
+            ["x", "y"],
+            None,
+            "3 --data_path_and_name_and_type for 2",
+        ),
+        (
+            [("a", "speech", "t"), ("b", "video", "t"), ("c", "video", "t"), ("d", "speech", "t")],
+            ["x", "y"],
+            None,
+            "--output_dir y are",
+        ),
+        ([("a", "speech", "t"), ("c", "speech", "t")], ["x", "y"], ["k"], "1 --key_file for 2"),
+    ],
+)
 def test_sets_that_do_not_match_are_refused(inputs, outputs, key_files, message):
     with pytest.raises(ValueError, match=message):
         avsr_inference.decode_sets(inputs, outputs, key_files)

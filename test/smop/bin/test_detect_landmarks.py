@@ -1,4 +1,5 @@
 """detect_landmarks on an LRS3-layout corpus of real-face clips: files, report, re-runs, and prepare_lrs3 on them."""
+
 import numpy as np
 import pytest
 
@@ -41,8 +42,10 @@ def test_detect_report_rerun_and_prepare(corpus, tmp_path):
     assert missing.nonzero()[0].tolist() == [3, 4, 20]
     assert not (out / "test" / "spk2" / "00002.npy").exists()
     report = (out / "test" / "detect_report.txt").read_text()
-    assert report.startswith("videos: 4\nwith a face: 2\nno face in any frame: 1\nunreadable: 1\n  MediaError: 1\n"
-                             "kept from an earlier run: 0\nframes: 60, without a face: 18 (30.00 %)\n")
+    assert report.startswith(
+        "videos: 4\nwith a face: 2\nno face in any frame: 1\nunreadable: 1\n  MediaError: 1\n"
+        "kept from an earlier run: 0\nframes: 60, without a face: 18 (30.00 %)\n"
+    )
     assert f"NOFACE {corpus}/test/spk1/00002.mp4\tno face in any of its 15 frames\n" in report
     assert f"SKIP {corpus}/test/spk2/00002.mp4\tMediaError: {corpus}/test/spk2/00002.mp4: decoding failed" in report
     assert not list(out.rglob("*.tmp"))
@@ -57,9 +60,22 @@ def test_detect_report_rerun_and_prepare(corpus, tmp_path):
 
     # prepare_lrs3 reads these files: the faceless clip and the broken file are skipped with their reasons
     write_mean_face(tmp_path / "mean_face.npy")  # any frontal reference face will do for these checks
-    args = ["--corpus_root", str(corpus), "--landmarks_root", str(out), "--subsets", "test", "--output_dir",
-            str(tmp_path / "data"), "--media_dir", str(tmp_path / "media"), "--max_skip_share", "0.6",
-            "--mean_face", str(tmp_path / "mean_face.npy")]
+    args = [
+        "--corpus_root",
+        str(corpus),
+        "--landmarks_root",
+        str(out),
+        "--subsets",
+        "test",
+        "--output_dir",
+        str(tmp_path / "data"),
+        "--media_dir",
+        str(tmp_path / "media"),
+        "--max_skip_share",
+        "0.6",
+        "--mean_face",
+        str(tmp_path / "mean_face.npy"),
+    ]
     prepare_lrs3.main(args)
     assert validate_data_dir(tmp_path / "data") == 2
     rois = np.load(dict(read_table(tmp_path / "data" / "video.scp"))["spk2-00001"])

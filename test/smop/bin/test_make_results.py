@@ -1,4 +1,5 @@
 """RESULTS.md from the files that training, decoding and scoring write (no log is parsed)."""
+
 import json
 
 import pytest
@@ -12,29 +13,55 @@ def _experiment(root, summary=True):
     exp.mkdir(parents=True)
     (exp / "config.yaml").write_text(yaml.safe_dump({"projector": "smop", "max_epoch": 3, "modality": "audiovisual"}))
     if summary:
-        (exp / "model_summary.yaml").write_text(yaml.safe_dump({
-            "modality": "audiovisual", "trainable": 1234567, "total": 98765432, "parts": {},
-            "projector": {"type": "SmopProjector", "layout": "jedr", "num_experts": 8, "top_k": 2}}))
+        (exp / "model_summary.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "modality": "audiovisual",
+                    "trainable": 1234567,
+                    "total": 98765432,
+                    "parts": {},
+                    "projector": {"type": "SmopProjector", "layout": "jedr", "num_experts": 8, "top_k": 2},
+                }
+            )
+        )
     score = exp / "decode_d" / "test" / "score_wer"
     score.mkdir(parents=True)
-    (score / "wer.json").write_text(json.dumps({
-        "counts": {"snt": 10, "wrd": 60}, "percent": {"corr": 90.0, "sub": 8.0, "del": 2.0, "ins": 1.0, "err": 11.0,
-                                                      "s_err": 40.0}}))
+    (score / "wer.json").write_text(
+        json.dumps(
+            {
+                "counts": {"snt": 10, "wrd": 60},
+                "percent": {"corr": 90.0, "sub": 8.0, "del": 2.0, "ins": 1.0, "err": 11.0, "s_err": 40.0},
+            }
+        )
+    )
     return exp
 
 
 def test_results_describe_the_model_from_its_summary(tmp_path):
     exp = _experiment(tmp_path)
-    make_results.main(["--exp_dirs", str(exp), "--decode_tag", "decode_d", "--sets", "test", "--output",
-                       str(tmp_path / "RESULTS.md")])
+    make_results.main(
+        ["--exp_dirs", str(exp), "--decode_tag", "decode_d", "--sets", "test", "--output", str(tmp_path / "RESULTS.md")]
+    )
     text = (tmp_path / "RESULTS.md").read_text()
-    assert ("- modality audiovisual, projector smop JEDR (E=8, k=2), max_epoch 3, 1,234,567 trainable of "
-            "98,765,432 parameters") in text
+    assert (
+        "- modality audiovisual, projector smop JEDR (E=8, k=2), max_epoch 3, 1,234,567 trainable of "
+        "98,765,432 parameters"
+    ) in text
     assert "|test|clean|10|60|90.0|8.0|2.0|1.0|11.0|40.0|" in text
 
 
 def test_a_missing_summary_is_an_error(tmp_path):
     exp = _experiment(tmp_path, summary=False)
     with pytest.raises(FileNotFoundError, match="model_summary.yaml is missing: training writes it when it starts"):
-        make_results.main(["--exp_dirs", str(exp), "--decode_tag", "decode_d", "--sets", "test", "--output",
-                           str(tmp_path / "RESULTS.md")])
+        make_results.main(
+            [
+                "--exp_dirs",
+                str(exp),
+                "--decode_tag",
+                "decode_d",
+                "--sets",
+                "test",
+                "--output",
+                str(tmp_path / "RESULTS.md"),
+            ]
+        )

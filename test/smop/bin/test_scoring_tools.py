@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tiny_experiment import write_datadir
 from smop.bin import make_noisy_set, merge_decodes, score_wer, split_keys
+from tiny_experiment import write_datadir
 
 
 def _write(path, lines):
@@ -17,8 +17,18 @@ def test_score_wer_sclite_and_jiwer_agree(tmp_path):
     _write(tmp_path / "ref", ["s1-a bin blue at a one again", "s1-b set red in c three please", "s2-c lay white now"])
     _write(tmp_path / "hyp", ["s1-a bin blue at one again", "s1-b set red in see three please now", "s2-c"])
     _write(tmp_path / "utt2spk", ["s1-a s1", "s1-b s1", "s2-c s2"])
-    score_wer.main(["--ref", str(tmp_path / "ref"), "--hyp", str(tmp_path / "hyp"), "--utt2spk",
-                    str(tmp_path / "utt2spk"), "--output_dir", str(tmp_path / "score")])
+    score_wer.main(
+        [
+            "--ref",
+            str(tmp_path / "ref"),
+            "--hyp",
+            str(tmp_path / "hyp"),
+            "--utt2spk",
+            str(tmp_path / "utt2spk"),
+            "--output_dir",
+            str(tmp_path / "score"),
+        ]
+    )
     r = json.loads((tmp_path / "score" / "wer.json").read_text())
     # 1 deletion; 1 substitution + 1 insertion; 3 deletions -> 6 errors over 15 words
     assert r["counts"]["wrd"] == 15 and r["counts"]["err"] == 6 and r["counts"]["snt"] == 3
@@ -33,8 +43,18 @@ def test_score_wer_refuses_incomplete_hypotheses(tmp_path):
     _write(tmp_path / "hyp", ["u1 a b"])
     _write(tmp_path / "utt2spk", ["u1 s", "u2 s"])
     with pytest.raises(SystemExit, match=r"1 reference ids without a hypothesis \(e.g. \['u2'\]\)"):
-        score_wer.main(["--ref", str(tmp_path / "ref"), "--hyp", str(tmp_path / "hyp"), "--utt2spk",
-                        str(tmp_path / "utt2spk"), "--output_dir", str(tmp_path / "s")])
+        score_wer.main(
+            [
+                "--ref",
+                str(tmp_path / "ref"),
+                "--hyp",
+                str(tmp_path / "hyp"),
+                "--utt2spk",
+                str(tmp_path / "utt2spk"),
+                "--output_dir",
+                str(tmp_path / "s"),
+            ]
+        )
 
 
 def _job_output(logdir, j, rows):
@@ -50,7 +70,9 @@ def test_split_and_merge(tmp_path):
     log = tmp_path / "logdir"
     _job_output(log, 1, [("u0", "w0"), ("u1", "")])
     _job_output(log, 2, [("u2", "w2"), ("u3", "w3"), ("u4", "w4")])
-    merge_decodes.main(["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "out")])
+    merge_decodes.main(
+        ["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "out")]
+    )
     assert (tmp_path / "out" / "text").read_text().splitlines() == ["u0 w0", "u1 ", "u2 w2", "u3 w3", "u4 w4"]
 
 
@@ -59,13 +81,29 @@ def test_merge_names_missing_utterances_and_jobs(tmp_path):
     log = tmp_path / "logdir"
     _job_output(log, 1, [("u0", "w")])
     with pytest.raises(SystemExit, match=f"job 2 left no .*; see {log}/decode.2.log"):
-        merge_decodes.main(["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "o")])
+        merge_decodes.main(
+            ["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "o")]
+        )
     with pytest.raises(SystemExit, match="job 2 left no .*; see exp/x/logdir/decode.2.log"):
-        merge_decodes.main(["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "o"),
-                            "--job_log", "exp/x/logdir/decode.JOB.log"])
+        merge_decodes.main(
+            [
+                "--keys",
+                str(tmp_path / "text"),
+                "--nj",
+                "2",
+                "--logdir",
+                str(log),
+                "--output_dir",
+                str(tmp_path / "o"),
+                "--job_log",
+                "exp/x/logdir/decode.JOB.log",
+            ]
+        )
     _job_output(log, 2, [("u1", "w")])
     with pytest.raises(SystemExit, match=r"covers 2 of 3 utterances: missing \['u2'\]"):
-        merge_decodes.main(["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "o")])
+        merge_decodes.main(
+            ["--keys", str(tmp_path / "text"), "--nj", "2", "--logdir", str(log), "--output_dir", str(tmp_path / "o")]
+        )
     assert not (tmp_path / "o" / "text").exists()
 
 
@@ -75,9 +113,25 @@ def test_noisy_set_is_bit_identical_and_at_the_snr(tmp_path):
     soundfile.write(tmp_path / "babble.wav", noise, 16000)
     outs = []
     for run in ("a", "b"):
-        make_noisy_set.main(["--src", str(src), "--dst", str(tmp_path / run), "--media_dir", str(tmp_path / f"m{run}"),
-                             "--noise", str(tmp_path / "babble.wav"), "--snr", "0", "--seed", "7"])
-        outs.append([soundfile.read(line.split()[1])[0] for line in (tmp_path / run / "wav.scp").read_text().splitlines()])
+        make_noisy_set.main(
+            [
+                "--src",
+                str(src),
+                "--dst",
+                str(tmp_path / run),
+                "--media_dir",
+                str(tmp_path / f"m{run}"),
+                "--noise",
+                str(tmp_path / "babble.wav"),
+                "--snr",
+                "0",
+                "--seed",
+                "7",
+            ]
+        )
+        outs.append(
+            [soundfile.read(line.split()[1])[0] for line in (tmp_path / run / "wav.scp").read_text().splitlines()]
+        )
     for a, b in zip(*outs):
         assert np.array_equal(a, b)
     clean = [soundfile.read(line.split()[1])[0] for line in (src / "wav.scp").read_text().splitlines()]
@@ -85,7 +139,21 @@ def test_noisy_set_is_bit_identical_and_at_the_snr(tmp_path):
         snr = 10 * np.log10(np.mean(c**2) / np.mean((m - c) ** 2))
         assert snr == pytest.approx(0.0, abs=0.05)
     assert (tmp_path / "a" / "video.scp").read_text() == (src / "video.scp").read_text()
-    make_noisy_set.main(["--src", str(src), "--dst", str(tmp_path / "c"), "--media_dir", str(tmp_path / "mc"),
-                         "--noise", str(tmp_path / "babble.wav"), "--snr", "0", "--seed", "8"])
+    make_noisy_set.main(
+        [
+            "--src",
+            str(src),
+            "--dst",
+            str(tmp_path / "c"),
+            "--media_dir",
+            str(tmp_path / "mc"),
+            "--noise",
+            str(tmp_path / "babble.wav"),
+            "--snr",
+            "0",
+            "--seed",
+            "8",
+        ]
+    )
     other = soundfile.read((tmp_path / "c" / "wav.scp").read_text().split()[1])[0]
     assert not np.array_equal(other, outs[0][0])

@@ -1,15 +1,25 @@
 import pytest
 
-from tiny_experiment import write_datadir, write_train_config
 from smop.bin import write_shapes
 from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
+from tiny_experiment import write_datadir, write_train_config
 
 
 def test_shapes_of_several_data_dirs_in_one_run(tmp_path, pretrained, datadir):
     other = write_datadir(tmp_path / "valid", n=3, seed=2)
     cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir)
-    write_shapes.main(["--train_config", str(cfg), "--data_dir", str(datadir), str(other),
-                       "--output_dir", str(tmp_path / "s" / "train"), str(tmp_path / "s" / "valid")])
+    write_shapes.main(
+        [
+            "--train_config",
+            str(cfg),
+            "--data_dir",
+            str(datadir),
+            str(other),
+            "--output_dir",
+            str(tmp_path / "s" / "train"),
+            str(tmp_path / "s" / "valid"),
+        ]
+    )
     encode = HFCausalLMDecoder.text_encoder(pretrained["llm"]).encode
     for src, out in ((datadir, "train"), (other, "valid")):
         text = dict(line.split(maxsplit=1) for line in (src / "text").read_text().splitlines())

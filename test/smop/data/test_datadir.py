@@ -1,4 +1,5 @@
 """The one reader of Kaldi tables: data dirs, scp files, hypotheses and key lists."""
+
 import pytest
 
 from smop.data.datadir import DataDirError, read_table

@@ -1,4 +1,5 @@
 """dlib landmarks on clips of a real face (scikit-image's astronaut) under known similarity transforms."""
+
 import sys
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 from face_clips import moved, render, require_landmarks_extra, smooth_path, write_clip
 from smop.data.face_landmarks import DetectorUnavailable, FaceLandmarkDetector
 from smop.data.landmarks import interpolate_missing
-from smop.data.mouth_roi import MOUTH
 from smop.data.media import read_media, rgb_to_grey
+from smop.data.mouth_roi import MOUTH
 
 FACELESS = (12, 13, 14)
 
@@ -69,7 +70,9 @@ def test_tracking_searches_whole_frames_less(clip, hog, monkeypatch):
     tracker = FaceLandmarkDetector("hog", detect_every=5)
     searches = []
     faces = tracker.faces
-    monkeypatch.setattr(tracker, "faces", lambda frame, upsample=None: searches.append(frame.shape) or faces(frame, upsample))
+    monkeypatch.setattr(
+        tracker, "faces", lambda frame, upsample=None: searches.append(frame.shape) or faces(frame, upsample)
+    )
     tracked = tracker(frames)
     whole = sum(shape == frames.shape[1:] for shape in searches)
     # every 5th frame, the faceless frames 13-15 and the frame after them; windows elsewhere
@@ -105,7 +108,9 @@ def test_hd_frames_are_searched_scaled_down(hog, monkeypatch):
     frame[150:598, 600:1048] = face
     searched = []
     faces = hog.faces
-    monkeypatch.setattr(hog, "faces", lambda image, upsample=None: searched.append((image.shape, upsample)) or faces(image, upsample))
+    monkeypatch.setattr(
+        hog, "faces", lambda image, upsample=None: searched.append((image.shape, upsample)) or faces(image, upsample)
+    )
     marks = hog.detect_frame(frame)
     assert searched == [((540, 960), 0)]
     full = FaceLandmarkDetector("hog", detect_every=1)
@@ -139,5 +144,8 @@ def test_bad_arguments(hog):
 
 def test_missing_dlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib raises ImportError
-    with pytest.raises(DetectorUnavailable, match=r"dlib is not installed: install the landmarks extra: tools/install.sh --extra landmarks"):
+    with pytest.raises(
+        DetectorUnavailable,
+        match=r"dlib is not installed: install the landmarks extra: tools/install.sh --extra landmarks",
+    ):
         FaceLandmarkDetector()

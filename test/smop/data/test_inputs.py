@@ -1,4 +1,5 @@
 """The one table of model inputs, and the recipe's way of asking it."""
+
 import subprocess
 import sys
 
@@ -20,9 +21,15 @@ def test_data_args_command(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("modality: video\n")
     run = [sys.executable, "-m", "smop.bin.data_args", "--config", str(cfg)]
-    out = subprocess.run(run + ["--data_dir", "data/dev", "--prefix", "valid_", "--text"], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["--valid_data_path_and_name_and_type", "data/dev/video.scp,video,mouth_npy",
-                                  "--valid_data_path_and_name_and_type", "data/dev/text,text,text"]
+    out = subprocess.run(
+        run + ["--data_dir", "data/dev", "--prefix", "valid_", "--text"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == [
+        "--valid_data_path_and_name_and_type",
+        "data/dev/video.scp,video,mouth_npy",
+        "--valid_data_path_and_name_and_type",
+        "data/dev/text,text,text",
+    ]
     assert subprocess.run(run + ["--modality_only"], capture_output=True, text=True).stdout == "video\n"
     cfg.write_text("projector: smop\n")  # no modality key: ESPnet's default
     assert subprocess.run(run + ["--modality_only"], capture_output=True, text=True).stdout == "audiovisual\n"

@@ -1,4 +1,5 @@
 """Reading media with ffmpeg: the official grey conversion, optional streams, chunked reading."""
+
 import subprocess
 
 import numpy as np
@@ -26,8 +27,27 @@ def colour_clip(tmp_path_factory):
     wav = root / "tone.wav"
     soundfile.write(wav, 0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000), 16000)
     mkv = root / "clip.mkv"
-    _ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-r", "25", "-i", str(raw), "-i", str(wav),
-            "-c:v", "ffv1", "-pix_fmt", "bgr0", "-c:a", "pcm_s16le", str(mkv))
+    _ffmpeg(
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        "64x48",
+        "-r",
+        "25",
+        "-i",
+        str(raw),
+        "-i",
+        str(wav),
+        "-c:v",
+        "ffv1",
+        "-pix_fmt",
+        "bgr0",
+        "-c:a",
+        "pcm_s16le",
+        str(mkv),
+    )
     return root, frames, mkv, wav
 
 

@@ -2,6 +2,7 @@
 a face image in the reference face's own canvas, placed in the frame by a known similarity, with
 the reference landmarks placed by the same similarity. Each runs with the official reference face
 (third-party data: skipped where it is absent) and with the mini corpus's face."""
+
 import math
 from pathlib import Path
 
@@ -11,8 +12,14 @@ import pytest
 import yaml
 
 from smop.data.errors import DataError
-from smop.data.mouth_roi import (MOUTH, AlignmentError, MouthCropSettings, ReferenceFaceError, crop_mouths,
-                                 load_reference_face)
+from smop.data.mouth_roi import (
+    MOUTH,
+    AlignmentError,
+    MouthCropSettings,
+    ReferenceFaceError,
+    crop_mouths,
+    load_reference_face,
+)
 from smop.mini.mean_face import MEAN_FACE
 
 OFFICIAL_FACE = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "20words_mean_face.npy"
@@ -47,8 +54,12 @@ def similarity(scale, degrees, tx, ty):
 
 def place(canonical, reference, poses):
     """Frames (T, FRAME, FRAME) with the canonical face placed by each (2, 3) pose, and its landmarks."""
-    frames = np.stack([cv2.warpAffine(canonical, m, (FRAME, FRAME), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-                       for m in poses])
+    frames = np.stack(
+        [
+            cv2.warpAffine(canonical, m, (FRAME, FRAME), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+            for m in poses
+        ]
+    )
     marks = np.stack([reference @ m[:, :2].T + m[:, 2] for m in poses])
     return frames, marks
 
@@ -170,8 +181,9 @@ def test_crop_settings_round_trip(tmp_path):
     assert settings.reference_face == face.resolve()
     assert settings.roi_size == 96 and settings.roi_resize is None and settings.smooth_window == 12
     # the digest is the file's: the face can be checked when the settings are used
-    np.testing.assert_array_equal(load_reference_face(settings.reference_face, settings.reference_face_sha256),
-                                  MEAN_FACE)
+    np.testing.assert_array_equal(
+        load_reference_face(settings.reference_face, settings.reference_face_sha256), MEAN_FACE
+    )
     MouthCropSettings.of_face(face, 96, 48, 12).write(path)
     assert MouthCropSettings.read(path).roi_resize == 48
 

@@ -1,4 +1,5 @@
 """LRS3 data preparation on a tiny generated corpus, including every kind of broken input."""
+
 import hashlib
 import re
 import shutil
@@ -18,14 +19,29 @@ from smop.mini.corpus import main as make_corpus
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("mini")
-    make_corpus(["--out", str(out), "--n_trainval", "15", "--n_valid", "2", "--n_pretrain", "2", "--n_test", "3", "--nj", "2"])
+    make_corpus(
+        ["--out", str(out), "--n_trainval", "15", "--n_valid", "2", "--n_pretrain", "2", "--n_test", "3", "--nj", "2"]
+    )
     return out
 
 
 def _prepare(corpus_root, landmarks, out, *extra, subsets="trainval", mean_face=None):
     mean_face = mean_face or corpus_root.parent / "mean_face.npy"
-    args = ["--corpus_root", str(corpus_root), "--landmarks_root", str(landmarks), "--subsets", subsets,
-            "--mean_face", str(mean_face), "--output_dir", str(out / "data"), "--media_dir", str(out / "media"), *extra]
+    args = [
+        "--corpus_root",
+        str(corpus_root),
+        "--landmarks_root",
+        str(landmarks),
+        "--subsets",
+        subsets,
+        "--mean_face",
+        str(mean_face),
+        "--output_dir",
+        str(out / "data"),
+        "--media_dir",
+        str(out / "media"),
+        *extra,
+    ]
     try:
         prepare_lrs3.main(args)
         return 0
@@ -34,8 +50,18 @@ def _prepare(corpus_root, landmarks, out, *extra, subsets="trainval", mean_face=
 
 
 def test_clean_corpus(corpus, tmp_path):
-    code = _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, "--subsets", "pretrain,trainval",
-                    "--max_seconds", "4", "--roi_resize", "48", subsets="pretrain,trainval")
+    code = _prepare(
+        corpus / "corpus",
+        corpus / "landmarks",
+        tmp_path,
+        "--subsets",
+        "pretrain,trainval",
+        "--max_seconds",
+        "4",
+        "--roi_resize",
+        "48",
+        subsets="pretrain,trainval",
+    )
     assert code == 0
     d = tmp_path / "data"
     n = validate_data_dir(d)
@@ -51,9 +77,13 @@ def test_clean_corpus(corpus, tmp_path):
     assert segments, "pretrain clips longer than --max_seconds are cut"
     assert "skipped: 0 " in (d / "prep_report.txt").read_text()
     settings = MouthCropSettings.read(d / "mouth_crop.yaml")
-    assert settings == MouthCropSettings(reference_face=(corpus / "mean_face.npy").resolve(),
-                                         reference_face_sha256=hashlib.sha256((corpus / "mean_face.npy").read_bytes()).hexdigest(),
-                                         roi_size=96, roi_resize=48, smooth_window=12)
+    assert settings == MouthCropSettings(
+        reference_face=(corpus / "mean_face.npy").resolve(),
+        reference_face_sha256=hashlib.sha256((corpus / "mean_face.npy").read_bytes()).hexdigest(),
+        roi_size=96,
+        roi_resize=48,
+        smooth_window=12,
+    )
 
 
 def test_the_reference_face_is_checked_first(corpus, tmp_path):
@@ -144,8 +174,17 @@ def test_broken_inputs_are_reported_and_counted(corpus, tmp_path):
     assert soundfile.info(wav[f"{shell.parent.name}-{shell.stem}"]).samplerate == 16000
     assert not list(tmp_path.rglob("PWNED")) and not (Path.cwd() / "PWNED").exists()
     # a generous limit makes the same run succeed
-    assert _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, "--max_skip_share", "0.9",
-                    subsets="pretrain,trainval") == 0
+    assert (
+        _prepare(
+            tmp_path / "corpus",
+            tmp_path / "landmarks",
+            tmp_path,
+            "--max_skip_share",
+            "0.9",
+            subsets="pretrain,trainval",
+        )
+        == 0
+    )
 
 
 def test_clips_shorter_than_the_smoothing_window_are_skipped(corpus, tmp_path):
@@ -156,13 +195,17 @@ def test_clips_shorter_than_the_smoothing_window_are_skipped(corpus, tmp_path):
         dst.parent.mkdir(parents=True, exist_ok=True)
         marks = np.load(corpus / "landmarks" / "test" / mp4.parent.name / (mp4.stem + ".npy"))
         frames = 11 if i == 0 else 12
-        subprocess.run(["ffmpeg", "-v", "error", "-i", str(mp4), "-frames:v", str(frames), "-t", str(frames / 25),
-                        str(dst)], check=True)
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(mp4), "-frames:v", str(frames), "-t", str(frames / 25), str(dst)],
+            check=True,
+        )
         shutil.copy(mp4.with_suffix(".txt"), dst.with_suffix(".txt"))
         (tmp_path / "landmarks" / "test" / mp4.parent.name).mkdir(parents=True, exist_ok=True)
         np.save(tmp_path / "landmarks" / "test" / mp4.parent.name / (mp4.stem + ".npy"), marks[:frames])
     shutil.copy(corpus / "mean_face.npy", tmp_path / "mean_face.npy")
-    assert _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, "--max_skip_share", "0.5", subsets="test") == 0
+    assert (
+        _prepare(tmp_path / "corpus", tmp_path / "landmarks", tmp_path, "--max_skip_share", "0.5", subsets="test") == 0
+    )
     report = (tmp_path / "data" / "prep_report.txt").read_text()
     assert "skipped: 1 (50.00 %)" in report
     short = tmp_path / "corpus" / "test" / src[0].parent.name / src[0].name
@@ -176,7 +219,10 @@ def test_id_lists_that_do_not_fit_the_corpus_are_refused(corpus, tmp_path):
     stale = tmp_path / "stale.id"
     stale.write_text("".join(f"otherspk/{i:05d}\n" for i in range(3)) + f"{valid[0]}\n")
     code = _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, "--exclude_list", str(stale))
-    assert f"--exclude_list {stale}: the exclude list has 3 of 4 ids that are no video of {corpus / 'corpus'}/{{trainval}}" in code
+    assert (
+        f"--exclude_list {stale}: the exclude list has 3 of 4 ids that are no video of {corpus / 'corpus'}/{{trainval}}"
+        in code
+    )
     assert "['otherspk/00000', 'otherspk/00001', 'otherspk/00002']" in code
     empty = tmp_path / "empty.id"
     empty.write_text("")

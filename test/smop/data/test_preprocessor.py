@@ -40,13 +40,15 @@ def test_video_center_crop_and_normalisation():
 def test_training_augments_speech(tmp_path):
     noise = np.random.default_rng(1).standard_normal(16000).astype(np.float32)
     soundfile.write(tmp_path / "babble.wav", noise, 16000)
-    p = SmopPreprocessor(True, None, noise_file=str(tmp_path / "babble.wav"), noise_snrs=[0.0],
-                         audio_mask_max=0.0)
+    p = SmopPreprocessor(True, None, noise_file=str(tmp_path / "babble.wav"), noise_snrs=[0.0], audio_mask_max=0.0)
     speech = np.sin(np.arange(16000) / 5).astype(np.float32)
     out = p("u", {"speech": speech})["speech"]
     measured = 10 * np.log10(np.mean(speech**2) / np.mean((out - speech) ** 2))
     assert measured == pytest.approx(0.0, abs=0.01)
-    assert np.array_equal(SmopPreprocessor(False, None, noise_file=str(tmp_path / "babble.wav"))("u", {"speech": speech})["speech"], speech)
+    assert np.array_equal(
+        SmopPreprocessor(False, None, noise_file=str(tmp_path / "babble.wav"))("u", {"speech": speech})["speech"],
+        speech,
+    )
 
 
 class _Recorder:
@@ -102,7 +104,12 @@ def test_masked_video_frames_are_black():
         masked.append(int(is_black.sum()))
     # three spans (60 frames = 3 started seconds) of at most 9 frames each, none in some clips
     assert max(masked) <= 27 and min(masked) < np.mean(masked) and np.mean(masked) > 3
-    assert SmopPreprocessor(True, None, video_mask_max=0.0)("u", {"video": np.full((60, 96, 96), 200, np.uint8)})["video"].min() > 0
+    assert (
+        SmopPreprocessor(True, None, video_mask_max=0.0)("u", {"video": np.full((60, 96, 96), 200, np.uint8)})[
+            "video"
+        ].min()
+        > 0
+    )
 
 
 def test_audio_is_masked_before_the_noise(tmp_path):

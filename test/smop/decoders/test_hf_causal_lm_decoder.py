@@ -38,10 +38,12 @@ def test_loss_covers_only_transcript_and_eos(decoder):
     # the loss equals a hand-made CE over the same positions
     inputs = decoder._inputs(emb, [torch.tensor([10, 11, 12, decoder.eos_id]), torch.tensor([13, decoder.eos_id])])
     with torch.no_grad():
-        logits = decoder.llm(inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask,
-                             position_ids=inputs.position_ids).logits
-        ref = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                                inputs.labels[:, 1:].reshape(-1), ignore_index=-100)
+        logits = decoder.llm(
+            inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask, position_ids=inputs.position_ids
+        ).logits
+        ref = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), inputs.labels[:, 1:].reshape(-1), ignore_index=-100
+        )
     assert torch.allclose(loss.detach(), ref, atol=1e-5)
 
 
@@ -51,7 +53,7 @@ def test_batched_generation_equals_one_by_one(decoder, beam):
     batched = decoder.generate(emb, [8, 8, 8], beam_size=beam)
     for i in range(3):
         one = {m: (x[i : i + 1, : int(n[i])], n[i : i + 1]) for m, (x, n) in emb.items()}
-        (text, score), = decoder.generate(one, [8], beam_size=beam)
+        ((text, score),) = decoder.generate(one, [8], beam_size=beam)
         assert text == batched[i][0]
         assert score == pytest.approx(batched[i][1], abs=1e-3)
 
@@ -76,8 +78,14 @@ def test_generation_ignores_the_models_sampling_config(decoder):
 
 
 # Settings an LLM checkpoint's generation_config.json may carry, each of which changes what search finds.
-INHERITABLE = dict(min_new_tokens=6, repetition_penalty=1.8, no_repeat_ngram_size=1, temperature=0.01,
-                   length_penalty=-2.0, early_stopping=True)
+INHERITABLE = dict(
+    min_new_tokens=6,
+    repetition_penalty=1.8,
+    no_repeat_ngram_size=1,
+    temperature=0.01,
+    length_penalty=-2.0,
+    early_stopping=True,
+)
 
 
 def test_generation_settings_come_from_smop_only(pretrained, tmp_path):
@@ -101,9 +109,20 @@ def test_generation_settings_come_from_smop_only(pretrained, tmp_path):
         clean, smop = (d.generate(emb, [8, 8, 8], beam_size=beam) for d in decoders)
         assert smop == clean
         # smop before: the checkpoint's generation config in place, and only these settings given.
-        old = dict(num_beams=beam, do_sample=False, temperature=None, top_p=None, top_k=None, length_penalty=1.0,
-                   early_stopping=beam > 1, eos_token_id=decoders[1].eos_id, pad_token_id=decoders[1].pad_id,
-                   bos_token_id=decoders[1].bos_id, return_dict_in_generate=True, output_scores=True)
+        old = dict(
+            num_beams=beam,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            length_penalty=1.0,
+            early_stopping=beam > 1,
+            eos_token_id=decoders[1].eos_id,
+            pad_token_id=decoders[1].pad_id,
+            bos_token_id=decoders[1].bos_id,
+            return_dict_in_generate=True,
+            output_scores=True,
+        )
         base = decoders[1].llm.get_base_model()
         base.generation_config = GenerationConfig.from_pretrained(tainted)
         try:
@@ -159,7 +178,7 @@ def test_per_utterance_budgets_match_one_by_one(decoder, beam):
     batched = decoder.generate(emb, budgets, beam_size=beam)
     for i in range(3):
         one = {m: (x[i : i + 1, : int(n[i])], n[i : i + 1]) for m, (x, n) in emb.items()}
-        (text, score), = decoder.generate(one, [budgets[i]], beam_size=beam)
+        ((text, score),) = decoder.generate(one, [budgets[i]], beam_size=beam)
         assert text == batched[i][0] and score == pytest.approx(batched[i][1], abs=1e-3)
         assert len(decoder.tokenize(text)) <= budgets[i] + 1
 
@@ -170,6 +189,12 @@ def test_lora_targets_are_checked_on_the_llms_own_modules(pretrained):
 
 
 def test_the_summary_holds_the_lora_as_built(decoder):
-    assert decoder.summary() == {"type": "HFCausalLMDecoder", "llm": "LlamaForCausalLM", "frozen_dtype": "float32",
-                                 "lora_r": 4, "lora_alpha": 8.0, "lora_dropout": 0.0,
-                                 "lora_target_modules": ["q_proj", "v_proj"]}
+    assert decoder.summary() == {
+        "type": "HFCausalLMDecoder",
+        "llm": "LlamaForCausalLM",
+        "frozen_dtype": "float32",
+        "lora_r": 4,
+        "lora_alpha": 8.0,
+        "lora_dropout": 0.0,
+        "lora_target_modules": ["q_proj", "v_proj"],
+    }

@@ -34,8 +34,13 @@ def test_layout_left_padding_labels_and_positions():
 
 
 def test_no_bos_single_modality_inference():
-    out = build_llm_inputs(["audio", "video"], {"video": (_col(20, 21).unsqueeze(0), torch.tensor([2]))},
-                           {"video": _col(3, 4)}, None, _col(5))
+    out = build_llm_inputs(
+        ["audio", "video"],
+        {"video": (_col(20, 21).unsqueeze(0), torch.tensor([2]))},
+        {"video": _col(3, 4)},
+        None,
+        _col(5),
+    )
     assert out.inputs_embeds[0, :, 0].tolist() == [3, 20, 21, 4, 5]
     assert out.labels is None
 

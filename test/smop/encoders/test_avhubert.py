@@ -4,13 +4,19 @@ import pytest
 import torch
 
 from smop.encoders.avhubert.checkpoint import AVHUBERT_DEFAULTS, convert_fairseq_checkpoint, load_avhubert
+from smop.encoders.avhubert.fairseq_writer import avhubert_fairseq_state, save_avhubert_fairseq
 from smop.encoders.avhubert.model import AVHubertNet
 from smop.encoders.avhubert.transformer import WeightNormConv1d
 from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
-from smop.encoders.avhubert.fairseq_writer import avhubert_fairseq_state, save_avhubert_fairseq
 
-LARGE = dict(AVHUBERT_DEFAULTS, encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096,
-             encoder_attention_heads=16, layer_norm_first=True)
+LARGE = dict(
+    AVHUBERT_DEFAULTS,
+    encoder_layers=24,
+    encoder_embed_dim=1024,
+    encoder_ffn_embed_dim=4096,
+    encoder_attention_heads=16,
+    layer_norm_first=True,
+)
 BASE = dict(AVHUBERT_DEFAULTS, layer_norm_first=True)
 BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -71,9 +77,17 @@ class _Evil:
 
 def test_conversion_never_runs_code_from_the_file(tmp_path):
     marker = tmp_path / "pwned"
-    pt = save_avhubert_fairseq(tmp_path / "evil.pt", seed=0, extra={"payload": _Evil(str(marker))},
-                               encoder_layers=1, encoder_embed_dim=16, encoder_ffn_embed_dim=32,
-                               encoder_attention_heads=2, conv_pos=4, conv_pos_groups=2)
+    pt = save_avhubert_fairseq(
+        tmp_path / "evil.pt",
+        seed=0,
+        extra={"payload": _Evil(str(marker))},
+        encoder_layers=1,
+        encoder_embed_dim=16,
+        encoder_ffn_embed_dim=32,
+        encoder_attention_heads=2,
+        conv_pos=4,
+        conv_pos_groups=2,
+    )
     with pytest.raises(Exception):  # plain pickle would run the payload: our stub loader must not
         pickle.loads(pickle.dumps(_Evil(str(tmp_path / "control")))).close()
         raise RuntimeError("payload executed, as expected for plain pickle")
@@ -117,7 +131,9 @@ def test_frozen_and_low_precision(pretrained):
     y, _ = enc(video, torch.tensor([6]))
     y_ref, _ = ref(video, torch.tensor([6]))
     assert y.dtype == torch.float32
-    assert torch.nn.functional.cosine_similarity(y.flatten(), y_ref.flatten(), dim=0) > 0.9  # random tiny weights amplify bf16 rounding
+    assert (
+        torch.nn.functional.cosine_similarity(y.flatten(), y_ref.flatten(), dim=0) > 0.9
+    )  # random tiny weights amplify bf16 rounding
 
 
 def test_output_layer_and_bad_input(pretrained):

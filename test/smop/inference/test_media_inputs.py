@@ -1,5 +1,6 @@
 """Media files -> model inputs: landmarks found per file, crops as data preparation makes them,
 missing modalities blanked or refused on purpose."""
+
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,11 +11,10 @@ import soundfile
 import yaml
 
 from smop.data.datadir import read_table
-from smop.data.mouth_roi import MouthCropSettings
 from smop.data.errors import DataError
 from smop.data.face_landmarks import DetectorUnavailable
+from smop.data.mouth_roi import MouthCropSettings
 from smop.inference.media_inputs import InputError, LandmarkFiles, LandmarksRequired, NoFace, as_stored, read_inputs
-
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +24,54 @@ def clip(tmp_path_factory):
     from smop.mini.corpus import main as make_corpus
 
     root = tmp_path_factory.mktemp("clip")
-    make_corpus(["--out", str(root / "mini"), "--n_trainval", "1", "--n_valid", "0", "--n_pretrain", "0",
-                 "--n_test", "1", "--nj", "1"])
-    prepare_lrs3.main(["--corpus_root", str(root / "mini" / "corpus"), "--landmarks_root", str(root / "mini" / "landmarks"),
-                       "--subsets", "test", "--output_dir", str(root / "data"), "--media_dir", str(root / "media"),
-                       "--mean_face", str(root / "mini" / "mean_face.npy"), "--roi_size", "96", "--roi_resize", "48"])
-    mp4, = (root / "mini" / "corpus" / "test").glob("*/*.mp4")
+    make_corpus(
+        [
+            "--out",
+            str(root / "mini"),
+            "--n_trainval",
+            "1",
+            "--n_valid",
+            "0",
+            "--n_pretrain",
+            "0",
+            "--n_test",
+            "1",
+            "--nj",
+            "1",
+        ]
+    )
+    prepare_lrs3.main(
+        [
+            "--corpus_root",
+            str(root / "mini" / "corpus"),
+            "--landmarks_root",
+            str(root / "mini" / "landmarks"),
+            "--subsets",
+            "test",
+            "--output_dir",
+            str(root / "data"),
+            "--media_dir",
+            str(root / "media"),
+            "--mean_face",
+            str(root / "mini" / "mean_face.npy"),
+            "--roi_size",
+            "96",
+            "--roi_resize",
+            "48",
+        ]
+    )
+    (mp4,) = (root / "mini" / "corpus" / "test").glob("*/*.mp4")
     marks = root / "mini" / "landmarks" / "test" / mp4.parent.name / f"{mp4.stem}.npy"
-    (utt, wav), = read_table(root / "data" / "wav.scp")
-    return {"root": root, "mp4": mp4, "marks": marks, "wav": Path(wav), "npy": Path(dict(read_table(root / "data" / "video.scp"))[utt]),
-            "crop": MouthCropSettings.read(root / "data" / "mouth_crop.yaml"), "face": root / "mini" / "mean_face.npy"}
+    ((utt, wav),) = read_table(root / "data" / "wav.scp")
+    return {
+        "root": root,
+        "mp4": mp4,
+        "marks": marks,
+        "wav": Path(wav),
+        "npy": Path(dict(read_table(root / "data" / "video.scp"))[utt]),
+        "crop": MouthCropSettings.read(root / "data" / "mouth_crop.yaml"),
+        "face": root / "mini" / "mean_face.npy",
+    }
 
 
 def _ffmpeg(src: Path, dst: Path, *opts) -> Path:
@@ -61,11 +99,21 @@ def test_missing_modalities(clip, tmp_path):
     np.save(faceless, np.full_like(np.load(clip["marks"]), np.nan))
     av = ("audio", "video")
     got = read_inputs(audio_only, av, clip["crop"], None)
-    assert got.video is None and got.speech is not None and "no video stream: decoded with the video blanked" in got.notes[0]
+    assert (
+        got.video is None
+        and got.speech is not None
+        and "no video stream: decoded with the video blanked" in got.notes[0]
+    )
     got = read_inputs(video_only, av, clip["crop"], clip["marks"])
-    assert got.speech is None and got.video is not None and "no audio stream: decoded with the audio blanked" in got.notes[0]
+    assert (
+        got.speech is None
+        and got.video is not None
+        and "no audio stream: decoded with the audio blanked" in got.notes[0]
+    )
     got = read_inputs(clip["mp4"], av, clip["crop"], faceless)
-    assert got.video is None and "no usable face (no frame has landmarks): decoded with the video blanked" in got.notes[0]
+    assert (
+        got.video is None and "no usable face (no frame has landmarks): decoded with the video blanked" in got.notes[0]
+    )
     with pytest.raises(NoFace, match=f"{clip['mp4']}: no usable face"):
         read_inputs(clip["mp4"], ("video",), clip["crop"], faceless)  # a VSR model has nothing else to read
     with pytest.raises(NoFace, match="no audio stream and no usable face"):
@@ -141,6 +189,9 @@ def test_without_landmarks_the_face_is_detected(clip, monkeypatch):
 
     monkeypatch.setattr(media_inputs._detectors, "detector", None)
     monkeypatch.setattr("smop.data.face_landmarks.FaceLandmarkDetector", unavailable)
-    with pytest.raises(LandmarksRequired, match=r"no face detector \(dlib is not installed: install the landmarks "
-                                                r"extra\); or pass --landmarks"):
+    with pytest.raises(
+        LandmarksRequired,
+        match=r"no face detector \(dlib is not installed: install the landmarks "
+        r"extra\); or pass --landmarks",
+    ):
         read_inputs(clip["mp4"], ("video",), clip["crop"], None)

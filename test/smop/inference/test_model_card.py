@@ -1,4 +1,5 @@
 """The model card's fixed parts: its citation is README's."""
+
 from pathlib import Path
 
 from smop.inference.model_card import CITATION

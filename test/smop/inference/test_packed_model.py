@@ -1,6 +1,7 @@
 """Packed models used anywhere: packing a small recipe run, loading the pack in a fresh process from
 another folder or as a hub id of the local HF cache, decoding through the Python API and
 ``smop-transcribe``, with the hypotheses of ``avsr_inference`` on the same inputs."""
+
 import os
 import shutil
 from pathlib import Path
@@ -9,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
-from tiny_experiment import write_datadir, write_train_config
 from smop.data.inputs import data_triples
 from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
 from smop.experiment import ExperimentDir
 from smop.utils.io import sha256_of
+from tiny_experiment import write_datadir, write_train_config
 
 SEARCH = ["--batch_size", "3", "--beam_size", "2", "--num_workers", "0"]
 
@@ -39,18 +40,50 @@ def recipe(tmp_path_factory, pretrained):
 
     root = tmp_path_factory.mktemp("recipe")
     shutil.copytree(Path(pretrained["llm"]).parent, root / "pretrained", ignore=shutil.ignore_patterns("*.pt"))
-    parts = {"whisper": "pretrained/whisper", "avhubert": "pretrained/avhubert/tiny_vox_iter5.safetensors",
-             "llm": "pretrained/llm"}
-    make_corpus(["--out", str(root / "mini"), "--n_trainval", "1", "--n_valid", "0", "--n_pretrain", "0",
-                 "--n_test", "3", "--nj", "2"])
+    parts = {
+        "whisper": "pretrained/whisper",
+        "avhubert": "pretrained/avhubert/tiny_vox_iter5.safetensors",
+        "llm": "pretrained/llm",
+    }
+    make_corpus(
+        [
+            "--out",
+            str(root / "mini"),
+            "--n_trainval",
+            "1",
+            "--n_valid",
+            "0",
+            "--n_pretrain",
+            "0",
+            "--n_test",
+            "3",
+            "--nj",
+            "2",
+        ]
+    )
     face = root / "mini" / "mean_face.npy"  # the reference its faces are drawn from
     # What data preparation records about the crops of the training data
     MouthCropSettings.of_face(face, 96, None, 12).write(write_datadir(root / "data" / "train") / CROP_SETTINGS)
     write_datadir(root / "data" / "test", n=7, seed=5)
     with Chdir(root):
-        prepare_lrs3.main(["--corpus_root", "mini/corpus", "--landmarks_root", "mini/landmarks", "--subsets", "test",
-                           "--output_dir", "data/test_mp4", "--media_dir", "dump/media/test_mp4",
-                           "--mean_face", str(face), "--roi_size", "96"])
+        prepare_lrs3.main(
+            [
+                "--corpus_root",
+                "mini/corpus",
+                "--landmarks_root",
+                "mini/landmarks",
+                "--subsets",
+                "test",
+                "--output_dir",
+                "data/test_mp4",
+                "--media_dir",
+                "dump/media/test_mp4",
+                "--mean_face",
+                str(face),
+                "--roi_size",
+                "96",
+            ]
+        )
         write_train_config(root / "train.yaml", parts, Path("data/train"), max_epoch=1, num_iters_per_epoch=12)
         SmopAVSRTask.main(cmd=["--config", "train.yaml", "--output_dir", "exp/train_tiny"])
         sets = []
@@ -58,11 +91,29 @@ def recipe(tmp_path_factory, pretrained):
             for triple in data_triples(f"data/{name}", "audiovisual"):
                 sets += ["--data_path_and_name_and_type", ",".join(triple)]
             sets += ["--output_dir", f"exp/train_tiny/decode_decode/{name}"]
-        avsr_inference.main(sets + ["--train_config", "exp/train_tiny/config.yaml",
-                                    "--model_file", "exp/train_tiny/valid.loss.ave.pth", *SEARCH])
+        avsr_inference.main(
+            sets
+            + [
+                "--train_config",
+                "exp/train_tiny/config.yaml",
+                "--model_file",
+                "exp/train_tiny/valid.loss.ave.pth",
+                *SEARCH,
+            ]
+        )
         dec = Path("exp/train_tiny/decode_decode/test")
-        score_wer.main(["--ref", "data/test/text", "--hyp", str(dec / "1best_recog" / "text"),
-                        "--utt2spk", "data/test/utt2spk", "--output_dir", str(dec / "score_wer")])
+        score_wer.main(
+            [
+                "--ref",
+                "data/test/text",
+                "--hyp",
+                str(dec / "1best_recog" / "text"),
+                "--utt2spk",
+                "data/test/utt2spk",
+                "--output_dir",
+                str(dec / "score_wer"),
+            ]
+        )
         plot_expert_usage.main(["exp/train_tiny", "--decode_tag", "decode_decode"])
     return root
 
@@ -82,13 +133,35 @@ def packed(recipe, tmp_path_factory):
     from smop.bin import pack_model
 
     with Chdir(recipe):
-        pack_model.main(["--exp_dir", "exp/train_tiny", "--out_dir", "exp/train_tiny/pack", "--copy_pretrained", "all",
-                         "--part_license", "audio_encoder=apache-2.0,video_encoder=apache-2.0",
-                         "--part_license", "decoder=apache-2.0", "--hub_id", "smop-test/tiny-avsr"])
+        pack_model.main(
+            [
+                "--exp_dir",
+                "exp/train_tiny",
+                "--out_dir",
+                "exp/train_tiny/pack",
+                "--copy_pretrained",
+                "all",
+                "--part_license",
+                "audio_encoder=apache-2.0,video_encoder=apache-2.0",
+                "--part_license",
+                "decoder=apache-2.0",
+                "--hub_id",
+                "smop-test/tiny-avsr",
+            ]
+        )
         # The same model with its LLM named by hub id, for the hub tests.
-        pack_model.main(["--exp_dir", "exp/train_tiny", "--out_dir", "packs/llm_by_hub_id",
-                         "--copy_pretrained", "audio_encoder,video_encoder",
-                         "--pretrained_hub_id", "decoder=smop-test/tiny-llm"])
+        pack_model.main(
+            [
+                "--exp_dir",
+                "exp/train_tiny",
+                "--out_dir",
+                "packs/llm_by_hub_id",
+                "--copy_pretrained",
+                "audio_encoder,video_encoder",
+                "--pretrained_hub_id",
+                "decoder=smop-test/tiny-llm",
+            ]
+        )
     hub = tmp_path_factory.mktemp("hub_cache")
     add_to_hub_cache(hub, "smop-test/tiny-llm", recipe / "pretrained" / "llm")
     add_to_hub_cache(hub, "smop-test/tiny-avsr", recipe / "packs" / "llm_by_hub_id")
@@ -131,10 +204,19 @@ def test_the_pack_holds_what_decoding_needs_and_no_recipe_path(recipe, packed):
     from smop.inference.pack_reader import read_pack
 
     pack = packed["dir"]
-    for name in ("README.md", "meta.yaml", "config.yaml", "decode.yaml", "model.safetensors", "mouth_crop.yaml",
-                 "reference_face.npy", "images/expert_usage.png", "pretrained/decoder/tokenizer.json",
-                 "pretrained/audio_encoder/preprocessor_config.json",
-                 "pretrained/video_encoder/tiny_vox_iter5.safetensors"):
+    for name in (
+        "README.md",
+        "meta.yaml",
+        "config.yaml",
+        "decode.yaml",
+        "model.safetensors",
+        "mouth_crop.yaml",
+        "reference_face.npy",
+        "images/expert_usage.png",
+        "pretrained/decoder/tokenizer.json",
+        "pretrained/audio_encoder/preprocessor_config.json",
+        "pretrained/video_encoder/tiny_vox_iter5.safetensors",
+    ):
         assert (pack / name).is_file(), name
     text = (pack / "config.yaml").read_text()
     assert str(recipe) not in text and "data/train" not in text and "init_param" not in text
@@ -148,11 +230,20 @@ def test_the_pack_holds_what_decoding_needs_and_no_recipe_path(recipe, packed):
     assert all("lora_" in k or "boundary" in k or k.startswith("projector.") for k in weights)
     # the settings the test sets were decoded with, and the crop settings of the training data
     assert yaml.safe_load((pack / "decode.yaml").read_text()) == {
-        "batch_size": 3, "beam_size": 2, "max_new_tokens_per_second": 10.0, "max_new_tokens_min": 10,
-        "early_stopping": False, "dtype": "float32"}
+        "batch_size": 3,
+        "beam_size": 2,
+        "max_new_tokens_per_second": 10.0,
+        "max_new_tokens_min": 10,
+        "early_stopping": False,
+        "dtype": "float32",
+    }
     crop = yaml.safe_load((pack / "mouth_crop.yaml").read_text())
     assert crop["reference_face"] == "reference_face.npy" and crop["roi_size"] == 96 and crop["roi_resize"] is None
-    assert crop["reference_face_sha256"] == sha256_of(recipe / "mini" / "mean_face.npy") == sha256_of(pack / "reference_face.npy")
+    assert (
+        crop["reference_face_sha256"]
+        == sha256_of(recipe / "mini" / "mean_face.npy")
+        == sha256_of(pack / "reference_face.npy")
+    )
     meta = yaml.safe_load((pack / "meta.yaml").read_text())
     assert meta["files"]["model.safetensors"] == sha256_of(pack / "model.safetensors")
     assert [p["slot"] for p in meta["pretrained"]] == ["audio_encoder", "video_encoder", "decoder"]
@@ -164,16 +255,31 @@ def test_the_model_card(packed, recipe):
     front = yaml.safe_load(card.split("---")[1])
     assert front["license"] == "apache-2.0" and front["library_name"] == "smop"
     assert "audio-visual-speech-recognition" in front["tags"]
-    for needed in ("## Model", "## Training data", "## Results", "## Expert usage", "## How to use", "## Licences",
-                   "## Citation", "|test|clean|7|", "![expert usage](images/expert_usage.png)",
-                   'Speech2Text.from_pretrained("smop-test/tiny-avsr"', "smop-transcribe --model smop-test/tiny-avsr",
-                   "hf upload smop-test/tiny-avsr", "Sparse Mixture of Projectors", "decoded with beam 2",
-                   "6 utterances", f"reference face sha256 {sha256_of(recipe / 'mini' / 'mean_face.npy')[:12]}"):
+    for needed in (
+        "## Model",
+        "## Training data",
+        "## Results",
+        "## Expert usage",
+        "## How to use",
+        "## Licences",
+        "## Citation",
+        "|test|clean|7|",
+        "![expert usage](images/expert_usage.png)",
+        'Speech2Text.from_pretrained("smop-test/tiny-avsr"',
+        "smop-transcribe --model smop-test/tiny-avsr",
+        "hf upload smop-test/tiny-avsr",
+        "Sparse Mixture of Projectors",
+        "decoded with beam 2",
+        "6 utterances",
+        f"reference face sha256 {sha256_of(recipe / 'mini' / 'mean_face.npy')[:12]}",
+    ):
         assert needed in card, needed
     # the projector as training built it (model_summary.yaml), not as the config spelt it
     built = yaml.safe_load((recipe / "exp" / "train_tiny" / "model_summary.yaml").read_text())["projector"]
-    assert (f"| projector | sparse mixture of projectors, {built['layout'].upper()} layout, {built['num_experts']} "
-            f"experts, top-{built['top_k']} routing | yes |") in card
+    assert (
+        f"| projector | sparse mixture of projectors, {built['layout'].upper()} layout, {built['num_experts']} "
+        f"experts, top-{built['top_k']} routing | yes |"
+    ) in card
 
 
 API_SCRIPT = """
@@ -195,8 +301,13 @@ def test_api_in_a_fresh_process_from_another_folder_equals_avsr_inference(recipe
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-c", API_SCRIPT, str(packed["dir"]), str(recipe / "data" / "test")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, "-c", API_SCRIPT, str(packed["dir"]), str(recipe / "data" / "test")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     want = decoded(recipe, "test")
@@ -223,8 +334,13 @@ def test_transcribe_mp4_files_equals_avsr_inference_on_their_prepared_data(recip
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     args = [str(script), "--model", str(packed["dir"]), "--landmarks", landmarks_pattern(recipe)]
-    res = subprocess.run(args + ["--output_format", "json", *map(str, files.values()), str(broken)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        args + ["--output_format", "json", *map(str, files.values()), str(broken)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 1, res.stderr[-3000:]
     assert f"ERROR {broken}: decoding failed" in res.stderr and "1 of 4 files failed" in res.stderr
     assert "Flash Attention" not in res.stderr  # espnet's notice about an optional package goes to the log
@@ -264,9 +380,38 @@ def long_recording(recipe: Path, out: Path, repeat: int, audio_extra: float) -> 
     frames = np.concatenate(frames)
     soundfile.write(out.with_suffix(".wav"), np.concatenate(waves + [np.zeros(round(audio_extra * 16000))]), 16000)
     _, h, w = frames.shape
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{w}x{h}", "-r", "25",
-                    "-i", "-", "-i", str(out.with_suffix(".wav")), "-c:v", "libx264", "-crf", "10", "-pix_fmt",
-                    "yuv420p", "-c:a", "pcm_s16le", str(out)], input=frames.tobytes(), check=True, timeout=300)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-s",
+            f"{w}x{h}",
+            "-r",
+            "25",
+            "-i",
+            "-",
+            "-i",
+            str(out.with_suffix(".wav")),
+            "-c:v",
+            "libx264",
+            "-crf",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "pcm_s16le",
+            str(out),
+        ],
+        input=frames.tobytes(),
+        check=True,
+        timeout=300,
+    )
     marks = [np.load(recipe / "mini" / "landmarks" / "test" / f.parent.name / f"{f.stem}.npy") for f in files]
     np.save(out.with_suffix(".npy"), np.concatenate(marks))
     return out
@@ -288,8 +433,20 @@ def test_a_long_recording_is_cut_at_pauses_and_its_transcript_joined(recipe, pac
     bad = long_recording(recipe, tmp_path / "drift.mkv", 4, 1.5)
     out = tmp_path / "out.json"
     with pytest.raises(SystemExit, match="1"):
-        transcribe.main(["--model", str(packed["dir"]), "--landmarks", str(tmp_path / "{stem}.npy"),
-                         "--output_format", "json", "--output", str(out), str(ok), str(bad)])
+        transcribe.main(
+            [
+                "--model",
+                str(packed["dir"]),
+                "--landmarks",
+                str(tmp_path / "{stem}.npy"),
+                "--output_format",
+                "json",
+                "--output",
+                str(out),
+                str(ok),
+                str(bad),
+            ]
+        )
     by_file = {f["file"]: f for f in json.loads(out.read_text())["files"]}
     got, failed = by_file[str(ok)], by_file[str(bad)]
     assert "audio lasts" in failed["error"] and "but video" in failed["error"]
@@ -308,7 +465,9 @@ def test_a_long_recording_is_cut_at_pauses_and_its_transcript_joined(recipe, pac
     assert [(a, b) for a, b, _ in transcript.segments] == [(s["start"], s["end"]) for s in segments]
     assert transcript.text == got["text"]
     a, b, hyp = transcript.segments[1]
-    alone = speech2text(speech=inputs.speech[round(a * 16000):round(b * 16000)], video=inputs.video[round(a * 25):round(b * 25)])
+    alone = speech2text(
+        speech=inputs.speech[round(a * 16000) : round(b * 16000)], video=inputs.video[round(a * 25) : round(b * 25)]
+    )
     assert (alone.text, alone.score) == (hyp.text, pytest.approx(hyp.score, abs=1e-5))
 
 
@@ -355,15 +514,30 @@ def test_a_missing_modality_is_blanked_as_modality_dropout_blanks_it(recipe, pac
     assert hyp.blanked == ("video",)
     frames = wav[key].size // 640
     crop = speech2text.preprocess.crop_size
-    (text, score), = speech2text.model.recognize(
-        torch.from_numpy(wav[key])[None], torch.tensor([wav[key].size]), torch.zeros(1, frames, crop, crop),
-        torch.tensor([frames]), **speech2text.settings.search())[0]
+    ((text, score),) = speech2text.model.recognize(
+        torch.from_numpy(wav[key])[None],
+        torch.tensor([wav[key].size]),
+        torch.zeros(1, frames, crop, crop),
+        torch.tensor([frames]),
+        **speech2text.settings.search(),
+    )[0]
     assert (hyp.text, hyp.score) == (text, pytest.approx(score, abs=1e-5))
     # the prepared wav file (audio only) through transcribe
     out = tmp_path / "out.json"
-    transcribe.main(["--model", str(packed["dir"]), "--beam_size", "1", "--output_format", "json",
-                     "--output", str(out), wav.table[key]])
-    got, = json.loads(out.read_text())["files"]
+    transcribe.main(
+        [
+            "--model",
+            str(packed["dir"]),
+            "--beam_size",
+            "1",
+            "--output_format",
+            "json",
+            "--output",
+            str(out),
+            wav.table[key],
+        ]
+    )
+    (got,) = json.loads(out.read_text())["files"]
     assert got["blanked"] == ["video"] and "no video stream: decoded with the video blanked" in got["notes"][0]
     assert got["text"] == hyp.text
 
@@ -408,12 +582,28 @@ def test_packing_names_what_it_cannot_carry(recipe, packed, tmp_path):
     sh.copytree(recipe / "exp" / "train_tiny", exp, ignore=sh.ignore_patterns("decode_*", "*.png"))
     sh.copytree(packed["dir"] / "pretrained" / "decoder", tmp_path / "llm")
     config = yaml.safe_load((exp / "config.yaml").read_text())
-    args = ["--exp_dir", str(exp), "--out_dir", str(tmp_path / "p"), "--root", str(tmp_path),
-            "--decode_config", str(packed["dir"] / "decode.yaml"),
-            "--pretrained_hub_id", "audio_encoder=a/b", "--pretrained_hub_id", "video_encoder=c/d"]
-    for llm, message in (("llm", "decoder_conf.model_name_or_path is the local path llm, which a pack cannot point "
-                                 "to: .*--copy_pretrained decoder"),
-                         ("gone/llm", "gone/llm: neither a local path .* nor a hub id in the local Hugging Face cache")):
+    args = [
+        "--exp_dir",
+        str(exp),
+        "--out_dir",
+        str(tmp_path / "p"),
+        "--root",
+        str(tmp_path),
+        "--decode_config",
+        str(packed["dir"] / "decode.yaml"),
+        "--pretrained_hub_id",
+        "audio_encoder=a/b",
+        "--pretrained_hub_id",
+        "video_encoder=c/d",
+    ]
+    for llm, message in (
+        (
+            "llm",
+            "decoder_conf.model_name_or_path is the local path llm, which a pack cannot point "
+            "to: .*--copy_pretrained decoder",
+        ),
+        ("gone/llm", "gone/llm: neither a local path .* nor a hub id in the local Hugging Face cache"),
+    ):
         config["decoder_conf"]["model_name_or_path"] = llm
         (exp / "config.yaml").write_text(yaml.safe_dump(config))
         with pytest.raises(SystemExit, match=message):
@@ -433,10 +623,21 @@ def test_the_card_shows_only_the_packed_checkpoints_results(recipe, tmp_path):
     exp = tmp_path / "exp" / "train_tiny"  # its decode_config.yaml names exp/train_tiny/valid.loss.ave.pth
     sh.copytree(recipe / "exp" / "train_tiny", exp, symlinks=True)
     sh.copy(exp / "1epoch.pth", exp / "other.pth")  # same weights, another checkpoint file
-    args = ["--exp_dir", str(exp), "--out_dir", str(tmp_path / "p"), "--root", str(tmp_path),
-            "--inference_model", "other.pth"]
-    with pytest.raises(SystemExit, match=rf"decode_decode decoded exp/train_tiny/valid.loss.ave.pth, not {exp}/other.pth: "
-                                         r"its results are not this checkpoint's.*--inference_model other.pth"):
+    args = [
+        "--exp_dir",
+        str(exp),
+        "--out_dir",
+        str(tmp_path / "p"),
+        "--root",
+        str(tmp_path),
+        "--inference_model",
+        "other.pth",
+    ]
+    with pytest.raises(
+        SystemExit,
+        match=rf"decode_decode decoded exp/train_tiny/valid.loss.ave.pth, not {exp}/other.pth: "
+        r"its results are not this checkpoint's.*--inference_model other.pth",
+    ):
         pack_model.main(args + ["--decode_tag", "decode_decode"])
     with pytest.raises(SystemExit, match="other.pth not decoded yet"):
         pack_model.main(args)
@@ -459,8 +660,20 @@ def test_a_pack_without_crop_settings_decodes_crops_but_not_video_files(recipe, 
     config["video_encoder_conf"]["checkpoint"] = str(parts / "video_encoder" / "tiny_vox_iter5.safetensors")
     config["decoder_conf"]["model_name_or_path"] = str(parts / "decoder")
     (exp / "config.yaml").write_text(yaml.safe_dump(config))  # data/train is not under --root: no mouth_crop.yaml
-    pack_model.main(["--exp_dir", str(exp), "--out_dir", str(tmp_path / "p"), "--root", str(tmp_path),
-                     "--decode_config", str(packed["dir"] / "decode.yaml"), "--copy_pretrained", "all"])
+    pack_model.main(
+        [
+            "--exp_dir",
+            str(exp),
+            "--out_dir",
+            str(tmp_path / "p"),
+            "--root",
+            str(tmp_path),
+            "--decode_config",
+            str(packed["dir"] / "decode.yaml"),
+            "--copy_pretrained",
+            "all",
+        ]
+    )
     assert "no mouth_crop.yaml" in caplog.text
     assert yaml.safe_load((tmp_path / "p" / "meta.yaml").read_text())["mouth_crop"] is None
     assert "not recorded with the training data" in (tmp_path / "p" / "README.md").read_text()

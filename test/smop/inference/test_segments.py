@@ -1,4 +1,5 @@
 """Cutting long recordings into segments: where the cuts fall, and that the segments tile the input."""
+
 import numpy as np
 import pytest
 
@@ -42,8 +43,9 @@ def test_split_tiles_the_recording_with_speech_and_video_aligned():
     frames = 110
     video = rng.integers(0, 255, (frames, 8, 8), dtype=np.uint8)
     e = energy(("s", 50), ("p", 6), ("s", 54))
-    speech = (rng.standard_normal(frames * SAMPLES_PER_FRAME) * np.repeat(np.sqrt(e / SAMPLES_PER_FRAME),
-                                                                         SAMPLES_PER_FRAME)).astype(np.float32)
+    speech = (
+        rng.standard_normal(frames * SAMPLES_PER_FRAME) * np.repeat(np.sqrt(e / SAMPLES_PER_FRAME), SAMPLES_PER_FRAME)
+    ).astype(np.float32)
     segs = split(speech, video, 60)
     assert [(s.start, s.end) for s in segs] == [(0, 55), (55, 110)]
     assert np.array_equal(np.concatenate([s.video for s in segs]), video)

@@ -1,4 +1,5 @@
 """The mini corpus writes several clips per ffmpeg run; the files are those of one run per clip."""
+
 import numpy as np
 import pytest
 

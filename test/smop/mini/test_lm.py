@@ -1,4 +1,5 @@
 """Small-LM pretraining: the in-context copy sequences and what they teach."""
+
 import random
 
 import torch
@@ -76,11 +77,28 @@ def test_copy_pretraining_teaches_reading_the_context():
 
     def train(copy):
         torch.manual_seed(0)
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                             bos_token_id=0, eos_token_id=1))
-        pretrain_causal_lm(model, tok, texts, steps=150, batch_size=16, lr=3e-3,
-                           copy_prompts=["<prompt>"] if copy else (), copy_fraction=0.7)
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=len(tok),
+                hidden_size=64,
+                intermediate_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                bos_token_id=0,
+                eos_token_id=1,
+            )
+        )
+        pretrain_causal_lm(
+            model,
+            tok,
+            texts,
+            steps=150,
+            batch_size=16,
+            lr=3e-3,
+            copy_prompts=["<prompt>"] if copy else (),
+            copy_fraction=0.7,
+        )
         return _copy_accuracy(model, tok, held_out, seed=5)
 
     plain, copy = train(False), train(True)

@@ -1,4 +1,5 @@
 """The mini corpus's mouths follow the phonemes said, the same for every voice."""
+
 import shutil
 
 import numpy as np
@@ -46,7 +47,7 @@ def test_words_differ_and_tracks_depend_only_on_words_and_times():
     tracks = {w: viseme_track([(w, 0.0, 0.5)], frames=13) for w in ("one", "two", "five", "six", "m", "f")}
     names = list(tracks)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert np.abs(tracks[a] - tracks[b]).max() > 0.3, (a, b)
     again = viseme_track([("six", 0.0, 0.5)], frames=13)
     np.testing.assert_array_equal(again, tracks["six"])

@@ -1,16 +1,17 @@
 """Activation checkpointing (``gradient_checkpointing`` of the LLM decoder and of the encoders):
 the same loss and gradients as without it, and the checkpointed layers keep (almost) nothing for
 the backward pass."""
+
 import pytest
 import torch
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from tiny_experiment import write_train_config
 from smop.bin.avsr_inference import evaluation_loader
 from smop.data.inputs import data_triples
 from smop.data.loaders import read_scp
 from smop.encoders.avhubert.transformer import EncoderLayer
 from smop.tasks.avsr import SmopAVSRTask
+from tiny_experiment import write_train_config
 
 STACKS = ("decoder", "audio_encoder", "video_encoder")
 
@@ -26,8 +27,11 @@ def step(tmp_path, pretrained, datadir, checkpointing: bool, fine_tune_encoders:
     the transformer layers of each stack (LLM, Whisper, AV-HuBERT)."""
     enc = {"freeze": not fine_tune_encoders, "gradient_checkpointing": checkpointing and fine_tune_encoders}
     cfg = write_train_config(
-        tmp_path / f"c{int(checkpointing)}.yaml", pretrained, datadir,
-        audio_encoder_conf={**enc, "length_aware": True}, video_encoder_conf=enc,
+        tmp_path / f"c{int(checkpointing)}.yaml",
+        pretrained,
+        datadir,
+        audio_encoder_conf={**enc, "length_aware": True},
+        video_encoder_conf=enc,
         decoder_conf={"gradient_checkpointing": checkpointing, "lora_dropout": 0.1},
     )
     args = SmopAVSRTask.get_parser().parse_args(["--config", str(cfg), "--output_dir", str(tmp_path / "exp")])

@@ -1,9 +1,10 @@
 """The model names the utterances of a batch whose features or loss are not finite."""
+
 import pytest
 import torch
 
-from tiny_experiment import write_train_config
 from smop.tasks.avsr import SmopAVSRTask
+from tiny_experiment import write_train_config
 
 
 def _model(tmp_path, pretrained, datadir):
@@ -14,9 +15,15 @@ def _model(tmp_path, pretrained, datadir):
 
 
 def _batch():
-    return dict(text=torch.tensor([[5, 6, 7], [5, 6, -1]]), text_lengths=torch.tensor([3, 2]),
-                speech=torch.randn(2, 16000) * 0.1, speech_lengths=torch.tensor([16000, 12000]),
-                video=torch.randn(2, 25, 88, 88), video_lengths=torch.tensor([25, 19]), utt_id=["spk-a", "spk-b"])
+    return dict(
+        text=torch.tensor([[5, 6, 7], [5, 6, -1]]),
+        text_lengths=torch.tensor([3, 2]),
+        speech=torch.randn(2, 16000) * 0.1,
+        speech_lengths=torch.tensor([16000, 12000]),
+        video=torch.randn(2, 25, 88, 88),
+        video_lengths=torch.tensor([25, 19]),
+        utt_id=["spk-a", "spk-b"],
+    )
 
 
 def test_non_finite_features_name_the_utterance(tmp_path, pretrained, datadir):

@@ -41,7 +41,10 @@ def test_parameter_count_at_llama_1b_sizes():
 
 
 def test_single_modality_layouts_are_the_same_module():
-    counts = {lay: n_params(SmopProjector({"audio": D_IN}, D_OUT, layout=lay, expert_hidden=HID)) for lay in ("jejr", "dedr", "jedr")}
+    counts = {
+        lay: n_params(SmopProjector({"audio": D_IN}, D_OUT, layout=lay, expert_hidden=HID))
+        for lay in ("jejr", "dedr", "jedr")
+    }
     assert len(set(counts.values())) == 1
 
 
@@ -85,8 +88,14 @@ def test_forward_backward_shapes_and_padding(layout):
             assert sum(float(out.stats[f"{m}_top{rank}_e{e}"]) for e in range(E)) == pytest.approx(1.0)
             for e in range(E):
                 assert float(out.stats[f"{m}_top{rank}_e{e}"]) == pytest.approx(float(out.usage[m][rank - 1, e]) / n)
-    assert p.summary() == {"type": "SmopProjector", "layout": layout, "num_experts": E, "top_k": 2,
-                           "routers": 1 if layout == "jejr" else 2, "expert_pools": 2 if layout == "dedr" else 1}
+    assert p.summary() == {
+        "type": "SmopProjector",
+        "layout": layout,
+        "num_experts": E,
+        "top_k": 2,
+        "routers": 1 if layout == "jejr" else 2,
+        "expert_pools": 2 if layout == "dedr" else 1,
+    }
 
 
 @pytest.mark.parametrize("layout", ["jejr", "dedr", "jedr"])
@@ -106,8 +115,15 @@ def test_padding_never_reaches_router_or_losses(layout):
 
 def test_jejr_aux_loss_is_over_the_union_of_valid_tokens():
     torch.manual_seed(0)
-    p = SmopProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout="jejr", num_experts=E, expert_hidden=HID,
-                      lb_loss_weight=1.0, z_loss_weight=0.0)
+    p = SmopProjector(
+        {"audio": D_IN, "video": D_IN},
+        D_OUT,
+        layout="jejr",
+        num_experts=E,
+        expert_hidden=HID,
+        lb_loss_weight=1.0,
+        z_loss_weight=0.0,
+    )
     feats = _batch()
     tokens = torch.cat([x[torch.arange(x.shape[1]) < n[:, None]] for x, n in feats.values()])
     assert tokens.shape[0] == 13 + 9
@@ -117,8 +133,15 @@ def test_jejr_aux_loss_is_over_the_union_of_valid_tokens():
 
 def test_dedr_aux_loss_averages_the_routers():
     torch.manual_seed(0)
-    p = SmopProjector({"audio": D_IN, "video": D_IN}, D_OUT, layout="dedr", num_experts=E, expert_hidden=HID,
-                      lb_loss_weight=0.0, z_loss_weight=1.0)
+    p = SmopProjector(
+        {"audio": D_IN, "video": D_IN},
+        D_OUT,
+        layout="dedr",
+        num_experts=E,
+        expert_hidden=HID,
+        lb_loss_weight=0.0,
+        z_loss_weight=1.0,
+    )
     feats = _batch()
     zs = []
     for m, (x, n) in feats.items():

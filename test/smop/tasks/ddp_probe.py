@@ -7,6 +7,7 @@ training step, and every file that ``torch.save`` wrote.
 
 Records go to ``$SMOP_PROBE_DIR/rank<N>.jsonl`` (N: RANK from torchrun, SLURM_PROCID under srun).
 """
+
 import json
 import os
 import sys

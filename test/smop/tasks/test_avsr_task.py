@@ -5,20 +5,28 @@ import pytest
 import torch
 import yaml
 
-from tiny_experiment import dataset_loss, write_train_config
 from smop.inference.settings import DecodeSettings
 from smop.tasks.avsr import SmopAVSRTask
+from tiny_experiment import dataset_loss, write_train_config
 
 
 def test_print_config_shows_component_defaults():
     out = subprocess.run(
         [sys.executable, "-m", "smop.bin.avsr_train", "--print_config", "--projector", "smop"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     cfg = yaml.safe_load(out)
     assert cfg["projector"] == "smop"
-    assert cfg["projector_conf"] == {"layout": "dedr", "num_experts": 4, "top_k": 2, "expert_hidden": 2048,
-                                     "lb_loss_weight": 0.01, "z_loss_weight": 0.001}
+    assert cfg["projector_conf"] == {
+        "layout": "dedr",
+        "num_experts": 4,
+        "top_k": 2,
+        "expert_hidden": 2048,
+        "lb_loss_weight": 0.01,
+        "z_loss_weight": 0.001,
+    }
     assert cfg["audio_compressor_conf"]["rate"] == 4 and cfg["video_compressor_conf"]["rate"] == 2
     assert cfg["decoder_conf"]["lora_r"] == 64 and cfg["decoder_conf"]["lora_target_modules"] == ["q_proj", "v_proj"]
     assert cfg["modality"] == "audiovisual"
@@ -29,14 +37,18 @@ def _args(config_path, output_dir, *extra):
     return parser.parse_args(["--config", str(config_path), "--output_dir", str(output_dir), *extra])
 
 
-@pytest.mark.parametrize("modality,encoders", [("audio", {"audio_encoder"}), ("video", {"video_encoder"}),
-                                               ("audiovisual", {"audio_encoder", "video_encoder"})])
+@pytest.mark.parametrize(
+    "modality,encoders",
+    [("audio", {"audio_encoder"}), ("video", {"video_encoder"}), ("audiovisual", {"audio_encoder", "video_encoder"})],
+)
 def test_modality_builds_only_the_encoders_it_uses(tmp_path, pretrained, datadir, modality, encoders):
     cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, modality=modality)
     model = SmopAVSRTask.build_model(_args(cfg, tmp_path / "exp"))
     built = {n for n in ("audio_encoder", "video_encoder") if getattr(model, n) is not None}
     assert built == encoders
-    assert set(model.projector.routers) == {"audio", "video"} & {m for m in ("audio", "video") if f"{m}_encoder" in encoders}
+    assert set(model.projector.routers) == {"audio", "video"} & {
+        m for m in ("audio", "video") if f"{m}_encoder" in encoders
+    }
 
 
 def test_state_dict_holds_only_trained_weights_and_reloads_exactly(tmp_path, pretrained, datadir):
@@ -99,14 +111,22 @@ def test_pickled_code_in_a_checkpoint_is_refused(tmp_path, pretrained, datadir):
 @pytest.mark.parametrize("projector,layout", [("linear", None), ("smop", "jejr"), ("smop", "dedr"), ("smop", "jedr")])
 def test_twenty_trainer_steps_lower_the_loss(tmp_path, pretrained, datadir, projector, layout):
     conf = {} if layout is None else {"layout": layout, "num_experts": 4, "top_k": 2, "expert_hidden": 32}
-    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, projector=projector, projector_conf=conf,
-                             replace=("projector_conf",))
+    cfg = write_train_config(
+        tmp_path / "c.yaml", pretrained, datadir, projector=projector, projector_conf=conf, replace=("projector_conf",)
+    )
     exp = tmp_path / "exp"
     args = _args(cfg, exp)
     torch.manual_seed(0)
     before = dataset_loss(SmopAVSRTask.build_model(args), args, datadir)
     SmopAVSRTask.main(cmd=["--config", str(cfg), "--output_dir", str(exp)])  # 2 epochs x 10 steps
-    for name in ("config.yaml", "checkpoint.pth", "2epoch.pth", "valid.loss.best.pth", "latest.pth", "valid.loss.ave.pth"):
+    for name in (
+        "config.yaml",
+        "checkpoint.pth",
+        "2epoch.pth",
+        "valid.loss.best.pth",
+        "latest.pth",
+        "valid.loss.ave.pth",
+    ):
         assert (exp / name).exists(), name
     model, train_args = SmopAVSRTask.build_model_from_file(exp / "config.yaml", exp / "valid.loss.best.pth")
     after = dataset_loss(model, train_args, datadir)
@@ -126,7 +146,10 @@ def test_missing_model_file_lists_the_checkpoints_there(tmp_path, pretrained, da
     (tmp_path / "exp" / "config.yaml").write_text(yaml.safe_dump(vars(args)))
     for name in ("1epoch.pth", "valid.loss.best.pth"):
         (tmp_path / "exp" / name).write_bytes(b"")
-    with pytest.raises(FileNotFoundError, match=r"valid\.loss\.ave\.pth: no such checkpoint; .*exp holds 1epoch\.pth, valid\.loss\.best\.pth$"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"valid\.loss\.ave\.pth: no such checkpoint; .*exp holds 1epoch\.pth, valid\.loss\.best\.pth$",
+    ):
         SmopAVSRTask.build_model_from_file(tmp_path / "exp" / "config.yaml", tmp_path / "exp" / "valid.loss.ave.pth")
     with pytest.raises(FileNotFoundError, match=r"the directory .*nowhere does not exist"):
         SmopAVSRTask.build_model_from_file(tmp_path / "exp" / "config.yaml", tmp_path / "nowhere" / "a.pth")
@@ -135,12 +158,20 @@ def test_missing_model_file_lists_the_checkpoints_there(tmp_path, pretrained, da
 def test_a_compressor_conf_without_rate_takes_the_tasks_default(tmp_path, pretrained, datadir):
     """A config's video_compressor_conf replaces the option's default whole; the rate is still the
     task's, and the summary records it as built."""
-    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, video_compressor_conf={}, audio_compressor="stack",
-                             audio_compressor_conf={"rate": 3})
+    cfg = write_train_config(
+        tmp_path / "c.yaml",
+        pretrained,
+        datadir,
+        video_compressor_conf={},
+        audio_compressor="stack",
+        audio_compressor_conf={"rate": 3},
+    )
     args = _args(cfg, tmp_path / "exp")
     assert args.video_compressor_conf == {}
     SmopAVSRTask.check_args(args)
     summary = SmopAVSRTask.build_model(args).summary()
-    assert summary["compressors"] == {"audio": {"type": "StackCompressor", "rate": 3},
-                                      "video": {"type": "AvgPoolCompressor", "rate": 2}}
+    assert summary["compressors"] == {
+        "audio": {"type": "StackCompressor", "rate": 3},
+        "video": {"type": "AvgPoolCompressor", "rate": 2},
+    }
     assert summary["decoder"]["lora_r"] == 4 and summary["decoder"]["lora_target_modules"] == ["q_proj", "v_proj"]

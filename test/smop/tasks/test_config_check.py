@@ -1,4 +1,5 @@
 """Config errors at first contact: named before any model loads, with the valid choices or keys."""
+
 import subprocess
 import sys
 
@@ -6,9 +7,9 @@ import pytest
 import torch
 import yaml
 
-from tiny_experiment import write_train_config
 from smop.tasks.avsr import SmopAVSRTask
 from smop.tasks.config_check import ConfigError
+from tiny_experiment import write_train_config
 
 
 def _args(cfg, tmp_path, *extra):
@@ -46,8 +47,13 @@ def test_required_key_missing(tmp_path, pretrained, datadir):
 
 
 def test_components_of_an_unused_modality_are_not_checked(tmp_path, pretrained, datadir):
-    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, modality="audio",
-                             video_encoder_conf={"checkpoint": "/nowhere/x.safetensors"})
+    cfg = write_train_config(
+        tmp_path / "c.yaml",
+        pretrained,
+        datadir,
+        modality="audio",
+        video_encoder_conf={"checkpoint": "/nowhere/x.safetensors"},
+    )
     SmopAVSRTask.check_args(_args(cfg, tmp_path))  # no error: VSR parts are not built for ASR
     msg = _problems(tmp_path, pretrained, datadir, video_encoder_conf={"checkpoint": "/nowhere/x.safetensors"})
     assert "video_encoder_conf.checkpoint: /nowhere/x.safetensors does not exist" in msg
@@ -73,8 +79,11 @@ def test_use_adapter_is_refused(tmp_path, pretrained, datadir):
 
 def test_training_command_fails_early_with_exit_2(tmp_path, pretrained, datadir):
     cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, projector="smopp")
-    res = subprocess.run([sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir",
-                          str(tmp_path / "exp")], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir", str(tmp_path / "exp")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2
     assert "avsr_train.py: error: " in res.stderr and "projector: 'smopp' is not one of" in res.stderr
     assert "Traceback" not in res.stderr and not (tmp_path / "exp").exists()
@@ -82,8 +91,12 @@ def test_training_command_fails_early_with_exit_2(tmp_path, pretrained, datadir)
 
 def test_print_config_round_trip_rebuilds_the_same_model(tmp_path, pretrained, datadir):
     cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir)
-    out = subprocess.run([sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--print_config"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--print_config"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     printed = tmp_path / "printed.yaml"
     printed.write_text(out)
     assert yaml.safe_load(out)["projector_conf"]["expert_hidden"] == 32  # a valid YAML document, values kept
@@ -96,13 +109,16 @@ def test_print_config_round_trip_rebuilds_the_same_model(tmp_path, pretrained, d
 
 
 def test_print_config_names_the_required_keys(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "smop.bin.avsr_train", "--print_config"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "smop.bin.avsr_train", "--print_config"], capture_output=True, text=True, check=True
+    ).stdout
     cfg = yaml.safe_load(out)
     assert cfg["decoder_conf"]["model_name_or_path"] is None and cfg["video_encoder_conf"]["checkpoint"] is None
     printed = tmp_path / "printed.yaml"
     printed.write_text(out)
-    with pytest.raises(ConfigError, match="decoder_conf.model_name_or_path: required by decoder 'hf_causal_lm', not set"):
+    with pytest.raises(
+        ConfigError, match="decoder_conf.model_name_or_path: required by decoder 'hf_causal_lm', not set"
+    ):
         SmopAVSRTask.check_args(_args(printed, tmp_path))
 
 
@@ -114,17 +130,26 @@ def test_mismatched_ids_between_inputs_name_both_files(tmp_path, pretrained, dat
     lines = (data / "video.scp").read_text().splitlines(keepends=True)
     (data / "video.scp").write_text("".join(lines[1:]))  # one utterance has no video
     cfg = write_train_config(tmp_path / "c.yaml", pretrained, data)
-    res = subprocess.run([sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir",
-                          str(tmp_path / "exp")], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir", str(tmp_path / "exp")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "Traceback" not in res.stderr
     first = lines[0].split()[0]
-    assert f"1 of the 6 utterances of {data / 'frames_shape'} are not in {data / 'video.scp'}, e.g. ['{first}']" in res.stderr
+    assert (
+        f"1 of the 6 utterances of {data / 'frames_shape'} are not in {data / 'video.scp'}, e.g. ['{first}']"
+        in res.stderr
+    )
 
 
 def test_print_config_with_a_bad_config_gives_the_training_refusal(tmp_path, pretrained, datadir):
     cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, projector="smopp")
-    res = subprocess.run([sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--print_config"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--print_config"],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and res.stdout == ""
     assert "avsr_train.py: error: " in res.stderr and "projector: 'smopp' is not one of" in res.stderr
     assert "Traceback" not in res.stderr
@@ -139,7 +164,9 @@ def test_the_config_is_checked_where_it_enters_not_in_build_model(tmp_path, pret
     args = _args(cfg, tmp_path)
     calls = []
     check = HFCausalLMDecoder.check_conf.__func__
-    monkeypatch.setattr(HFCausalLMDecoder, "check_conf", classmethod(lambda cls, *a, **kw: calls.append(a) or check(cls, *a, **kw)))
+    monkeypatch.setattr(
+        HFCausalLMDecoder, "check_conf", classmethod(lambda cls, *a, **kw: calls.append(a) or check(cls, *a, **kw))
+    )
     SmopAVSRTask.build_model(args)
     assert calls == []
     SmopAVSRTask.build_trained_model(args)

@@ -9,6 +9,7 @@ initialisation) on a real two-node Slurm cluster.
 Each rank runs test/smop/tasks/ddp_probe.py, which trains exactly as ``smop.bin.avsr_train`` and
 records per rank the tokens of each expert and the files it saved.
 """
+
 import json
 import os
 import shutil
@@ -19,9 +20,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny_experiment import SENTENCES, write_datadir, write_train_config
 from smop.decoders.hf_causal_lm_decoder import load_tokenizer
 from smop.tasks.trainer import weights_only_torch_load
+from tiny_experiment import SENTENCES, write_datadir, write_train_config
 
 PROBE = Path(__file__).resolve().parent / "ddp_probe.py"
 TIMEOUT = 300  # a hang (ranks waiting for each other) fails the test instead of blocking CI
@@ -39,13 +40,32 @@ def train(config: Path, exp: Path, nproc: int, *extra: str) -> subprocess.Comple
     if nproc == 1:
         cmd, threads = [sys.executable, str(PROBE), *args], 2
     else:  # --standalone: a free rendezvous port, so that concurrent test runs do not collide
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-               str(PROBE), *args, "--ngpu", "0", "--multiprocessing_distributed", "false", "--dist_backend", "gloo"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(nproc),
+            str(PROBE),
+            *args,
+            "--ngpu",
+            "0",
+            "--multiprocessing_distributed",
+            "false",
+            "--dist_backend",
+            "gloo",
+        ]
         threads = 1  # one core per rank
     tmp = exp / "tmp"  # torchrun's per-run log dirs (torchelastic_*) go here, not into /tmp
     tmp.mkdir(exist_ok=True)
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
-                         env={**_env(threads), "SMOP_PROBE_DIR": str(probe), "TMPDIR": str(tmp)})
+    res = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**_env(threads), "SMOP_PROBE_DIR": str(probe), "TMPDIR": str(tmp)},
+    )
     (exp / "run.log").write_text(res.stdout + res.stderr)
     return res
 
@@ -59,8 +79,10 @@ def records(exp: Path, rank: int, kind: str) -> list:
 def train_stats(exp: Path) -> dict:
     with weights_only_torch_load():
         stats = torch.load(exp / "checkpoint.pth", map_location="cpu")["reporter"]["stats"]
-    return {epoch: {k: float(v) for k, v in s["train"].items() if not hasattr(v, "total_seconds")}
-            for epoch, s in stats.items()}
+    return {
+        epoch: {k: float(v) for k, v in s["train"].items() if not hasattr(v, "total_seconds")}
+        for epoch, s in stats.items()
+    }
 
 
 def weights(path: Path) -> dict:
@@ -80,8 +102,15 @@ def uniform(tmp_path_factory, pretrained):
     root = tmp_path_factory.mktemp("ddp")
     data = write_datadir(root / "train", n=8, sentences=sentences, frames=30)
     # Four utterances per step (two per rank), one step per epoch: epoch N's train loss is step N's.
-    cfg = write_train_config(root / "c.yaml", pretrained, data, batch_size=4, max_epoch=3, num_iters_per_epoch=1,
-                             preprocessor_conf={"crop_size": 96})
+    cfg = write_train_config(
+        root / "c.yaml",
+        pretrained,
+        data,
+        batch_size=4,
+        max_epoch=3,
+        num_iters_per_epoch=1,
+        preprocessor_conf={"crop_size": 96},
+    )
     return root, cfg
 
 
@@ -171,14 +200,25 @@ def test_an_expert_idle_on_one_rank_trains_on(tmp_path, pretrained):
     # Eight experts, top-1: the 0.4 s utterance gives its rank 5 tokens per modality, so at most 5
     # experts see a token there while the other rank's 30 tokens reach more of them.
     data = _lopsided_data(tmp_path)
-    cfg = write_train_config(tmp_path / "c.yaml", pretrained, data, batch_size=2, max_epoch=2, num_iters_per_epoch=2,
-                             projector_conf={"num_experts": 8, "top_k": 1}, preprocessor_conf={"crop_size": 96})
+    cfg = write_train_config(
+        tmp_path / "c.yaml",
+        pretrained,
+        data,
+        batch_size=2,
+        max_epoch=2,
+        num_iters_per_epoch=2,
+        projector_conf={"num_experts": 8, "top_k": 1},
+        preprocessor_conf={"crop_size": 96},
+    )
     res = train(cfg, tmp_path / "exp", 2)
     assert res.returncode == 0, res.stderr[-3000:]
     r0, r1 = (records(tmp_path / "exp", r, "experts") for r in (0, 1))
     assert len(r0) == len(r1) == 2 * 2 * 2  # 2 epochs x 2 steps x (audio, video) pools
-    lopsided = [(a["counts"], b["counts"]) for a, b in zip(r0, r1)
-                if any((x > 0) != (y > 0) for x, y in zip(a["counts"], b["counts"]))]
+    lopsided = [
+        (a["counts"], b["counts"])
+        for a, b in zip(r0, r1)
+        if any((x > 0) != (y > 0) for x, y in zip(a["counts"], b["counts"]))
+    ]
     assert lopsided, "no step had an expert with tokens on one rank only"
     stats = train_stats(tmp_path / "exp")
     assert sorted(stats) == [1, 2] and all(torch.isfinite(torch.tensor(s["loss"])) for s in stats.values())
@@ -192,8 +232,9 @@ def test_sparse_experts_without_unused_parameters_are_refused(tmp_path, uniform)
     _, cfg = uniform
     for sparse, unused in ((True, False), (True, True), (False, False)):
         conf = ["--projector_conf", "top_k=2", "--projector_conf", f"num_experts={4 if sparse else 2}"]
-        args = SmopAVSRTask.get_parser().parse_args(["--config", str(cfg), "--output_dir", str(tmp_path), *conf,
-                                                     "--unused_parameters", str(unused).lower()])
+        args = SmopAVSRTask.get_parser().parse_args(
+            ["--config", str(cfg), "--output_dir", str(tmp_path), *conf, "--unused_parameters", str(unused).lower()]
+        )
         args.distributed = True  # what ESPnet's resolve_distributed_mode sets for two ranks
         if sparse and not unused:
             with pytest.raises(ValueError, match="--unused_parameters true"):

@@ -1,4 +1,5 @@
 """Crash safety of training: atomic checkpoint files and kill-and-resume through ESPnet's trainer."""
+
 import os
 import signal
 import subprocess
@@ -8,8 +9,8 @@ import time
 import pytest
 import torch
 
-from tiny_experiment import write_train_config
 from smop.tasks.trainer import atomic_torch_save, weights_only_torch_load
+from tiny_experiment import write_train_config
 
 
 class _Unpicklable:
@@ -37,7 +38,17 @@ def _epoch(exp):
 def test_sigkill_then_resume_finishes_the_same_epochs(tmp_path, pretrained, datadir):
     cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, max_epoch=3, num_iters_per_epoch=8)
     exp = tmp_path / "exp"
-    cmd = [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir", str(exp), "--resume", "true"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "smop.bin.avsr_train",
+        "--config",
+        str(cfg),
+        "--output_dir",
+        str(exp),
+        "--resume",
+        "true",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
     while not (exp / "1epoch.pth").exists() and time.time() < deadline and proc.poll() is None:
@@ -72,7 +83,17 @@ def test_resume_refuses_a_checkpoint_with_pickled_code(tmp_path, pretrained, dat
     exp, marker = tmp_path / "exp", tmp_path / "code_ran"
     exp.mkdir()
     torch.save({"model": {}, "reporter": _Payload(marker)}, exp / "checkpoint.pth")
-    cmd = [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir", str(exp), "--resume", "true"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "smop.bin.avsr_train",
+        "--config",
+        str(cfg),
+        "--output_dir",
+        str(exp),
+        "--resume",
+        "true",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode != 0 and "Weights only load failed" in res.stderr
     assert not marker.exists()
@@ -82,8 +103,17 @@ def test_init_param_refuses_a_file_with_pickled_code(tmp_path, pretrained, datad
     cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir, max_epoch=1, num_iters_per_epoch=2)
     marker, bad = tmp_path / "code_ran", tmp_path / "asr.pth"
     torch.save({"projector.x": _Payload(marker)}, bad)
-    cmd = [sys.executable, "-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir", str(tmp_path / "exp"),
-           "--init_param", str(bad)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "smop.bin.avsr_train",
+        "--config",
+        str(cfg),
+        "--output_dir",
+        str(tmp_path / "exp"),
+        "--init_param",
+        str(bad),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode != 0 and "Weights only load failed" in res.stderr
     assert not marker.exists()

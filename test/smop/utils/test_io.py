@@ -1,4 +1,5 @@
 """Atomic writes: complete files or none, with the permissions a plain open() gives."""
+
 import stat
 
 import pytest

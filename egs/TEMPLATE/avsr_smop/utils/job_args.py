@@ -1,7 +1,8 @@
 """The command line shared by run.pl and slurm.pl (Kaldi's job-runner interface):
 
-    [--NAME VALUE | --NAME=VALUE ...] [JOB=a:b] <log> <command...>
+[--NAME VALUE | --NAME=VALUE ...] [JOB=a:b] <log> <command...>
 """
+
 import re
 import shlex
 import sys
