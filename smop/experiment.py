@@ -46,6 +46,8 @@ WER = "wer.json"
 logger = logging.getLogger(__name__)
 
 NOISY_SET = re.compile(r"^(.*)_snr(-?\d+(?:\.\d+)?)$")  # <clean set>_snr<dB>, as stage 0 names noisy copies
+# exp/<config>_seed<N>: a run of <config> with another seed than the config's (the recipe's --seeds)
+SEED_RUN = re.compile(r"^(.*)_seed(\d+)$")
 
 Usage = Dict[str, Dict[str, List[float]]]  # modality -> "top<r>" -> tokens per expert
 
@@ -68,6 +70,38 @@ def set_order(name: str) -> tuple:
     """Sort key of set names: each clean set, then its noisy copies from the lowest SNR up."""
     m = NOISY_SET.match(name)
     return (m.group(1), 1, float(m.group(2))) if m else (name, 0, 0.0)
+
+
+def seed_run_dir(exp_root: Path, tag: str, seed: int, own_seed: int) -> Path:
+    """Where the run of config ``tag`` with ``seed`` lives: the config's own folder for its own seed (so
+    that a run without --seeds is one of them), ``<tag>_seed<N>`` for the others."""
+    return Path(exp_root) / (tag if seed == own_seed else f"{tag}_seed{seed}")
+
+
+def seed_group(name: str) -> str:
+    """The experiment a run's folder name belongs to: ``train_dedr_seed2`` -> ``train_dedr``."""
+    m = SEED_RUN.match(name)
+    return m.group(1) if m else name
+
+
+def seed_spread_table(runs: Mapping[str, Mapping[str, float]], sets: Sequence[str]) -> List[str]:
+    """Markdown rows of the WER (%) over the seed runs of each experiment: mean [min, max] per set.
+    ``runs``: WER by set for each run folder's name (``train_dedr``, ``train_dedr_seed1``, ...)."""
+    groups: Dict[str, List[Mapping[str, float]]] = {}
+    for name, wers in runs.items():
+        groups.setdefault(seed_group(name), []).append(wers)
+    lines = ["|experiment|seeds|" + "|".join(sets) + "|", "|---|---|" + "---|" * len(sets)]
+    for name, group in groups.items():
+        cells = []
+        for s in sets:
+            values = [w[s] for w in group if s in w]
+            if not values:
+                cells.append("-")
+                continue
+            mean = sum(values) / len(values)
+            cells.append(f"{mean:.1f} [{min(values):.1f}, {max(values):.1f}]")
+        lines.append(f"|{name}|{len(group)}|" + "|".join(cells) + "|")
+    return lines
 
 
 def add_usage(total: Usage, usage: Mapping[str, Mapping[str, Sequence[float]]]) -> Usage:

@@ -3,14 +3,18 @@
 
     python -m smop.bin.make_results --exp_dirs exp/train_asr_dedr exp/train_dedr \
         --decode_tag decode_decode_valid.loss.ave --sets test test_snr-5 test_snr0 \
-        --command "./run.sh" --output RESULTS.md
+        --command "./run.sh" --output RESULTS.md \
+        [--seed_runs exp/train_dedr exp/train_dedr_seed1 exp/train_dedr_seed2 ...]
+
+With --seed_runs (the recipe's --seeds), a last table gives each experiment's WER over its seed
+runs: mean [min, max] per set.
 """
 
 import argparse
 import datetime
 from pathlib import Path
 
-from smop.experiment import EXPERT_USAGE_PLOT, IMAGES, ExperimentDir
+from smop.experiment import EXPERT_USAGE_PLOT, IMAGES, ExperimentDir, seed_spread_table
 from smop.utils.io import atomic_write
 from smop.utils.versions import machine, versions
 
@@ -22,6 +26,7 @@ def main(cmd=None):
     p.add_argument("--sets", nargs="+", required=True)
     p.add_argument("--command", default="")
     p.add_argument("--output", type=Path, default=Path("RESULTS.md"))
+    p.add_argument("--seed_runs", type=Path, nargs="*", default=[], help="every seed run (--seeds)")
     args = p.parse_args(cmd)
     v = versions()
     lines = [
@@ -65,6 +70,11 @@ def main(cmd=None):
         ]
         for name, row in summary.items():
             lines.append(f"|{name}|" + "|".join(f"{row[s]:.1f}" if s in row else "-" for s in args.sets) + "|")
+    if args.seed_runs:
+        runs = {
+            path.name: ExperimentDir(path).decoding(args.decode_tag).wer_table(args.sets)[1] for path in args.seed_runs
+        }
+        lines += ["", "## WER (%) over seeds: mean [min, max]", ""] + seed_spread_table(runs, args.sets)
     with atomic_write(args.output) as f:
         f.write("\n".join(lines) + "\n")
     print(f"wrote {args.output}")

@@ -7,6 +7,7 @@ A recipe directory of tiny models and data is built the way egs/<corpus>/avsr_sm
 one short epoch and decodes four utterances. Stage 4's replay script decodes again.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,7 +61,7 @@ def recipe(tmp_path_factory, pretrained):
     cfg.write_text(yaml.safe_dump(text))
     res = avsr(r, "--stage", "2", "--stop_stage", "2", "--train_config", "conf/train_local.yaml")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    for tag in ("slurm", "twonodes", "broken"):  # the same config and shapes under other names
+    for tag in ("slurm", "twonodes", "broken", "seeds"):  # the same config and shapes under other names
         shutil.copy(cfg, r / "conf" / f"train_{tag}.yaml")
         shutil.copytree(r / "dump" / "shapes" / "train_local", r / "dump" / "shapes" / f"train_{tag}")
     return r
@@ -244,3 +245,32 @@ def test_two_node_training_on_two_slurm_nodes(recipe, slurm):
     host = os.uname()[1].split(".")[0]
     assert "nodes smop[1-2]" in log and f"[{host}:0/2]" in log and "The training was finished at 1 epochs" in log
     assert (exp / "1epoch.pth").exists() and (exp / "valid.loss.ave.pth").exists()
+
+
+def test_seeds_train_decode_and_score_a_run_each(recipe):
+    # --seeds "0 1": seed 0 (the config's own) in exp/train_seeds, seed 1 in exp/train_seeds_seed1;
+    # RESULTS.md gets the mean and range over both.
+    res = avsr(
+        recipe,
+        "--stage",
+        "3",
+        "--stop_stage",
+        "5",
+        "--train_config",
+        "conf/train_seeds.yaml",
+        "--seeds",
+        "0 1",
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    own, other = recipe / "exp" / "train_seeds", recipe / "exp" / "train_seeds_seed1"
+    assert yaml.safe_load((own / "config.yaml").read_text())["seed"] == 0
+    assert yaml.safe_load((other / "config.yaml").read_text())["seed"] == 1
+    assert not same_state(own / "valid.loss.ave.pth", other / "valid.loss.ave.pth")
+    results = (recipe / "RESULTS.md").read_text()
+    assert "## WER (%) over seeds: mean [min, max]" in results
+    row = next(line for line in results.splitlines() if line.startswith("|train_seeds|2|"))
+    wers = [
+        json.loads((d / DECODED / "test" / "score_wer" / "wer.json").read_text())["percent"]["err"]
+        for d in (own, other)
+    ]
+    assert f"[{min(wers):.1f}, {max(wers):.1f}]" in row

@@ -38,6 +38,7 @@ model_prep_args=     # extra options for local/prepare_models.sh
 train_configs=conf/train_dedr.yaml  # one or more training configs
 train_config=        # a single config (overrides train_configs)
 train_args=          # extra options for smop.bin.avsr_train
+seeds=               # train each config with these seeds (e.g. "0 1 2"): exp/<config>_seed<N>, spread in RESULTS.md
 # Decoding
 decode_config=conf/decode.yaml
 decode_args=         # extra options for smop.bin.avsr_inference
@@ -73,6 +74,7 @@ Options (with the values of this call):
   --train_configs  # training configs, each trained in exp/<config name> ("${train_configs}")
   --train_config   # one training config, overrides --train_configs ("${train_config}")
   --train_args     # extra training options ("${train_args}")
+  --seeds          # seeds to train each config with ("${seeds}"; empty: the config's own seed)
   --decode_config  # (${decode_config})
   --decode_args    # extra decoding options ("${decode_args}")
   --inference_model  # checkpoint to decode with (${inference_model})
@@ -121,6 +123,11 @@ for t in ${test_sets}; do
 done
 
 tag_of() { basename "${1%.*}"; }
+runs_of() {  # <config>: one line per run, its folder then its training options (--seeds: one per seed)
+  if [ -z "${seeds}" ]; then echo "exp/$(tag_of "$1")"; return; fi
+  # shellcheck disable=SC2086
+  python3 -m smop.bin.seed_run --config "$1" --seeds ${seeds}
+}
 # Stages 4-6 share the decoding dir; its name tells both choices apart, so decoding another
 # checkpoint (--inference_model 1epoch.pth) does not overwrite the results of the last one.
 _model=${inference_model%.pth}
@@ -183,40 +190,42 @@ fi
 # ========================================================================================= 3
 if run_stage 3 "training (--skip_train)"; then
   for config in ${train_configs}; do
-    tag=$(tag_of "${config}")
-    exp=exp/${tag}
-    modality=$(modality_of "${config}")
-    shapes=dump/shapes/${tag}
-    if [ ! -f "${shapes}/${train_set}/frames_shape" ] || [ ! -f "${shapes}/${valid_set}/frames_shape" ]; then
-      log "No shapes for ${config} yet (a config added after stage 2): data/{${train_set},${valid_set}} -> ${shapes}"
-      write_shapes "${config}"
-    fi
-    log "Stage 3: Training (${modality}): ${config} -> ${exp}"
-    mkdir -p "${exp}"
-    noise_opt=()
-    [ -n "${noise_file}" ] && noise_opt=(--preprocessor_conf "noise_file=${noise_file}")
-    # Options are word-split on purpose (data_args, train_args).
-    # shellcheck disable=SC2206,SC2207
-    cmd=(python3 -m espnet2.bin.launch --cmd "${cuda_cmd} --name ${tag}" --log "${exp}/train.log"
-      --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_"
-      --multiprocessing_distributed true --
-      python3 -m smop.bin.avsr_train --config "${config}" --output_dir "${exp}" --resume true
-      $(data_args "${config}" "${train_set}" train_ --text) $(data_args "${config}" "${valid_set}" valid_ --text)
-      --train_shape_file "${shapes}/${train_set}/frames_shape" --valid_shape_file "${shapes}/${valid_set}/frames_shape"
-      "${noise_opt[@]}" ${train_args})
-    printf '#!/usr/bin/env bash\n# Re-runs stage 3 for this experiment (resumes from its last checkpoint).\ncd %q\n. ./path.sh\n%s "$@"\n' \
-      "$(pwd)" "$(printf '%q ' "${cmd[@]}")" > "${exp}/run.sh"
-    chmod +x "${exp}/run.sh"
-    log "Training log: ${exp}/train.log (replay: ${exp}/run.sh)"
-    if ! "${cmd[@]}"; then
-      if [ -f "${exp}/train.log" ]; then
-        log "Error: training failed; the end of ${exp}/train.log:"
-        tail -n 30 "${exp}/train.log" >&2
-      else
-        log "Error: training did not start (no ${exp}/train.log; the job runner's message is above)"
+    shapes=dump/shapes/$(tag_of "${config}")
+    # Each run of the config (one per seed with --seeds); fd 3, as the training reads stdin.
+    while read -r exp seed_args <&3; do
+      tag=$(basename "${exp}")
+      modality=$(modality_of "${config}")
+      if [ ! -f "${shapes}/${train_set}/frames_shape" ] || [ ! -f "${shapes}/${valid_set}/frames_shape" ]; then
+        log "No shapes for ${config} yet (a config added after stage 2): data/{${train_set},${valid_set}} -> ${shapes}"
+        write_shapes "${config}"
       fi
-      exit 1
-    fi
+      log "Stage 3: Training (${modality}): ${config} -> ${exp}"
+      mkdir -p "${exp}"
+      noise_opt=()
+      [ -n "${noise_file}" ] && noise_opt=(--preprocessor_conf "noise_file=${noise_file}")
+      # Options are word-split on purpose (data_args, train_args).
+      # shellcheck disable=SC2206,SC2207
+      cmd=(python3 -m espnet2.bin.launch --cmd "${cuda_cmd} --name ${tag}" --log "${exp}/train.log"
+        --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_"
+        --multiprocessing_distributed true --
+        python3 -m smop.bin.avsr_train --config "${config}" --output_dir "${exp}" --resume true
+        $(data_args "${config}" "${train_set}" train_ --text) $(data_args "${config}" "${valid_set}" valid_ --text)
+        --train_shape_file "${shapes}/${train_set}/frames_shape" --valid_shape_file "${shapes}/${valid_set}/frames_shape"
+        "${noise_opt[@]}" ${seed_args} ${train_args})
+      printf '#!/usr/bin/env bash\n# Re-runs stage 3 for this experiment (resumes from its last checkpoint).\ncd %q\n. ./path.sh\n%s "$@"\n' \
+        "$(pwd)" "$(printf '%q ' "${cmd[@]}")" > "${exp}/run.sh"
+      chmod +x "${exp}/run.sh"
+      log "Training log: ${exp}/train.log (replay: ${exp}/run.sh)"
+      if ! "${cmd[@]}"; then
+        if [ -f "${exp}/train.log" ]; then
+          log "Error: training failed; the end of ${exp}/train.log:"
+          tail -n 30 "${exp}/train.log" >&2
+        else
+          log "Error: training did not start (no ${exp}/train.log; the job runner's message is above)"
+        fi
+        exit 1
+      fi
+    done 3< <(runs_of "${config}")
   done
 fi
 
@@ -224,74 +233,79 @@ fi
 if run_stage 4 "decoding (--skip_eval)"; then
   _ngpu=0; [ "${ngpu}" -gt 0 ] && _ngpu=1
   for config in ${train_configs}; do
-    tag=$(tag_of "${config}")
-    exp=exp/${tag}
-    [ -e "${exp}/${inference_model}" ] || { log "Error: ${exp}/${inference_model} not found: run stage 3"; exit 1; }
-    # One process per job decodes its share of every test set: the model and the libraries load
-    # once per job, not once per set and job (start-up is ~15 s of a mini-corpus set's ~30 s).
-    _nj=${nj}
-    for d in ${eval_sets}; do
-      n_utt=$(wc -l < "data/${d}/text")
-      [ "${n_utt}" -ge "${_nj}" ] || _nj=${n_utt}
-    done
-    logdir=${exp}/${decode_tag}/logdir
-    rm -rf "${logdir}"
-    mkdir -p "${logdir}"
-    set_args=""
-    for d in ${eval_sets}; do
-      rm -rf "${exp}/${decode_tag}/${d}/logdir"
-      mkdir -p "${exp}/${decode_tag}/${d}/logdir"
-      python3 -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${decode_tag}/${d}/logdir/keys"
-      set_args+=" $(data_args "${config}" "${d}" "") --key_file ${exp}/${decode_tag}/${d}/logdir/keys.JOB.scp"
-      set_args+=" --output_dir ${exp}/${decode_tag}/${d}/logdir/output.JOB"
-    done
-    # The replay decodes this experiment again: this call's options, then the ones given to it.
-    printf '#!/usr/bin/env bash\n# Re-runs stage 4 (decoding) for this experiment; options given here are added last (they win).\ncd %q\n%s"$@"\n' \
-      "$(pwd)" "${run_args}$(printf '%q ' --stage 4 --stop_stage 4 --train_config "${config}" \
-        --decode_config "${decode_config}" --inference_model "${inference_model}")" > "${exp}/${decode_tag}/run.sh"
-    chmod +x "${exp}/${decode_tag}/run.sh"
-    log "Stage 4: Decoding: ${eval_sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log; replay: ${exp}/${decode_tag}/run.sh)"
-    # Jobs that share the cores each get their share: more threads than cores slow every job down.
-    _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
-    # shellcheck disable=SC2046,SC2086
-    if ! OMP_NUM_THREADS=${_threads} ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
-        python3 -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" ${set_args} \
-          --train_config "${exp}/config.yaml" --model_file "${exp}/${inference_model}" ${decode_args}; then
-      log "Error: decoding failed; see ${logdir}/decode.*.log"
-      exit 1
-    fi
-    for d in ${eval_sets}; do
-      dir=${exp}/${decode_tag}/${d}
-      python3 -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${dir}/logdir" \
-        --output_dir "${dir}" --job_log "${logdir}/decode.JOB.log"
-    done
+    while read -r exp _ <&3; do  # each run of the config (--seeds)
+      [ -e "${exp}/${inference_model}" ] || { log "Error: ${exp}/${inference_model} not found: run stage 3"; exit 1; }
+      # One process per job decodes its share of every test set: the model and the libraries load
+      # once per job, not once per set and job (start-up is ~15 s of a mini-corpus set's ~30 s).
+      _nj=${nj}
+      for d in ${eval_sets}; do
+        n_utt=$(wc -l < "data/${d}/text")
+        [ "${n_utt}" -ge "${_nj}" ] || _nj=${n_utt}
+      done
+      logdir=${exp}/${decode_tag}/logdir
+      rm -rf "${logdir}"
+      mkdir -p "${logdir}"
+      set_args=""
+      for d in ${eval_sets}; do
+        rm -rf "${exp}/${decode_tag}/${d}/logdir"
+        mkdir -p "${exp}/${decode_tag}/${d}/logdir"
+        python3 -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${decode_tag}/${d}/logdir/keys"
+        set_args+=" $(data_args "${config}" "${d}" "") --key_file ${exp}/${decode_tag}/${d}/logdir/keys.JOB.scp"
+        set_args+=" --output_dir ${exp}/${decode_tag}/${d}/logdir/output.JOB"
+      done
+      # The replay decodes this experiment again: this call's options, then the ones given to it.
+      printf '#!/usr/bin/env bash\n# Re-runs stage 4 (decoding) for this experiment; options given here are added last (they win).\ncd %q\n%s"$@"\n' \
+        "$(pwd)" "${run_args}$(printf '%q ' --stage 4 --stop_stage 4 --train_config "${config}" \
+          --decode_config "${decode_config}" --inference_model "${inference_model}")" > "${exp}/${decode_tag}/run.sh"
+      chmod +x "${exp}/${decode_tag}/run.sh"
+      log "Stage 4: Decoding: ${eval_sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log; replay: ${exp}/${decode_tag}/run.sh)"
+      # Jobs that share the cores each get their share: more threads than cores slow every job down.
+      _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
+      # shellcheck disable=SC2046,SC2086
+      if ! OMP_NUM_THREADS=${_threads} ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
+          python3 -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" ${set_args} \
+            --train_config "${exp}/config.yaml" --model_file "${exp}/${inference_model}" ${decode_args}; then
+        log "Error: decoding failed; see ${logdir}/decode.*.log"
+        exit 1
+      fi
+      for d in ${eval_sets}; do
+        dir=${exp}/${decode_tag}/${d}
+        python3 -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${dir}/logdir" \
+          --output_dir "${dir}" --job_log "${logdir}/decode.JOB.log"
+      done
+    done 3< <(runs_of "${config}")
   done
 fi
 
 # ========================================================================================= 5
 if run_stage 5 "scoring (--skip_eval)"; then
   exp_dirs=()
+  seed_runs=()
   for config in ${train_configs}; do
-    exp=exp/$(tag_of "${config}")
-    exp_dirs+=("${exp}")
-    for d in ${eval_sets}; do
-      dir=${exp}/${decode_tag}/${d}
-      log "Stage 5: Scoring: ${dir} -> ${dir}/score_wer"
-      python3 -m smop.bin.score_wer --ref "data/${d}/text" --hyp "${dir}/text" --utt2spk "data/${d}/utt2spk" \
-        --output_dir "${dir}/score_wer"
-    done
-    python3 -m smop.bin.plot_expert_usage "${exp}" --decode_tag "${decode_tag}"
+    exp_dirs+=("exp/$(tag_of "${config}")")  # the config's own seed: its tables, as without --seeds
+    while read -r exp _ <&3; do
+      seed_runs+=("${exp}")
+      for d in ${eval_sets}; do
+        dir=${exp}/${decode_tag}/${d}
+        log "Stage 5: Scoring: ${dir} -> ${dir}/score_wer"
+        python3 -m smop.bin.score_wer --ref "data/${d}/text" --hyp "${dir}/text" --utt2spk "data/${d}/utt2spk" \
+          --output_dir "${dir}/score_wer"
+      done
+      python3 -m smop.bin.plot_expert_usage "${exp}" --decode_tag "${decode_tag}"
+    done 3< <(runs_of "${config}")
   done
+  spread=()  # with --seeds: mean and range over every run
+  [ -z "${seeds}" ] || spread=(--seed_runs "${seed_runs[@]}")
   # shellcheck disable=SC2086
   python3 -m smop.bin.make_results --exp_dirs "${exp_dirs[@]}" --decode_tag "${decode_tag}" \
-    --sets ${eval_sets} --command "${run_args}" --output RESULTS.md
+    --sets ${eval_sets} --command "${run_args}" --output RESULTS.md "${spread[@]}"
   log "Results: $(pwd)/RESULTS.md"
 fi
 
 # ========================================================================================= 6
 if run_stage 6 "packing (--skip_packing)"; then
   for config in ${train_configs}; do
-    exp=exp/$(tag_of "${config}")
+    exp=exp/$(tag_of "${config}")  # the config's own seed (with --seeds, the other runs are not packed)
     log "Stage 6: Packing: ${exp}/${inference_model} -> ${exp}/pack (load: smop.Speech2Text.from_pretrained, smop-transcribe)"
     # The card shows the decoding's results and the pack keeps its settings; not decoded yet: decode_config's.
     decoded=(--decode_tag "${decode_tag}")

@@ -65,3 +65,23 @@ def test_a_missing_summary_is_an_error(tmp_path):
                 str(tmp_path / "RESULTS.md"),
             ]
         )
+
+
+def test_seed_runs_give_mean_and_range_per_set(tmp_path):
+    exp = _experiment(tmp_path)
+    runs = [exp]
+    for seed, err in ((1, 13.0), (2, 9.5)):
+        other = exp.parent / f"train_x_seed{seed}"
+        (other / "decode_d" / "test" / "score_wer").mkdir(parents=True)
+        score = json.loads((exp / "decode_d" / "test" / "score_wer" / "wer.json").read_text())
+        score["percent"]["err"] = err
+        (other / "decode_d" / "test" / "score_wer" / "wer.json").write_text(json.dumps(score))
+        runs.append(other)
+    make_results.main(
+        ["--exp_dirs", str(exp), "--decode_tag", "decode_d", "--sets", "test", "--output", str(tmp_path / "R.md")]
+        + ["--seed_runs"]
+        + [str(r) for r in runs]
+    )
+    text = (tmp_path / "R.md").read_text()
+    assert "## WER (%) over seeds: mean [min, max]" in text
+    assert "|train_x|3|11.2 [9.5, 13.0]|" in text
