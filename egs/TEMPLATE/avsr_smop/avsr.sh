@@ -133,6 +133,9 @@ runs_of() {  # <config>: one line per run, its folder then its training options 
 _model=${inference_model%.pth}
 decode_tag=${inference_tag:-decode_$(tag_of "${decode_config}")_${_model//\//_}}
 modality_of() { python3 -m smop.bin.data_args --config "$1" --modality_only; }
+sets_of() {  # <config>: the sets it decodes; a video-only model reads no audio, so not the noisy copies
+  if [ "$(modality_of "$1")" = video ]; then echo "${test_sets}"; else echo "${eval_sets}"; fi
+}
 data_args() {  # <config> <set> <prefix> [--text]: the --*data_path_and_name_and_type options of its modality
   python3 -m smop.bin.data_args --config "$1" --data_dir "data/$2" --prefix "$3" "${@:4}"
 }
@@ -233,12 +236,13 @@ fi
 if run_stage 4 "decoding (--skip_eval)"; then
   _ngpu=0; [ "${ngpu}" -gt 0 ] && _ngpu=1
   for config in ${train_configs}; do
+    sets=$(sets_of "${config}")
     while read -r exp _ <&3; do  # each run of the config (--seeds)
       [ -e "${exp}/${inference_model}" ] || { log "Error: ${exp}/${inference_model} not found: run stage 3"; exit 1; }
       # One process per job decodes its share of every test set: the model and the libraries load
       # once per job, not once per set and job (start-up is ~15 s of a mini-corpus set's ~30 s).
       _nj=${nj}
-      for d in ${eval_sets}; do
+      for d in ${sets}; do
         n_utt=$(wc -l < "data/${d}/text")
         [ "${n_utt}" -ge "${_nj}" ] || _nj=${n_utt}
       done
@@ -246,7 +250,7 @@ if run_stage 4 "decoding (--skip_eval)"; then
       rm -rf "${logdir}"
       mkdir -p "${logdir}"
       set_args=""
-      for d in ${eval_sets}; do
+      for d in ${sets}; do
         rm -rf "${exp}/${decode_tag}/${d}/logdir"
         mkdir -p "${exp}/${decode_tag}/${d}/logdir"
         python3 -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${decode_tag}/${d}/logdir/keys"
@@ -258,7 +262,7 @@ if run_stage 4 "decoding (--skip_eval)"; then
         "$(pwd)" "${run_args}$(printf '%q ' --stage 4 --stop_stage 4 --train_config "${config}" \
           --decode_config "${decode_config}" --inference_model "${inference_model}")" > "${exp}/${decode_tag}/run.sh"
       chmod +x "${exp}/${decode_tag}/run.sh"
-      log "Stage 4: Decoding: ${eval_sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log; replay: ${exp}/${decode_tag}/run.sh)"
+      log "Stage 4: Decoding: ${sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log; replay: ${exp}/${decode_tag}/run.sh)"
       # Jobs that share the cores each get their share: more threads than cores slow every job down.
       _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
       # shellcheck disable=SC2046,SC2086
@@ -268,7 +272,7 @@ if run_stage 4 "decoding (--skip_eval)"; then
         log "Error: decoding failed; see ${logdir}/decode.*.log"
         exit 1
       fi
-      for d in ${eval_sets}; do
+      for d in ${sets}; do
         dir=${exp}/${decode_tag}/${d}
         python3 -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${dir}/logdir" \
           --output_dir "${dir}" --job_log "${logdir}/decode.JOB.log"
@@ -283,9 +287,10 @@ if run_stage 5 "scoring (--skip_eval)"; then
   seed_runs=()
   for config in ${train_configs}; do
     exp_dirs+=("exp/$(tag_of "${config}")")  # the config's own seed: its tables, as without --seeds
+    sets=$(sets_of "${config}")
     while read -r exp _ <&3; do
       seed_runs+=("${exp}")
-      for d in ${eval_sets}; do
+      for d in ${sets}; do
         dir=${exp}/${decode_tag}/${d}
         log "Stage 5: Scoring: ${dir} -> ${dir}/score_wer"
         python3 -m smop.bin.score_wer --ref "data/${d}/text" --hyp "${dir}/text" --utt2spk "data/${d}/utt2spk" \
