@@ -199,6 +199,23 @@ class ScoredSet:
     def words(self) -> int:
         return int(self.score()["counts"]["wrd"])
 
+    def hypotheses(self) -> Path:
+        """The hypotheses that were scored: the jobs' merged ``text``, or one job's ``1best_recog/text``."""
+        merged = self.dir / "text"
+        return merged if merged.is_file() else self.dir / HYPOTHESES / "text"
+
+    def records(self) -> List[DecodeRecord]:
+        """The records of the jobs that decoded this set."""
+        return [DecodeRecord.read(f) for f in sorted(self.dir.glob(f"**/{DECODE_RECORD}"))]
+
+    def inputs(self) -> Optional[List[Tuple[str, str, str]]]:
+        """The inputs (path, name, type) the set was decoded from (None: no record); jobs that
+        read different inputs are an error."""
+        found = {tuple(r.data) for r in self.records()}
+        if len(found) > 1:
+            raise ExperimentError(f"{self.dir}: its decoding jobs read different inputs {sorted(found)}")
+        return list(found.pop()) if found else None
+
 
 @dataclasses.dataclass(frozen=True)
 class Decoding:

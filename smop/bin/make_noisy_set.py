@@ -18,6 +18,7 @@ import soundfile
 
 from smop.data.datadir import TABLES, read_table, validate_data_dir, write_table
 from smop.data.errors import DataError
+from smop.data.fingerprint import NOISE_RECORD
 from smop.data.inputs import INPUTS, SAMPLE_RATE
 from smop.data.loaders import read_audio
 from smop.data.noise import mix_at_snr
@@ -64,7 +65,7 @@ def main(cmd=None):
     for name in [t for t in TABLES if t != wav_scp] + ["spk2utt"]:
         if (args.src / name).exists():
             shutil.copyfile(args.src / name, args.dst / name)
-    with atomic_write(args.dst / "noise.txt") as f:
+    with atomic_write(args.dst / NOISE_RECORD) as f:
         f.write(f"noise {args.noise}\nsnr_db {args.snr}\nseed {args.seed}\n")
     n = validate_data_dir(args.dst)
     logger.info(f"{args.dst}: {n} utterances at {args.snr:g} dB")

@@ -8,6 +8,7 @@ import yaml
 from smop.data.inputs import INPUTS, MODALITIES, modality_of
 from smop.data.mouth_roi import MouthCropSettings
 from smop.experiment import describe_projector
+from smop.inference.pack_results import PackResults
 from smop.inference.pretrained import PretrainedPart
 from smop.inference.settings import DecodeSettings
 
@@ -58,6 +59,7 @@ class CardInfo:
     results: List[str] = field(default_factory=list)
     decode_tag: Optional[str] = None
     results_settings: Optional[DecodeSettings] = None
+    scored: Optional[PackResults] = None  # what each scored set was
     crop: Optional[MouthCropSettings] = None
     image: Optional[str] = None
     weights_mb: float = 0.0
@@ -231,6 +233,30 @@ def _usage(info: CardInfo, modality: str) -> List[str]:
     return lines
 
 
+def _test_data(info: CardInfo) -> List[str]:
+    """What each scored set was, so that a user can check they have the same set and reproduce its WER."""
+    if not info.scored:
+        return []
+    name = info.hub_id or "path/to/this/folder"
+    lines = [
+        "",
+        "The test sets, as digests (sha256, in full in `meta.yaml`; the media list is each input table's "
+        "utterance ids with their file names), and their hypotheses in `hypotheses/`. "
+        f"`python -m smop.bin.verify_model --model {name} --data_dir <data dir>` decodes a set again with "
+        "this model and says whether it gives the WER above:",
+        "",
+        "|dataset|data dir|Snt|Wrd|text|media list|noise|",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in info.scored.sets:
+        f = s.fingerprint
+        lines.append(
+            f"|{s.name}|`{s.data_dir}`|{f.utterances}|{f.words}|{f.digest('text')}|{f.digest('media list')}|"
+            f"{f.digest('noise')}|"
+        )
+    return lines
+
+
 def model_card(info: CardInfo) -> str:
     modality = modality_of(info.config)
     corpus = f", on {info.corpus}" if info.corpus else ""
@@ -265,6 +291,7 @@ def model_card(info: CardInfo) -> str:
             f"early_stopping {str(shown.early_stopping).lower()}:",
             "",
         ] + info.results
+        lines += _test_data(info)
     else:
         lines.append("No scored test set was found when this model was packed.")
     if info.image:

@@ -1,13 +1,15 @@
 """The files of a packed smop model: a folder laid out as a Hugging Face model repository.
 
 README.md            model card (front matter: licence, tags; results, usage, citation)
-meta.yaml            what was packed from where, versions, checksums, the pretrained parts
+meta.yaml            what was packed from where, versions, checksums, the pretrained parts, and
+                     what each scored test set was (smop.inference.pack_results)
 config.yaml          the training config, pretrained parts named by hub id or pack path
 decode.yaml          the decoding settings (smop.inference.settings.DecodeSettings)
 model.safetensors    the trained weights only (projector, LoRA, markers)
 mouth_crop.yaml      models that read video: the crop settings of the training data
 reference_face.npy   ... and its reference face
 images/              figures of the model card
+hypotheses/<set>.txt the hypotheses of each test set the card reports (smop.inference.pack_results)
 pretrained/<slot>/   pretrained parts copied in (optional)
 """
 
@@ -25,6 +27,7 @@ WEIGHTS = "model.safetensors"
 MOUTH_CROP = CROP_SETTINGS
 REFERENCE_FACE = "reference_face.npy"
 IMAGES = "images"
+HYPOTHESES = "hypotheses"
 PRETRAINED = "pretrained"
 
 

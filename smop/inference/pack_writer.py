@@ -22,6 +22,7 @@ from smop.experiment import EXPERT_USAGE_PLOT, ExperimentDir, local_path
 from smop.inference import pack_layout
 from smop.inference.model_card import CardInfo, model_card
 from smop.inference.pack_layout import PackError
+from smop.inference.pack_results import record_results
 from smop.inference.pretrained import SLOTS, PretrainedPart, hub_source, pretrained_args, resolve, stated_license
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import atomic_write, sha256_of
@@ -194,6 +195,7 @@ def write_pack(opts: PackOptions) -> Path:
             shutil.copyfile(exp / EXPERT_USAGE_PLOT, staging / image)
 
         sets = [s.name for s in decoding.scored_sets()] if decoding else []
+        scored = record_results(decoding, root, staging) if decoding else None
         card = CardInfo(
             name=opts.name or exp.path.name,
             hub_id=opts.hub_id,
@@ -208,6 +210,7 @@ def write_pack(opts: PackOptions) -> Path:
             results=decoding.wer_table(sets)[0] if sets else [],
             decode_tag=decoding and decoding.tag,
             results_settings=recorded,
+            scored=scored,
             settings=settings,
             crop=crop,
             image=image,
@@ -227,6 +230,7 @@ def write_pack(opts: PackOptions) -> Path:
             "modality": modality_of(packed_config),
             "pretrained": [p.to_dict() for p in parts],
             "mouth_crop": pack_layout.MOUTH_CROP if crop is not None else None,
+            "results": scored.to_dict() if scored else None,
             "versions": versions(),
             "files": {
                 f.relative_to(staging).as_posix(): sha256_of(f) for f in sorted(staging.rglob("*")) if f.is_file()
