@@ -141,8 +141,8 @@ def inference(
         raise NotImplementedError("decode with --ngpu 0 or 1; split the data over jobs for more")
     # As ESPnet's inference(): one Speech2Text decodes every batch of the loader.
     speech2text = Speech2Text.from_files(train_config, model_file, "cuda" if ngpu > 0 else "cpu", **settings)
-    settings, train_args = speech2text.settings, speech2text.train_args
-    generation = generation_record(speech2text.model, settings)
+    train_args = speech2text.train_args
+    generation = generation_record(speech2text.model, speech2text.settings)
     generation.update(
         train_config=train_config,
         model_file=model_file,
@@ -150,16 +150,24 @@ def inference(
     )
     results = []
     for one in sets:
-        # Seeded per set: a set's hypotheses do not depend on which sets were decoded before it.
-        set_all_random_seed(seed)
         out = Path(one.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         with atomic_write(out / GENERATION) as f:
             yaml.safe_dump(generation, f, sort_keys=False)
-        keys = decoding_keys(one.data, one.key_file, sort_by_length)
-        loader = evaluation_loader(one.data, train_args, keys, settings.batch_size, num_workers)
-        results.append(decode(speech2text, loader, out))
+        results.append(decode_set(speech2text, one, seed, sort_by_length, num_workers))
     return results
+
+
+def decode_set(
+    speech2text: Speech2Text, one: DecodeSet, seed: int = 0, sort_by_length: bool = True, num_workers: int = 1
+) -> Dict[str, str]:
+    """Decode one set with ``speech2text``'s settings, its outputs written under its output_dir
+    (as :func:`decode`); its hypotheses by utterance id."""
+    # Seeded per set: a set's hypotheses do not depend on which sets were decoded before it.
+    set_all_random_seed(seed)
+    keys = decoding_keys(one.data, one.key_file, sort_by_length)
+    loader = evaluation_loader(one.data, speech2text.train_args, keys, speech2text.settings.batch_size, num_workers)
+    return decode(speech2text, loader, Path(one.output_dir))
 
 
 def generation_record(model, settings: DecodeSettings) -> dict:

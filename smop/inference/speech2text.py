@@ -87,7 +87,11 @@ class Speech2Text:
         max_new_tokens_per_second, max_new_tokens_min, early_stopping, dtype."""
         from smop.inference.pack_reader import read_pack
 
-        packed = read_pack(name_or_dir)
+        return cls.from_pack(read_pack(name_or_dir), device, **settings)
+
+    @classmethod
+    def from_pack(cls, packed, device: str = "cpu", **settings) -> "Speech2Text":
+        """A pack already read (``smop.inference.pack_reader.PackedModel``); as :meth:`from_pretrained`."""
         model, args = packed.build_model(device)
         return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
 
