@@ -41,12 +41,14 @@ SHOWN = 3  # utterances named in a message
 
 def match(data_dir: Path, results: PackResults) -> Tuple[SetResult, List[str], SetFingerprint]:
     """The card's set ``data_dir`` is (no differences), else the closest one (fewest differing
-    digests; the same folder name first), with what differs and the fingerprint of ``data_dir``."""
+    digests; then a noisy set for a noisy one, a clean one for a clean one; then the same folder
+    name), with what differs and the fingerprint of ``data_dir``."""
     found = []
     for rank, s in enumerate(results.sets):
         mine = SetFingerprint.of(data_dir, s.media)
         diffs = mine.differences(s.fingerprint)
-        found.append(((len(diffs), Path(s.data_dir).name != data_dir.name, rank), s, diffs, mine))
+        kind = (mine.noise is None) != (s.fingerprint.noise is None)
+        found.append(((len(diffs), kind, Path(s.data_dir).name != data_dir.name, rank), s, diffs, mine))
     _, s, diffs, mine = min(found, key=lambda t: t[0])
     return s, diffs, mine
 
