@@ -69,6 +69,9 @@ for f in README.md config.yaml decode.yaml model.safetensors meta.yaml pretraine
 done
 mp4=$(find "$(pwd)/${MINI_AV}/corpus/test" -name '*.mp4' | sort | head -n 1)
 grep -q '^mouth_crop: mouth_crop.yaml' "${pack}/meta.yaml" || { echo "the pack records no mouth-crop settings" >&2; exit 1; }
+# The pack proves its card: the test set it was scored on, decoded again with it (2 jobs, split as
+# stage 4 split them), gives the card's WER to the word (verify_model exits 1 and says what differs otherwise).
+"${root}/tools/venv/bin/python" -m smop.bin.verify_model --model "${pack}" --data_dir data/test --nj 2
 out=$(pwd)/exp/train_debug/transcribe_check.txt
 (cd /tmp && "${root}/tools/venv/bin/smop-transcribe" --model "${pack}" \
   --landmarks "$(dirname "${mp4}" | sed 's|/corpus/|/landmarks/|')/{stem}.npy" "${mp4}") | tee "${out}"
