@@ -5,6 +5,7 @@ A plain module (``from tiny_experiment import write_train_config``); conftest.py
 fixtures from it.
 """
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +178,12 @@ def dataset_loss(model, train_args, datadir: Path) -> float:
             total += float(loss) * float(weight)
             count += float(weight)
     return total / count
+
+
+def add_to_hub_cache(cache: Path, repo_id: str, folder: Path, revision: str = "0" * 39 + "1") -> Path:
+    """``folder`` as the Hugging Face cache holds a downloaded repository (refs/main -> snapshot)."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    return repo / "snapshots" / revision

@@ -98,7 +98,8 @@ def decode(packed: PackedModel, results: PackResults, data_dir: Path, work: Path
     if nj == 1:
         speech2text = Speech2Text.from_pack(packed, device)
         return decode_set(speech2text, jobs[0], results.seed, results.sort_by_length, num_workers=0)
-    threads = max(1, (os.cpu_count() or 1) // nj)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, cores // nj)  # the recipe's share: nproc / jobs
     texts: Dict[str, str] = {}
     with ProcessPoolExecutor(nj, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [

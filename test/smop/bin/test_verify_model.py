@@ -14,7 +14,7 @@ import yaml
 from smop.bin import avsr_inference, make_noisy_set, merge_decodes, pack_model, score_wer, split_keys, verify_model
 from smop.data.inputs import data_triples
 from smop.utils.io import sha256_of
-from tiny_experiment import write_datadir, write_train_config
+from tiny_experiment import add_to_hub_cache, write_datadir, write_train_config
 
 SETS = ("test", "test_snr0")
 
@@ -112,6 +112,15 @@ def test_a_set_the_card_reports_is_reproduced(recipe, capsys, name):
     wer = 100 * errors[name]["errors"] / words
     assert line == f"reproduced: {name} WER {wer:.1f} % ({words} words), equal to the card"
     assert status == 0
+
+
+def test_a_pack_in_the_hub_cache_is_found_by_its_id(recipe, capsys, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    add_to_hub_cache(tmp_path, "smop-test/tiny-verify", recipe / "exp" / "tiny" / "pack")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    status, line = verify(recipe, capsys, "smop-test/tiny-verify", "data/test_snr0")
+    assert line.startswith("reproduced: test_snr0 WER") and status == 0
 
 
 def test_two_jobs_reproduce_it_too(recipe, capsys):

@@ -14,7 +14,7 @@ from smop.data.inputs import data_triples
 from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
 from smop.experiment import ExperimentDir
 from smop.utils.io import sha256_of
-from tiny_experiment import write_datadir, write_train_config
+from tiny_experiment import add_to_hub_cache, write_datadir, write_train_config
 
 SEARCH = ["--batch_size", "3", "--beam_size", "2", "--num_workers", "0"]
 
@@ -170,15 +170,6 @@ def packed(recipe, tmp_path_factory):
     shutil.rmtree(recipe / "exp" / "train_tiny" / "pack")
     shutil.rmtree(recipe / "pretrained")
     return {"dir": moved, "hub_cache": hub}
-
-
-def add_to_hub_cache(cache: Path, repo_id: str, folder: Path, revision: str = "0" * 39 + "1") -> Path:
-    """``folder`` as the Hugging Face cache holds a downloaded repository (refs/main -> snapshot)."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    shutil.copytree(folder, repo / "snapshots" / revision)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-    return repo / "snapshots" / revision
 
 
 def mp4_files(root: Path) -> dict:
