@@ -43,9 +43,12 @@ def match(data_dir: Path, results: PackResults) -> Tuple[SetResult, List[str], S
     """The card's set ``data_dir`` is (no differences), else the closest one (fewest differing
     digests; then a noisy set for a noisy one, a clean one for a clean one; then the same folder
     name), with what differs and the fingerprint of ``data_dir``."""
-    found = []
+    found, fingerprints = [], {}
     for rank, s in enumerate(results.sets):
-        mine = SetFingerprint.of(data_dir, s.media)
+        media = tuple(s.media)
+        if media not in fingerprints:  # sets of one model read the same tables: digest them once
+            fingerprints[media] = SetFingerprint.of(data_dir, media)
+        mine = fingerprints[media]
         diffs = mine.differences(s.fingerprint)
         kind = (mine.noise is None) != (s.fingerprint.noise is None)
         found.append(((len(diffs), kind, Path(s.data_dir).name != data_dir.name, rank), s, diffs, mine))
@@ -117,7 +120,7 @@ def score(data_dir: Path, texts: Dict[str, str], work: Path) -> dict:
 
     from smop.bin import score_wer
 
-    write_table(work / "text", {k: texts[k] for k in c_sorted(texts)})
+    write_table(work / "text", texts)
     score_wer.main(
         [
             "--ref",
