@@ -6,12 +6,10 @@ import os
 import pytest
 import torch
 
-# Re-exported for tests that still import them from here; new tests import tiny_experiment.
 from tiny_experiment import (
     SENTENCES,
     TINY_AVHUBERT,
     TINY_WHISPER,
-    dataset_loss,  # noqa: F401
     pretrained_tiny_llama,
     write_datadir,
 )
