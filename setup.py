@@ -49,6 +49,9 @@ setup(
         # Face landmarks from raw video (smop.bin.detect_landmarks): dlib's detectors and its 68-point
         # model (non-commercial research use); face-recognition-models ships the model files.
         "landmarks": ["dlib-bin==20.0.1.post1", "face-recognition-models==0.3.0"],
+        # The frozen LLM in 4 or 8 bits (decoder_conf.quantization, QLoRA); 0.50 runs NF4 and
+        # LLM.int8 on CPUs as well as GPUs.
+        "quant": ["bitsandbytes>=0.50,<0.51"],
     },
     entry_points={"console_scripts": ["smop-transcribe=smop.bin.transcribe:main"]},
 )

@@ -1,6 +1,10 @@
 """smop: Llama-SMoP (sparse mixture of projectors) for LLM-based audio-visual speech recognition."""
 
+from smop.utils.log import drop_harmless_warnings
+
 __version__ = "0.1.0"
+
+drop_harmless_warnings()  # before any smop module imports the libraries that log them
 
 
 def __getattr__(name):

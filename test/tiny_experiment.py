@@ -62,8 +62,9 @@ TINY_LLAMA = dict(
 )
 
 
-def pretrained_tiny_llama(tokenizer_dir):
-    """A tiny Llama that has learnt the sentences, as a real pretrained LLM knows its language."""
+def pretrained_tiny_llama(tokenizer_dir, **sizes):
+    """A tiny Llama that has learnt the sentences, as a real pretrained LLM knows its language;
+    ``sizes`` change TINY_LLAMA's."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from smop.mini.lm import pretrain_causal_lm
@@ -71,7 +72,9 @@ def pretrained_tiny_llama(tokenizer_dir):
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     torch.manual_seed(3)
     model = LlamaForCausalLM(
-        LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **TINY_LLAMA)
+        LlamaConfig(
+            vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **{**TINY_LLAMA, **sizes}
+        )
     )
     pretrain_causal_lm(model, tok, SENTENCES, steps=60, batch_size=8, lr=1e-2)
     return model

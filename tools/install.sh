@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Create tools/venv with smop and its pinned dependencies; idempotent.
-# Usage: tools/install.sh [--system-packages auto|true|false] [--python python3.11] [--extra landmarks]
+# Usage: tools/install.sh [--system-packages auto|true|false] [--python python3.11] [--extra landmarks|quant]...
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
 
 system_packages=auto   # install the Debian packages below with apt-get (auto: when root)
 python=                # interpreter for the venv (default: python3.11, python3.12, python3.10 or python3)
-extras="test"          # setup.py extras; --extra landmarks adds dlib (face landmarks from raw video)
+extras="test"          # setup.py extras (--extra repeats); landmarks: dlib (face landmarks from raw
+                       # video); quant: bitsandbytes (the frozen LLM in 4 or 8 bits)
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -115,5 +116,9 @@ PY
 if [[ ",${extras}," == *,landmarks,* ]]; then
   "${venv}/bin/python" -c "from smop.data.face_landmarks import FaceLandmarkDetector as D; D('hog'); D('cnn')"
   log "dlib face landmarks: ok (its 68-point model is for non-commercial research use)"
+fi
+if [[ ",${extras}," == *,quant,* ]]; then
+  "${venv}/bin/python" -c "import smop, bitsandbytes; print(bitsandbytes.__version__)" > /dev/null
+  log "bitsandbytes (the LLM in 4 or 8 bits): ok"
 fi
 log "done: source ${venv}/bin/activate"

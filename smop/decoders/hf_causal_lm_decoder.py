@@ -1,17 +1,21 @@
 """A frozen Hugging Face causal LM with LoRA adapters (peft) as the transcript decoder."""
 
 import functools
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
+from smop.decoders import quantization as quant
 from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds, TextEncoder
 from smop.decoders.sequence_layout import build_llm_inputs
 from smop.utils.frozen import FrozenDtypeMixin, enable_activation_checkpointing, parse_dtype
 from smop.utils.pretrained import resolve_pretrained_dir
+
+logger = logging.getLogger(__name__)
 
 MODALITY_ORDER = ("audio", "video")
 MODEL_PATH_NAME = "model_name_or_path of the LLM"  # how messages name the model argument
@@ -90,6 +94,9 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         frozen_dtype: dtype of the frozen LLM weights; LoRA and markers stay float32.
         prompt_audio, prompt_video, prompt_audiovisual: instruction after the modality tokens.
         gradient_checkpointing: recompute LLM activations in backward (long sequences, big LLMs).
+        quantization: the LLM's linear layers in 4 or 8 bits (QLoRA, bitsandbytes):
+            ``{bits: 4|8, type: nf4|fp4, double_quant: bool, compute_dtype: float32|bfloat16|float16}``
+            (smop.decoders.quantization); None: unquantized, in ``frozen_dtype``.
     """
 
     PRETRAINED_ARGS = {"model_name_or_path": "dir"}
@@ -111,10 +118,20 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
 
     @classmethod
     def check_conf(
-        cls, key: str, model_name_or_path: str, lora_r: int, lora_target_modules: Sequence[str], **_
+        cls,
+        key: str,
+        model_name_or_path: str,
+        lora_r: int,
+        lora_target_modules: Sequence[str],
+        quantization: Optional[dict] = None,
+        frozen_dtype: str = "float32",
+        **_,
     ) -> None:
-        """The LoRA targets against the LLM's module names, the LLM built on the meta device from
-        its config (no weights load)."""
+        """The quantization setting (and that bitsandbytes is there for it), and the LoRA targets
+        against the LLM's module names, the LLM built on the meta device from its config (no
+        weights load)."""
+        if quant.parse_quantization(quantization, f"{key}.quantization", frozen_dtype) is not None:
+            quant.check_available(f"{key}.quantization")
         if lora_r <= 0:
             return
         from accelerate import init_empty_weights
@@ -140,6 +157,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         prompt_video: str = DEFAULT_PROMPTS["video"],
         prompt_audiovisual: str = DEFAULT_PROMPTS["audiovisual"],
         gradient_checkpointing: bool = False,
+        quantization: Optional[dict] = None,
     ):
         super().__init__()
         unknown = set(input_modalities) - set(MODALITY_ORDER)
@@ -149,11 +167,18 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         self.tokenizer = load_tokenizer(model_name_or_path)
         self.text = self.text_encoder(model_name_or_path)
         self.frozen_dtype = parse_dtype(frozen_dtype)
+        self.quantization = quant.parse_quantization(quantization, "quantization", frozen_dtype)
+        extra = {}
+        if self.quantization is not None:
+            quant.check_available()
+            # Linear layers quantized as they load; the embeddings and the output head are not.
+            extra["quantization_config"] = quant.bnb_config(self.quantization)
         llm, info = AutoModelForCausalLM.from_pretrained(
             resolve_pretrained_dir(model_name_or_path, MODEL_PATH_NAME),
             local_files_only=True,
             dtype=self.frozen_dtype,
             output_loading_info=True,
+            **extra,
         )
         if info["missing_keys"]:
             raise RuntimeError(f"{model_name_or_path}: LLM weights missing: {sorted(info['missing_keys'])[:5]}")
@@ -161,6 +186,16 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         # generation_config.json (sampling, min_new_tokens, repetition_penalty, ...); with a blank
         # one, decoding depends on smop's settings and transformers' neutral defaults only.
         llm.generation_config = GenerationConfig()
+        if self.quantization is not None:
+            # peft's k-bit preparation freezes the LLM and upcasts its unquantized parameters to
+            # float32; the ``self.to`` below casts them back to frozen_dtype (FrozenDtypeMixin), so
+            # bf16 embeddings and head stay bf16. Activation checkpointing is smop's switch below.
+            llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=False)
+            logger.info(
+                f"{model_name_or_path}: linear layers in "
+                f"{quant.describe(self.quantization, frozen_dtype)}; embeddings and output head in {frozen_dtype}"
+                + (" (LLM.int8 quantizes each layer's inputs from float16)" if self.quantization["bits"] == 8 else "")
+            )
         for p in llm.parameters():
             p.requires_grad_(False)
         head = llm.get_output_embeddings()
@@ -222,6 +257,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
             "type": type(self).__name__,
             "llm": type(base).__name__,
             "frozen_dtype": str(self.frozen_dtype).replace("torch.", ""),
+            **({"quantization": self.quantization} if self.quantization else {}),
             **self.lora_settings,
         }
 
