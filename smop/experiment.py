@@ -140,6 +140,8 @@ class DecodeRecord:
     seed: int = 0
     num_workers: int = 1
     sort_by_length: bool = True
+    # --quantization: the LLM quantized otherwise than in training (None: as trained)
+    quantization: Any = None
     versions: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from smop.data.datadir import check_inputs_agree, read_table
 from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
+from smop.decoders import quantization as quant
 from smop.experiment import EXPERT_USAGE, GENERATION, HYPOTHESES, DecodeRecord
 from smop.inference.settings import DecodeSettings
 from smop.inference.speech2text import Speech2Text
@@ -133,14 +134,18 @@ def inference(
     seed: int = 0,
     num_workers: int = 1,
     sort_by_length: bool = True,
+    quantization=None,
     **settings,
 ) -> List[Dict[str, str]]:
     """Decode each set with the model loaded once; the hypotheses of each set, by utterance id.
-    ``settings`` are those of :class:`DecodeSettings` (batch_size, beam_size, ...)."""
+    ``settings`` are those of :class:`DecodeSettings` (batch_size, beam_size, ...);
+    ``quantization`` overrides the LLM's (Speech2Text.from_pretrained)."""
     if ngpu > 1:
         raise NotImplementedError("decode with --ngpu 0 or 1; split the data over jobs for more")
     # As ESPnet's inference(): one Speech2Text decodes every batch of the loader.
-    speech2text = Speech2Text.from_files(train_config, model_file, "cuda" if ngpu > 0 else "cpu", **settings)
+    speech2text = Speech2Text.from_files(
+        train_config, model_file, "cuda" if ngpu > 0 else "cpu", quantization, **settings
+    )
     train_args = speech2text.train_args
     generation = generation_record(speech2text.model, speech2text.settings)
     generation.update(
@@ -228,6 +233,12 @@ def get_parser() -> config_argparse.ArgumentParser:
     group = parser.add_argument_group("The model")
     group.add_argument("--train_config", type=str, help="config.yaml written by training")
     group.add_argument("--model_file", type=str, help="a trained *.pth (trainable weights)")
+    group.add_argument(
+        "--quantization",
+        type=str_or_none,
+        help="decode with the LLM quantized otherwise than in training: a decoder_conf.quantization mapping "
+        "('{bits: 4}', '{bits: 8}') or none (unquantized); default: as trained",
+    )
     group = parser.add_argument_group("Search")
     group.add_argument("--batch_size", type=int, default=DEFAULTS.batch_size)
     group.add_argument("--beam_size", type=int, default=DEFAULTS.beam_size, help="1: greedy")
@@ -251,6 +262,8 @@ def main(cmd=None):
     kwargs.pop("log_level")
     try:
         sets = decode_sets(kwargs.pop("data_path_and_name_and_type"), kwargs.pop("output_dir"), kwargs.pop("key_file"))
+        if isinstance(args.quantization, str):  # a decode config's YAML gives the mapping itself
+            args.quantization = kwargs["quantization"] = quant.cli_value(args.quantization)
     except ValueError as e:
         parser.error(str(e))
     settings = DecodeSettings.from_dict(kwargs, "the decoding options")
@@ -266,6 +279,7 @@ def main(cmd=None):
             seed=args.seed,
             num_workers=args.num_workers,
             sort_by_length=args.sort_by_length,
+            quantization=args.quantization,
             versions=versions(),
         ).write()
     inference(sets, **kwargs)

@@ -57,6 +57,11 @@ def get_parser():
         help="longest segment a recording is cut into (default 30 s, less if the audio encoder takes less)",
     )
     p.add_argument("--num_workers", type=int, default=2, help="threads reading files while the model decodes")
+    p.add_argument(
+        "--quantization",
+        help="decode with the LLM quantized otherwise than in training: '{bits: 4}', '{bits: 8}' or none "
+        "(unquantized); default: as trained",
+    )
     p.add_argument("--log_level", default="WARNING", choices=("ERROR", "WARNING", "INFO", "DEBUG"))
     return p
 
@@ -145,11 +150,16 @@ def transcribe(args, out, start: float) -> int:
     """Decode every file; the number of files that failed. Latencies count from ``start``."""
     from tqdm import tqdm
 
+    from smop.decoders.quantization import cli_value
     from smop.inference.speech2text import Speech2Text
 
     marks = LandmarkFiles(args.landmarks, len(args.files))
     speech2text = Speech2Text.from_pretrained(
-        args.model, device=args.device, batch_size=args.batch_size, beam_size=args.beam_size
+        args.model,
+        device=args.device,
+        quantization=None if args.quantization is None else cli_value(args.quantization),
+        batch_size=args.batch_size,
+        beam_size=args.beam_size,
     )
     loaded = time.perf_counter() - start
     modalities = speech2text.model.modalities

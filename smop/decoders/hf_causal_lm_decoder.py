@@ -191,6 +191,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
             # float32; the ``self.to`` below casts them back to frozen_dtype (FrozenDtypeMixin), so
             # bf16 embeddings and head stay bf16. Activation checkpointing is smop's switch below.
             llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=False)
+            quant.keep_one_weight_layout(llm)
             logger.info(
                 f"{model_name_or_path}: linear layers in "
                 f"{quant.describe(self.quantization, frozen_dtype)}; embeddings and output head in {frozen_dtype}"

@@ -7,9 +7,12 @@ LLM on disk stays unquantized: every build quantizes it again, so a pack stores 
 """
 
 import importlib.util
+import logging
 from typing import Any, Dict, Mapping, Optional
 
 from smop.utils.frozen import DTYPES
+
+logger = logging.getLogger(__name__)
 
 BITS = (4, 8)
 TYPES = ("nf4", "fp4")  # bitsandbytes' 4-bit data types
@@ -82,3 +85,55 @@ def describe(quant: Optional[Dict], frozen_dtype: str) -> str:
         return f"8-bit (LLM.int8), {frozen_dtype} compute"
     double = ", double quantization" if quant["double_quant"] else ""
     return f"4-bit {quant['type']}{double}, {quant['compute_dtype']} compute"
+
+
+def cli_value(text: str):
+    """``--quantization``'s value: ``none`` (decode unquantized) or a YAML mapping (``{bits: 4}``)."""
+    if text.strip().lower() == "none":
+        return "none"
+    import yaml
+
+    value = yaml.safe_load(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"none or a mapping of {', '.join(KEYS)} such as '{{bits: 4, type: nf4}}', got {text!r}")
+    return value
+
+
+def override(decoder_conf: Mapping, quantization: Any) -> Dict:
+    """``decoder_conf`` of a trained model with the LLM quantized otherwise for decoding:
+    ``quantization`` None keeps the training's; ``"none"`` (or False) decodes unquantized; a
+    mapping as ``decoder_conf.quantization`` takes. A difference from training is logged: the
+    LoRA weights were trained against the other LLM, so hypotheses may differ from the model's
+    as trained (measure the WER before relying on it)."""
+    conf = dict(decoder_conf)
+    if quantization is None:
+        return conf
+    from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
+    from smop.tasks.config_check import constructor_params
+
+    frozen = conf.get("frozen_dtype", constructor_params(HFCausalLMDecoder)["frozen_dtype"].default)
+    trained = parse_quantization(conf.get("quantization"), "decoder_conf.quantization", frozen)
+    wanted = None if quantization in ("none", False) else parse_quantization(quantization, "quantization", frozen)
+    if wanted != trained:
+        logger.warning(
+            f"note: decoding with the LLM's linear layers in {describe(wanted, frozen)}; the model was trained "
+            f"with them in {describe(trained, frozen)}, so its hypotheses may differ from the trained model's"
+        )
+    conf["quantization"] = wanted
+    return conf
+
+
+def keep_one_weight_layout(llm) -> int:
+    """Keep bitsandbytes from repacking 4-bit weights for its CPU inference kernel; the number of
+    Linear4bit layers. On CPUs with AVX512-BF16, bitsandbytes 0.50 repacks a layer's weight at its
+    first forward in eval mode without gradients, and from then on computes every forward with
+    that kernel: in bfloat16 whatever ``compute_dtype`` says, and without a backward, so after a
+    validation pass the LoRA adapters below such a layer got no gradient (found by
+    test/smop/decoders/test_quantization.py). One layout gives training, validation and decoding
+    the same arithmetic on every CPU."""
+    from bitsandbytes.nn import Linear4bit
+
+    layers = [m for m in llm.modules() if isinstance(m, Linear4bit)]
+    for m in layers:
+        m.support_avx512bf16_for_cpu = False
+    return len(layers)

@@ -7,6 +7,7 @@ import yaml
 
 from smop.data.inputs import INPUTS, MODALITIES, modality_of
 from smop.data.mouth_roi import MouthCropSettings
+from smop.decoders.quantization import describe as describe_quantization
 from smop.experiment import describe_projector
 from smop.inference.pack_results import PackResults
 from smop.inference.pretrained import PretrainedPart
@@ -126,6 +127,8 @@ def _model_rows(info: CardInfo, modality: str) -> List[str]:
         )
     else:
         lora = ""
+    if dec and dec.get("quantization"):  # stored unquantized, quantized again at load
+        lora = f" (linear layers in {describe_quantization(dec['quantization'], dec['frozen_dtype'])}){lora}"
     rows.append(
         f"| LLM | {COMPONENTS.get(c.get('decoder'), c.get('decoder'))} {source('decoder')}, frozen{lora} "
         "| LoRA and modality markers |"

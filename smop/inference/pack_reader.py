@@ -35,12 +35,14 @@ class PackedModel:
     mouth_crop: Optional[MouthCropSettings]
     parts: List[PretrainedPart]
 
-    def build_model(self, device: str = "cpu"):
-        """The model with its trained weights (read without pickle), and its config as a Namespace."""
+    def build_model(self, device: str = "cpu", quantization=None):
+        """The model with its trained weights (read without pickle), and its config as a Namespace.
+        The LLM is quantized as the config says (the pack holds it unquantized), or as
+        ``quantization`` overrides (SmopAVSRTask.build_trained_model)."""
         from smop.tasks.avsr import SmopAVSRTask
 
         return SmopAVSRTask.build_trained_model(
-            argparse.Namespace(**self.config), self.folder / pack_layout.WEIGHTS, device
+            argparse.Namespace(**self.config), self.folder / pack_layout.WEIGHTS, device, quantization
         )
 
 

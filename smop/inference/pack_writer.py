@@ -228,6 +228,8 @@ def write_pack(opts: PackOptions) -> Path:
                 "decode_tag": decoding and decoding.tag,
             },
             "modality": modality_of(packed_config),
+            # The LLM is stored unquantized; loading quantizes it again as decoder_conf says.
+            "quantization": (packed_config.get("decoder_conf") or {}).get("quantization"),
             "pretrained": [p.to_dict() for p in parts],
             "mouth_crop": pack_layout.MOUTH_CROP if crop is not None else None,
             "results": scored.to_dict() if scored else None,

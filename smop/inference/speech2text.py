@@ -81,29 +81,37 @@ class Speech2Text:
         self.collate = SmopAVSRTask.build_collate_fn(train_args, False)
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str, device: str = "cpu", **settings) -> "Speech2Text":
+    def from_pretrained(cls, name_or_dir: str, device: str = "cpu", quantization=None, **settings) -> "Speech2Text":
         """A packed model from a local folder or a hub id in the local Hugging Face cache (never
         downloaded). ``settings`` override the pack's decoding settings: batch_size, beam_size,
-        max_new_tokens_per_second, max_new_tokens_min, early_stopping, dtype."""
+        max_new_tokens_per_second, max_new_tokens_min, early_stopping, dtype. ``quantization``
+        decodes with the LLM quantized otherwise than in training, with a logged note: a
+        ``decoder_conf.quantization`` mapping (``{"bits": 4}``), or ``"none"``; None: as trained."""
         from smop.inference.pack_reader import read_pack
 
-        return cls.from_pack(read_pack(name_or_dir), device, **settings)
+        return cls.from_pack(read_pack(name_or_dir), device, quantization, **settings)
 
     @classmethod
-    def from_pack(cls, packed, device: str = "cpu", **settings) -> "Speech2Text":
+    def from_pack(cls, packed, device: str = "cpu", quantization=None, **settings) -> "Speech2Text":
         """A pack already read (``smop.inference.pack_reader.PackedModel``); as :meth:`from_pretrained`."""
-        model, args = packed.build_model(device)
+        model, args = packed.build_model(device, quantization)
         return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
 
     @classmethod
     def from_files(
-        cls, train_config: Optional[str], model_file: Optional[str], device: str = "cpu", **settings
+        cls,
+        train_config: Optional[str],
+        model_file: Optional[str],
+        device: str = "cpu",
+        quantization=None,
+        **settings,
     ) -> "Speech2Text":
         """An experiment's model: its training config and a checkpoint (as ESPnet's Speech2Text takes
-        ``asr_train_config`` and ``asr_model_file``); ``settings`` change DecodeSettings' defaults."""
+        ``asr_train_config`` and ``asr_model_file``); ``settings`` change DecodeSettings' defaults;
+        ``quantization`` as in :meth:`from_pretrained`."""
         from smop.tasks.avsr import SmopAVSRTask
 
-        model, args = SmopAVSRTask.build_model_from_file(train_config, model_file, device)
+        model, args = SmopAVSRTask.build_model_from_file(train_config, model_file, device, quantization)
         return cls(model, args, DecodeSettings().replace(**settings), device)
 
     @property

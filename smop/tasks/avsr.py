@@ -4,7 +4,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 from espnet2.tasks.abs_task import AbsTask
@@ -20,6 +20,7 @@ from smop.data.datadir import DataDirError, check_inputs_agree
 from smop.data.inputs import DEFAULT_MODALITY, MODALITIES
 from smop.data.loaders import register_data_types
 from smop.data.preprocessor import SmopPreprocessor
+from smop.decoders import quantization as quant
 from smop.decoders.abs_decoder import AbsDecoder, TextEncoder
 from smop.decoders.hf_causal_lm_decoder import HFCausalLMDecoder
 from smop.encoders.abs_audio_encoder import AbsAudioEncoder
@@ -290,11 +291,13 @@ class SmopAVSRTask(AbsTask):
         config_file: Optional[Union[Path, str]] = None,
         model_file: Optional[Union[Path, str]] = None,
         device: str = "cpu",
+        quantization: Any = None,
     ) -> Tuple[SmopAVSRModel, argparse.Namespace]:
         """Rebuild pretrained parts from their sources, then overlay the trained weights.
 
         Unlike AbsTask's version, the checkpoint is read with ``weights_only=True`` (no pickle
-        code runs) and must match the trainable part of the model exactly.
+        code runs) and must match the trainable part of the model exactly. ``quantization``: see
+        :meth:`build_trained_model`.
         """
         import yaml
 
@@ -304,15 +307,25 @@ class SmopAVSRTask(AbsTask):
             config_file = Path(model_file).parent / CONFIG  # beside the checkpoints, as ESPnet writes it
         with open(config_file, encoding="utf-8") as f:
             args = argparse.Namespace(**yaml.safe_load(f))
-        return cls.build_trained_model(args, model_file, device)
+        return cls.build_trained_model(args, model_file, device, quantization)
 
     @classmethod
     def build_trained_model(
-        cls, args: argparse.Namespace, model_file: Optional[Union[Path, str]] = None, device: str = "cpu"
+        cls,
+        args: argparse.Namespace,
+        model_file: Optional[Union[Path, str]] = None,
+        device: str = "cpu",
+        quantization: Any = None,
     ) -> Tuple[SmopAVSRModel, argparse.Namespace]:
         """``build_model`` from a config, then the trained weights of ``model_file`` (``.pth`` or
-        ``.safetensors``, read without pickle) over it."""
+        ``.safetensors``, read without pickle) over it. ``quantization`` decodes with the LLM
+        quantized otherwise than in training (None: as trained; ``"none"``: unquantized; a
+        ``decoder_conf.quantization`` mapping; smop.decoders.quantization.override); the returned
+        config says what was built. Checkpoints hold no LLM weight, so either way they load."""
         state = None if model_file is None else load_model_state(model_file)  # a bad path fails before the build
+        if quantization is not None:
+            args = argparse.Namespace(**vars(args))
+            args.decoder_conf = quant.override(args.decoder_conf or {}, quantization)
         cls.check_args(args)  # a trained model's config enters here (decoding, packs)
         model = cls.build_model(args)
         if state is not None:
