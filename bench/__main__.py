@@ -32,6 +32,7 @@ CASES = (
     "data_prep_speed",
     "landmark_speed",
     "long_form",
+    "llm_quantization",
 )
 # A case that runs on one device only, and why.
 ONLY_ON = {

@@ -124,15 +124,10 @@ def lrs3_training_batch(seconds: float = 5.0) -> dict:
 
 def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:
     """Paths of the three models under ``root`` (written once, then reused)."""
-    from transformers import (
-        LlamaConfig,
-        LlamaForCausalLM,
-        WhisperConfig,
-        WhisperForConditionalGeneration,
-    )
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
 
     from smop.encoders.avhubert.fairseq_writer import save_avhubert_fairseq
-    from smop.utils.hf_release import save_whisper, train_spm_tokenizer
+    from smop.utils.hf_release import save_whisper
 
     root = Path(root)
     paths = {
@@ -149,16 +144,28 @@ def real_size_models(root: Path, dtype=torch.bfloat16) -> dict:
         )
         convert_fairseq_checkpoint(pt, paths["avhubert"])
         os.unlink(pt)
-    if not (paths["llm"] / "config.json").exists():
-        tok = train_spm_tokenizer(["transcribe speech and video to text"] * 50, root / "tokenizer", vocab_size=300)
-        from transformers import AutoTokenizer
+    real_size_llm(paths["llm"], dtype)
+    return {k: str(v) for k, v in paths.items()}
 
+
+def real_size_llm(path: Path, dtype=torch.bfloat16) -> str:
+    """Llama-3.2-1B's architecture with random weights and a small tokenizer, saved under ``path``
+    (written once, then reused)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from smop.utils.hf_release import train_spm_tokenizer
+
+    path = Path(path)
+    if not (path / "config.json").exists():
+        tok = train_spm_tokenizer(
+            ["transcribe speech and video to text"] * 50, path.parent / "tokenizer", vocab_size=300
+        )
         t = AutoTokenizer.from_pretrained(str(tok))
         with torch.device("cpu"):
             torch.manual_seed(0)
             model = LlamaForCausalLM(
                 LlamaConfig(bos_token_id=t.bos_token_id, eos_token_id=t.eos_token_id, **LLAMA_32_1B)
             )
-        model.to(dtype).save_pretrained(paths["llm"])
-        t.save_pretrained(paths["llm"])
-    return {k: str(v) for k, v in paths.items()}
+        model.to(dtype).save_pretrained(path)
+        t.save_pretrained(path)
+    return str(path)
