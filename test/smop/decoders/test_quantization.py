@@ -248,3 +248,27 @@ def test_the_command_line_value(tmp_path):
     assert quant.cli_value("none") == "none" and quant.cli_value("{bits: 8}") == {"bits": 8}
     with pytest.raises(ValueError, match="none or a mapping of bits, type"):
         quant.cli_value("4")
+
+
+def test_two_processes_train_and_resume_the_4bit_model(tmp_path, pretrained, datadir, llm, trained):
+    """torchrun with two gloo ranks (as README's distributed training on CPUs), then a resumed
+    epoch: the quantized frozen LLM goes through DDP's start-up broadcast and ESPnet's resume."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = _write_config(tmp_path / "c.yaml", pretrained, datadir, llm, quantization=FOUR_BITS)
+    exp = tmp_path / "exp"
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path / "tmp")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "smop.bin.avsr_train", "--config", str(cfg), "--output_dir", str(exp), "--ngpu", "0"]
+    cmd += ["--multiprocessing_distributed", "false", "--dist_backend", "gloo"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    state = load_model_state(exp / "valid.loss.ave.pth")
+    assert set(state) == set(load_model_state(trained["4bit"] / "valid.loss.ave.pth"))
+    SmopAVSRTask.main(cmd=["--config", str(cfg), "--output_dir", str(exp), "--max_epoch", "2", "--resume", "true"])
+    assert (exp / "2epoch.pth").is_file()
+    resumed = load_model_state(exp / "2epoch.pth")
+    assert set(resumed) == set(state) and any(not torch.equal(resumed[k], state[k]) for k in state)
