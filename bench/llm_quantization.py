@@ -116,9 +116,16 @@ def worker(llm: str, setting: str, batch: int, seconds: float, device: Device, a
     return dict(setting=setting, frozen=frozen, peak=peak, resting=resting, step_s=step_s, decode_s=decode_s)
 
 
-def run(root: Path, seconds: float = 5.0, batch: Optional[int] = None, device: Device = Device()) -> List[Row]:
-    """``batch``: utterances per step (default: 1 on a CPU, the LRS3 recipe's step on a GPU)."""
-    llm = real_size_llm(Path(root) / "llama-3.2-1b")
+def run(
+    root: Path,
+    seconds: float = 5.0,
+    batch: Optional[int] = None,
+    device: Device = Device(),
+    llm: Optional[str] = None,
+) -> List[Row]:
+    """``batch``: utterances per step (default: 1 on a CPU, the LRS3 recipe's step on a GPU);
+    ``llm``: another LLM directory than the real-size one (the tests' tiny Llama)."""
+    llm = llm or real_size_llm(Path(root) / "llama-3.2-1b")
     lrs3 = lrs3_training_batch(seconds)
     batch = batch or (lrs3["utterances"] if device.gpu else 1)
     amp = device.gpu and lrs3["use_amp"]

@@ -85,6 +85,17 @@ def test_train_memory_settings(pretrained, tmp_path):
     assert size.met is True
 
 
+def test_llm_quantization(pretrained, tmp_path):
+    pytest.importorskip("bitsandbytes", reason="bitsandbytes (tools/install.sh --extra quant) is not installed")
+    from bench import llm_quantization
+
+    rows = _figures(llm_quantization.run(tmp_path, seconds=1.0, batch=1, device=CPU, llm=pretrained["llm"]), 8)
+    four = rows["10 frozen LLM weights, 4-bit NF4 (double quant, float32 compute) vs bf16"]
+    eight = rows["10 frozen LLM weights, 8-bit LLM.int8 vs bf16"]
+    assert 0 < four.ratio < eight.ratio < 1 and four.met is (four.ratio <= 0.45)
+    assert all(r.ratio > 0 for r in rows.values())
+
+
 def test_lrs3_training_batch_is_the_recipes_step():
     from bench.real_sizes import lrs3_training_batch
 
