@@ -180,6 +180,12 @@ def test_a_pack_records_the_quantization_and_decodes_the_same(trained, datadir, 
     hyps = s2t(speech=[wav[k] for k in keys], video=[video[k] for k in keys])
     assert {k: h.text for k, h in zip(keys, hyps)} == expected and len(keys) == 6
 
+    from smop.bin import transcribe
+
+    wav_file = sorted((datadir / "media").glob("*.wav"))[0]
+    with pytest.raises(SystemExit, match="smop-transcribe: none or a mapping of bits, type"):
+        transcribe.main([str(wav_file), "--model", str(moved), "--quantization", "4"])
+
 
 def test_a_bf16_model_decodes_with_a_4bit_llm_and_the_other_way(trained, datadir, tmp_path, caplog):
     from smop import Speech2Text
@@ -244,10 +250,17 @@ def test_config_errors_name_the_fix(tmp_path, pretrained, datadir, llm, monkeypa
     )
 
 
-def test_the_command_line_value(tmp_path):
+def test_the_command_line_value(tmp_path, capsys):
+    from smop.bin import avsr_inference
+
     assert quant.cli_value("none") == "none" and quant.cli_value("{bits: 8}") == {"bits": 8}
     with pytest.raises(ValueError, match="none or a mapping of bits, type"):
         quant.cli_value("4")
+    with pytest.raises(SystemExit):
+        avsr_inference.main(
+            ["--output_dir", str(tmp_path), "--data_path_and_name_and_type", "a,speech,wav16k", "--quantization", "4"]
+        )
+    assert "error: none or a mapping of bits, type, double_quant, compute_dtype" in capsys.readouterr().err
 
 
 def test_two_processes_train_and_resume_the_4bit_model(tmp_path, pretrained, datadir, llm, trained):
