@@ -13,7 +13,7 @@ from smop.decoders import quantization as quant
 from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds, TextEncoder
 from smop.decoders.sequence_layout import build_llm_inputs
 from smop.utils.frozen import FrozenDtypeMixin, enable_activation_checkpointing, parse_dtype
-from smop.utils.pretrained import resolve_pretrained_dir
+from smop.utils.pretrained import NO_REMOTE_CODE, resolve_pretrained_dir
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _contiguous_input(module, args):
 def load_tokenizer(model_name_or_path: str):
     """The LLM's own tokenizer, from a local directory or the HF cache (never downloaded)."""
     path = resolve_pretrained_dir(model_name_or_path, MODEL_PATH_NAME)
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return AutoTokenizer.from_pretrained(path, **NO_REMOTE_CODE)
 
 
 def unmatched_lora_targets(module_names: Sequence[str], targets: Union[str, Sequence[str]]) -> List[str]:
@@ -139,7 +139,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
 
         path = resolve_pretrained_dir(model_name_or_path, f"{key}.model_name_or_path")
         with init_empty_weights():
-            llm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path, local_files_only=True))
+            llm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path, **NO_REMOTE_CODE))
         missing = unmatched_lora_targets([n for n, _ in llm.named_modules()], lora_target_modules)
         if missing:
             raise ValueError(f"{key}.lora_target_modules: {_lora_targets_message(missing, model_name_or_path)}")
@@ -175,7 +175,7 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
             extra["quantization_config"] = quant.bnb_config(self.quantization)
         llm, info = AutoModelForCausalLM.from_pretrained(
             resolve_pretrained_dir(model_name_or_path, MODEL_PATH_NAME),
-            local_files_only=True,
+            **NO_REMOTE_CODE,
             dtype=self.frozen_dtype,
             output_loading_info=True,
             **extra,

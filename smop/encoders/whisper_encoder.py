@@ -11,7 +11,7 @@ from smop.encoders.abs_audio_encoder import AbsAudioEncoder
 from smop.encoders.whisper_log_mel import WhisperLogMel
 from smop.utils.frozen import FreezableMixin, enable_activation_checkpointing, freeze_module, parse_dtype
 from smop.utils.masks import check_batch, make_pad_mask
-from smop.utils.pretrained import resolve_pretrained_dir
+from smop.utils.pretrained import NO_REMOTE_CODE, resolve_pretrained_dir
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,10 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         super().__init__()
         self.freeze = freeze
         self.length_aware = length_aware
+        folder = resolve_pretrained_dir(model_name_or_path, "model_name_or_path of the Whisper encoder")
         model, info = WhisperModel.from_pretrained(
-            resolve_pretrained_dir(model_name_or_path, "model_name_or_path of the Whisper encoder"),
-            local_files_only=True,
+            folder,
+            **NO_REMOTE_CODE,
             output_loading_info=True,
         )
         missing = [k for k in info["missing_keys"] if k.startswith("encoder.")]
@@ -56,7 +57,7 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
         del model  # the text decoder is not used
         config: WhisperConfig = self.encoder.config
         try:
-            fe = WhisperFeatureExtractor.from_pretrained(model_name_or_path, local_files_only=True)
+            fe = WhisperFeatureExtractor.from_pretrained(folder, **NO_REMOTE_CODE)
         except OSError:
             logger.warning(f"{model_name_or_path}: no preprocessor_config.json; using Whisper's defaults")
             fe = WhisperFeatureExtractor(feature_size=config.num_mel_bins)

@@ -13,10 +13,13 @@ from smop.inference import pack_layout
 from smop.inference.pretrained import PretrainedPart, resolve, resolved_revision, with_parts
 from smop.inference.settings import DecodeSettings
 from smop.utils.io import sha256_of
+from smop.utils.pretrained import refuse_custom_code
 
 logger = logging.getLogger(__name__)
 
-# Small files whose checksums are checked at load (the pretrained parts may be gigabytes).
+# The files whose checksums in meta.yaml are checked at load: these, and the pretrained parts the
+# pack holds (hashing costs about 0.75 s a GB, on top of reading the weights, which the page cache
+# then serves). The card and its images are free to edit.
 CHECKED = (
     pack_layout.CONFIG,
     pack_layout.DECODE,
@@ -24,6 +27,29 @@ CHECKED = (
     pack_layout.MOUTH_CROP,
     pack_layout.REFERENCE_FACE,
 )
+
+
+def check_files(folder: Path, listed: dict) -> None:
+    """Each file of CHECKED and of pretrained/ against the checksum meta.yaml lists for it; a file
+    in pretrained/ that meta.yaml does not list is refused too (transformers reads what a model
+    folder holds: an added index or tokenizer file would change what is built)."""
+    parts = folder / pack_layout.PRETRAINED
+    held = sorted(f.relative_to(folder).as_posix() for f in parts.rglob("*") if f.is_file()) if parts.is_dir() else []
+    for name in held:
+        if name not in listed:
+            raise pack_layout.PackError(
+                f"{folder / name}: not among the files {pack_layout.META} lists (added after packing); remove it"
+            )
+    for name in [*CHECKED, *sorted(n for n in listed if n.startswith(pack_layout.PRETRAINED + "/"))]:
+        want = listed.get(name)
+        if want is None:
+            continue
+        if not (folder / name).is_file():
+            raise pack_layout.PackError(f"{folder}: {name} is missing")
+        if sha256_of(folder / name) != want:
+            raise pack_layout.PackError(
+                f"{folder / name}: does not match the checksum in {pack_layout.META} (damaged or edited)"
+            )
 
 
 @dataclass
@@ -60,20 +86,13 @@ def read_pack(name_or_dir: str) -> PackedModel:
     version = meta.get("smop_pack")
     if version != pack_layout.FORMAT:
         raise pack_layout.PackError(f"{folder}: pack format {version!r}; this smop reads format {pack_layout.FORMAT}")
-    for name in CHECKED:
-        want = meta.get("files", {}).get(name)
-        if want is None:
-            continue
-        if not (folder / name).is_file():
-            raise pack_layout.PackError(f"{folder}: {name} is missing")
-        if sha256_of(folder / name) != want:
-            raise pack_layout.PackError(
-                f"{folder}: {name} does not match the checksum in {pack_layout.META} (damaged or edited)"
-            )
+    check_files(folder, meta.get("files") or {})
     parts = [PretrainedPart(**p) for p in meta.get("pretrained", [])]
     local = {}
     for part in parts:
         local[part.config_key] = resolve(part, folder)
+        if part.kind == "dir":  # before anything builds from it; one line, as for the pack's other files
+            refuse_custom_code(Path(local[part.config_key]), part.config_key)
         found = resolved_revision(local[part.config_key])
         if part.revision and found and found != part.revision:
             logger.warning(

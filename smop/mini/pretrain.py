@@ -37,6 +37,7 @@ from smop.mini.lm import pretrain_causal_lm
 from smop.utils.hf_release import save_llama, save_whisper, train_spm_tokenizer
 from smop.utils.log import setup_logging
 from smop.utils.masks import make_pad_mask
+from smop.utils.pretrained import NO_REMOTE_CODE
 
 logger = logging.getLogger("mini_pretrain")
 
@@ -358,7 +359,7 @@ def pretrain_llm(args, out: Path):
     texts = [line.strip() for line in args.lm_text.read_text(encoding="utf-8").splitlines() if line.strip()]
     prompts = list(HFCausalLMDecoder.prompts().values())  # the mini configs keep the decoder's prompts
     tok_dir = train_spm_tokenizer(texts + prompts * 50, out.parent / "tokenizer", vocab_size=args.vocab_size)
-    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), **NO_REMOTE_CODE)
     torch.manual_seed(args.seed)
     model = LlamaForCausalLM(
         LlamaConfig(
@@ -433,7 +434,11 @@ def main(cmd=None):
     args.out_dir.mkdir(parents=True, exist_ok=True)
     models = args.models.split(",")
     llm_dir = args.out_dir / "llm"
-    tokenizer = pretrain_llm(args, llm_dir) if "llm" in models else AutoTokenizer.from_pretrained(str(llm_dir))
+    tokenizer = (
+        pretrain_llm(args, llm_dir)
+        if "llm" in models
+        else AutoTokenizer.from_pretrained(str(llm_dir), **NO_REMOTE_CODE)
+    )
 
     chars = CharUnits(read_scp(str(args.train_dir / "text")).values())
     if "whisper" in models:

@@ -12,6 +12,8 @@ from typing import Iterable, Union
 
 import torch
 
+from smop.utils.pretrained import NO_REMOTE_CODE
+
 PathLike = Union[str, Path]
 
 
@@ -57,7 +59,7 @@ def train_spm_tokenizer(texts: Iterable[str], out_dir: PathLike, vocab_size: int
         src = Path(tmp) / "src"
         src.mkdir()
         shutil.copy(prefix + ".model", src / "tokenizer.model")
-        tokenizer = LlamaTokenizer.from_pretrained(str(src))
+        tokenizer = LlamaTokenizer.from_pretrained(str(src), **NO_REMOTE_CODE)
         tokenizer.save_pretrained(out_dir)
     return out_dir
 
@@ -67,7 +69,7 @@ def save_llama(out_dir: PathLike, tokenizer_dir: PathLike, model=None, seed: int
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     out_dir = Path(out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), **NO_REMOTE_CODE)
     if model is None:
         torch.manual_seed(seed)
         config = dict(config)

@@ -4,12 +4,18 @@ transformers reports a missing local directory as a malformed repo id ("Repo id 
 form ...") or as a failed connection; these checks say what is wrong and how to fix it first.
 """
 
+import json
 import re
 from pathlib import Path
 from typing import Callable, Optional
 
 # [<owner>/]<name>, as the hub spells repository ids (a few old ones have no owner: gpt2)
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?")
+# The files of a model directory in which transformers looks for ``auto_map`` (custom Python classes
+# shipped with the model, which it offers to import and run).
+CODE_MAPS = ("config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json")
+# Every from_pretrained passes this: smop never imports code that comes with a model.
+NO_REMOTE_CODE = {"local_files_only": True, "trust_remote_code": False}
 
 
 class PretrainedError(FileNotFoundError, ValueError):
@@ -58,7 +64,28 @@ def resolve_pretrained_dir(name_or_path: str, key: str) -> str:
             f"(~/.cache/huggingface/hub, or $HF_HOME/hub) here; nothing is downloaded at run time."
         )
 
-    return str(locate_dir(name_or_path, "config.json", fail))
+    folder = locate_dir(name_or_path, "config.json", fail)
+    refuse_custom_code(folder, key)
+    return str(folder)
+
+
+def refuse_custom_code(folder: Path, key: str) -> None:
+    """Refuse a model directory that ships its own Python classes (``auto_map``): transformers
+    would ask whether to run them ("Do you wish to run the custom code? [y/N]"), and a ``y`` from
+    a pipe runs whatever the folder holds. smop builds only the architectures transformers has."""
+    for name in CODE_MAPS:
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        try:
+            declared = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise PretrainedError(f"{key}: {path}: not readable JSON ({e})") from None
+        if isinstance(declared, dict) and "auto_map" in declared:
+            raise PretrainedError(
+                f"{key}: {path} declares custom code (auto_map), which smop never runs; "
+                "use a model of an architecture transformers has, without auto_map"
+            )
 
 
 def cached_snapshot(repo_id: str) -> Optional[str]:

@@ -1,0 +1,120 @@
+"""Bad packs and bad input, tried as a hostile user would (the fault battery of issue 24): each is
+refused with a one-line error naming the file, or handled, and never costs the other files."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from smop.inference import pack_layout
+from smop.utils.io import sha256_of
+from tiny_pack import build_tiny_pack, write_wave
+
+
+@pytest.fixture(scope="module")
+def audio_pack(tmp_path_factory, pretrained):
+    return build_tiny_pack(tmp_path_factory.mktemp("audio_pack"), pretrained, "audio")
+
+
+def copy_pack(pack: Path, dst: Path) -> Path:
+    shutil.copytree(pack, dst)
+    for f in dst.rglob("*"):
+        f.chmod(0o755 if f.is_dir() else 0o644)
+    return dst
+
+
+def restamp(pack: Path) -> None:
+    """meta.yaml's checksums made to match the files again (an edit whose author re-stamped them)."""
+    meta = yaml.safe_load((pack / pack_layout.META).read_text())
+    meta["files"] = {
+        f.relative_to(pack).as_posix(): sha256_of(f)
+        for f in sorted(pack.rglob("*"))
+        if f.is_file() and f.name != pack_layout.META
+    }
+    (pack / pack_layout.META).write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def test_pack_layout(audio_pack):
+    print(sorted(p.relative_to(audio_pack).as_posix() for p in audio_pack.rglob("*")))
+
+
+# ------------------------------------------------------------------ a pack never runs its own code
+EVIL = """from pathlib import Path
+Path({marker!r}).write_text("ran")
+"""
+
+
+@pytest.mark.parametrize("declared_in", ["config.json", "tokenizer_config.json"])
+def test_a_pack_whose_llm_declares_custom_code_is_refused_naming_the_file(
+    audio_pack, tmp_path, declared_in, capsys, monkeypatch
+):
+    from smop.bin import transcribe
+    from smop.inference.speech2text import Speech2Text
+    from smop.utils.pretrained import PretrainedError
+
+    pack = copy_pack(audio_pack, tmp_path / "pack")
+    llm = pack / pack_layout.PRETRAINED / "decoder"
+    marker = tmp_path / "PWNED"
+    (llm / "evil.py").write_text(EVIL.format(marker=str(marker)))
+    config = json.loads((llm / declared_in).read_text())
+    config["auto_map"] = {
+        "AutoConfig": "evil.EvilConfig",
+        "AutoModelForCausalLM": "evil.Evil",
+        "AutoTokenizer": ["evil.Tok", None],
+    }
+    (llm / declared_in).write_text(json.dumps(config))
+    restamp(pack)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("y\n" * 10))  # a `yes |` pipe
+    with pytest.raises(
+        PretrainedError, match=f"{llm / declared_in} declares custom code .auto_map., which smop never runs"
+    ):
+        Speech2Text.from_pretrained(str(pack))
+    wave = tmp_path / "a.wav"
+    write_wave(wave, 1.0)
+    with pytest.raises(SystemExit) as e:
+        transcribe.main(["--model", str(pack), str(wave)])
+    assert str(llm / declared_in) in str(e.value) and "\n" not in str(e.value)
+    assert "custom code? [y/N]" not in capsys.readouterr().out
+    assert not marker.exists()
+
+
+def test_every_model_config_and_tokenizer_load_refuses_remote_code():
+    """Each transformers from_pretrained call in smop passes NO_REMOTE_CODE (trust_remote_code=False)."""
+    import re
+
+    import smop
+
+    calls = []
+    for path in Path(smop.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        for m in re.finditer(r"(\w+)\.from_pretrained\(", text):
+            if m.group(1) == "Speech2Text":  # smop's own, in docstrings and the card
+                continue
+            depth, end = 1, m.end()
+            while depth:
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                end += 1
+            calls.append(f"{path.name}: {text[m.start() : end]}")
+    assert len(calls) >= 6, calls
+    assert not [c for c in calls if "**NO_REMOTE_CODE" not in c], calls
+
+
+def test_damaged_or_added_pretrained_files_are_refused_by_the_packs_checksums(audio_pack, tmp_path):
+    from smop.inference.pack_reader import read_pack
+
+    pack = copy_pack(audio_pack, tmp_path / "damaged")
+    weights = pack / pack_layout.PRETRAINED / "decoder" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(pack_layout.PackError, match=f"{weights}: does not match the checksum in meta.yaml"):
+        read_pack(str(pack))
+    pack = copy_pack(audio_pack, tmp_path / "added")
+    extra = pack / pack_layout.PRETRAINED / "decoder" / "model.safetensors.index.json"
+    extra.write_text("{}")
+    with pytest.raises(pack_layout.PackError, match=f"{extra}: not among the files meta.yaml lists"):
+        read_pack(str(pack))
+    extra.unlink()
+    assert read_pack(str(pack)).folder == pack
