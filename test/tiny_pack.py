@@ -22,7 +22,13 @@ def build_tiny_pack(root: Path, pretrained: dict, modality: str = "audio") -> Pa
     write_mean_face(root / "mean_face.npy")
     MouthCropSettings.of_face(root / "mean_face.npy", 96, None, 12).write(data / CROP_SETTINGS)
     config = write_train_config(
-        root / "train.yaml", pretrained, data, modality=modality, max_epoch=1, num_iters_per_epoch=2
+        root / "train.yaml",
+        pretrained,
+        data,
+        modality=modality,
+        max_epoch=1,
+        num_iters_per_epoch=2,
+        audio_encoder_conf={"length_aware": True},  # as the mini recipes: a waveform is not padded to 30 s
     )
     if modality == "audio":  # no video encoder to carry
         cfg = yaml.safe_load(config.read_text())

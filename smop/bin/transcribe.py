@@ -73,7 +73,7 @@ def read_ahead(files: List[Path], read, workers: int, ahead: int) -> Iterator[Tu
         t = time.perf_counter()
         try:
             return read(path), time.perf_counter() - t
-        except (DataError, OSError, ValueError) as e:
+        except (DataError, OSError, ValueError, RuntimeError) as e:  # this file's error; the others go on
             return e, time.perf_counter() - t
 
     with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
@@ -220,7 +220,7 @@ def decode_batch(speech2text, good, report: Report, max_segment_seconds: Optiona
             max_segment_seconds,
             ids=[str(p) for p, _, _ in good],
         )
-    except (DataError, ValueError) as e:
+    except (DataError, ValueError, RuntimeError) as e:  # RuntimeError: from the model, on this input
         if len(good) == 1:
             report.error(good[0][0], e, good[0][2])
         else:

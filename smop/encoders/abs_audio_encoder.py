@@ -17,6 +17,10 @@ class AbsAudioEncoder(AbsComponent, ABC):
         """The longest waveform (16 kHz samples) the encoder takes; None: no limit."""
         return None
 
+    def min_input_samples(self) -> int:
+        """The shortest waveform (16 kHz samples) the encoder takes."""
+        return 1
+
     @abstractmethod
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError

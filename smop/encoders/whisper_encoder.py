@@ -88,6 +88,9 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
     def max_input_samples(self) -> int:
         return self.window_samples  # the 30 s window of Whisper's positional embeddings
 
+    def min_input_samples(self) -> int:
+        return self.log_mel.n_fft // 2 + 1  # the STFT's reflection padding needs more than half a window
+
     def output_lengths(self, speech_lengths: torch.Tensor) -> torch.Tensor:
         mel = self.log_mel.num_frames(speech_lengths)
         return torch.div(mel + 1, 2, rounding_mode="floor")
@@ -102,6 +105,11 @@ class WhisperAudioEncoder(FreezableMixin, AbsAudioEncoder):
                 f"({self.window_samples / SAMPLE_RATE:.1f} s); got {int(speech_lengths.max())}. "
                 "Cut long utterances in data preparation; for long recordings, Speech2Text.transcribe and "
                 "smop-transcribe cut them into segments."
+            )
+        if bool((speech_lengths < self.min_input_samples()).any()):
+            raise ValueError(
+                f"Whisper encodes at least {self.min_input_samples()} samples "
+                f"({1000 * self.min_input_samples() / SAMPLE_RATE:.1f} ms); got {int(speech_lengths.min())}"
             )
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
             if self.length_aware:

@@ -74,14 +74,21 @@ def cut_points(frames: int, max_frames: int, energy: Optional[np.ndarray] = None
     return cuts + [frames]
 
 
-def split(speech: Optional[np.ndarray], video: Optional[np.ndarray], max_frames: int) -> List[Segment]:
+def split(
+    speech: Optional[np.ndarray], video: Optional[np.ndarray], max_frames: int, min_samples: int = 1
+) -> List[Segment]:
     """A recording's inputs cut into segments of at most ``max_frames`` frames. ``speech`` (16 kHz)
-    and ``video`` (25 fps), when both are given, are aligned at 640 samples per frame."""
+    and ``video`` (25 fps), when both are given, are aligned at 640 samples per frame. The last
+    segment of a cut recording, whose last frame may hold a few samples only, is padded with
+    silence to whole frames when it has fewer than ``min_samples`` (too few for the audio encoder:
+    Whisper's STFT takes 201)."""
     if speech is None and video is None:
         raise ValueError("nothing to split: no speech and no video")
     frames = video.shape[0] if video is not None else -(-speech.size // SAMPLES_PER_FRAME)
     energy = frame_energy(speech, frames) if speech is not None else None
     cuts = cut_points(frames, max_frames, energy)
+    if speech is not None and len(cuts) > 2 and speech.size - cuts[-2] * SAMPLES_PER_FRAME < min_samples:
+        speech = np.pad(speech, (0, max(0, frames * SAMPLES_PER_FRAME - speech.size)))
     return [
         Segment(
             a,

@@ -148,6 +148,12 @@ class Speech2Text:
                     f"{uid}: speech must be a non-empty mono float waveform (S,) at 16 kHz, "
                     f"got {wave.dtype} {wave.shape}"
                 )
+            shortest = self.model.audio_encoder.min_input_samples()
+            if wave.size < shortest:
+                raise ValueError(
+                    f"{uid}: {wave.size} samples of speech ({1000 * wave.size / SAMPLE_RATE:.1f} ms); the audio "
+                    f"encoder takes at least {shortest} ({1000 * shortest / SAMPLE_RATE:.1f} ms)"
+                )
             given["speech"] = wave.astype(np.float32)
         if video is not None and self.uses("video"):
             frames = _numpy(video)
@@ -225,7 +231,8 @@ class Speech2Text:
                         "a recording's speech and video must be aligned (640 samples a frame), as "
                         "smop.inference.media_inputs.read_inputs makes them"
                     )
-            cut = segments.split(s, v, limit)
+            shortest = self.model.audio_encoder.min_input_samples() if self.uses("speech") else 1
+            cut = segments.split(s, v, limit, shortest)
             for seg in cut:
                 start, end = seg.seconds
                 pieces.append((i, seg, uid if len(cut) == 1 else f"{uid} [{start:.2f}-{end:.2f} s]"))

@@ -118,3 +118,38 @@ def test_damaged_or_added_pretrained_files_are_refused_by_the_packs_checksums(au
         read_pack(str(pack))
     extra.unlink()
     assert read_pack(str(pack)).folder == pack
+
+
+# ------------------------------------------------------------------ one bad file costs no other
+def test_a_too_short_audio_file_is_its_own_error_and_the_others_are_written(audio_pack, tmp_path, capsys):
+    from smop.bin import transcribe
+
+    good1, good2 = write_wave(tmp_path / "g1.wav", 1.0), write_wave(tmp_path / "g2.wav", 1.2, seed=1)
+    tiny = write_wave(tmp_path / "tiny.wav", 0, samples=80)  # 5 ms
+    out = tmp_path / "out.txt"
+    with pytest.raises(SystemExit) as e:
+        transcribe.main(
+            ["--model", str(audio_pack), "--output", str(out), "--num_workers", "0", str(good1), str(tiny), str(good2)]
+        )
+    assert e.value.code == 1
+    lines = out.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == [str(good1), str(good2)]
+    err = capsys.readouterr().err
+    assert f"ERROR {tiny}: 80 samples of speech (5.0 ms); the audio encoder takes at least 201 (12.6 ms)" in err
+    assert "Traceback" not in err
+
+
+def test_a_recording_whose_last_segment_is_a_few_samples_decodes(audio_pack):
+    import numpy as np
+
+    from smop.inference.speech2text import Speech2Text
+
+    speech2text = Speech2Text.from_pretrained(str(audio_pack))
+    limit = speech2text.segment_frames(1.0)
+    rng = np.random.default_rng(0)
+    wave = np.zeros(limit * 640 + 100, np.float32)  # noise, then silence up to the limit plus 100 samples
+    wave[: (limit - 2) * 640] = 0.1 * rng.standard_normal((limit - 2) * 640)
+    transcript = speech2text.transcribe(wave, max_seconds=1.0)
+    assert [(a, b) for a, b, _ in transcript.segments][-1] == (limit / 25, (limit + 1) / 25)
+    with pytest.raises(ValueError, match="recording 0: 100 samples of speech"):
+        speech2text.transcribe(wave[:100])

@@ -62,3 +62,15 @@ def test_split_tiles_the_recording_with_speech_and_video_aligned():
 
 def test_join_leaves_out_blank_segments():
     assert join(["set blue", " ", "by k three "]) == "set blue by k three"
+
+
+def test_a_last_segment_too_short_for_the_audio_encoder_is_padded_to_a_whole_frame():
+    # The segment limit plus 100 samples, ending in a pause: the last segment holds 100 samples.
+    rng = np.random.default_rng(1)
+    speech = np.concatenate([rng.standard_normal(58 * SAMPLES_PER_FRAME), np.zeros(2 * SAMPLES_PER_FRAME + 100)])
+    segs = split(speech, None, 60, min_samples=201)
+    assert [(s.start, s.end) for s in segs][-1] == (60, 61)
+    assert segs[-1].speech.size == SAMPLES_PER_FRAME and not segs[-1].speech.any()
+    assert np.array_equal(np.concatenate([s.speech for s in segs])[: speech.size], speech)
+    assert split(speech, None, 60)[-1].speech.size == 100  # without a minimum, left as it is
+    assert split(speech[:100], None, 60, min_samples=201)[0].speech.size == 100  # a short recording is not padded
