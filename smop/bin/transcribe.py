@@ -19,6 +19,7 @@ import argparse
 import concurrent.futures
 import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -232,12 +233,27 @@ def decode_batch(speech2text, good, report: Report, max_segment_seconds: Optiona
         report.result(path, inputs, transcript, seconds, share)
 
 
+def output_refusal(output: Path, files: List[Path]) -> Optional[str]:
+    """Why ``--output`` cannot be written, checked before anything is decoded: a folder (the
+    transcripts would be lost at the end) or one of the inputs (it would be overwritten)."""
+    if output.is_dir():
+        return f"--output {output} is a folder; name the file to write the transcripts to"
+    for f in files:
+        if f.resolve() == output.resolve() or (output.exists() and f.exists() and os.path.samefile(f, output)):
+            return f"--output {output} is the input {f}; writing the transcripts there would overwrite it"
+    return None
+
+
 def main(cmd=None):
     start = START if cmd is None else time.perf_counter()
     parser = get_parser()
     args = parser.parse_args(cmd)
     if args.max_segment_seconds is not None and args.max_segment_seconds <= 0:
         parser.error(f"--max_segment_seconds must be positive, got {args.max_segment_seconds}")
+    if args.output is not None:
+        refused = output_refusal(args.output, args.files)
+        if refused:
+            sys.exit(f"smop-transcribe: {refused}")
     setup_logging(args.log_level)
     if args.log_level != "DEBUG":  # a command for users: no weight-loading bars or deprecation notices
         import transformers

@@ -2,6 +2,7 @@
 refused with a one-line error naming the file, or handled, and never costs the other files."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -153,3 +154,26 @@ def test_a_recording_whose_last_segment_is_a_few_samples_decodes(audio_pack):
     assert [(a, b) for a, b, _ in transcript.segments][-1] == (limit / 25, (limit + 1) / 25)
     with pytest.raises(ValueError, match="recording 0: 100 samples of speech"):
         speech2text.transcribe(wave[:100])
+
+
+# ------------------------------------------------------------------ never destroy
+def test_an_output_that_is_an_input_or_a_folder_is_refused_before_decoding(tmp_path, capsys):
+    from smop.bin import transcribe
+
+    video = write_wave(tmp_path / "a.wav", 0.5)
+    before = video.read_bytes()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.wav").symlink_to(video)
+    os.link(video, tmp_path / "hard.wav")
+    cases = {
+        str(video): f"--output {video} is the input {video}; writing the transcripts there would overwrite it",
+        str(tmp_path / "sub" / ".." / "a.wav"): "would overwrite it",
+        str(tmp_path / "link.wav"): "would overwrite it",
+        str(tmp_path / "hard.wav"): "would overwrite it",
+        str(tmp_path / "sub"): f"--output {tmp_path / 'sub'} is a folder; name the file to write the transcripts to",
+    }
+    for output, message in cases.items():
+        with pytest.raises(SystemExit) as e:  # the model named does not exist: refused before loading it
+            transcribe.main(["--model", str(tmp_path / "no_pack"), "--output", output, str(video)])
+        assert message in str(e.value), output
+    assert video.read_bytes() == before and sorted(p.name for p in (tmp_path / "sub").iterdir()) == []
