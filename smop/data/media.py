@@ -34,6 +34,11 @@ STREAMS = ("video", "audio")
 CHUNK_FRAMES = 64
 SPILL_BYTES = 1 << 30  # grey frames held in memory at most; more go to a temporary file (TMPDIR)
 DECODE_TIMEOUT = 600  # seconds one ffmpeg run may take
+# ffmpeg opens only local files: a name is never a URL (http:, concat:, ...), and a file (a playlist)
+# cannot make ffmpeg open one either. The input is named file:<absolute path>, so that a colon in a
+# file name is never read as a protocol.
+LOCAL_ONLY = ["-protocol_whitelist", "file"]
+_PROTOCOL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 class MediaError(DataError):
@@ -194,7 +199,7 @@ def _decode(
     audio = (
         ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", audio_path] if "audio" in streams else []
     )
-    cmd = ["ffmpeg", *_LOG, "-nostdin", "-y", "-i", str(path), *video, *audio]
+    cmd = ["ffmpeg", *_LOG, "-nostdin", "-y", *LOCAL_ONLY, "-i", f"file:{Path(path).absolute()}", *video, *audio]
     log: List[str] = []
 
     def read_log(stream):  # stderr, read beside stdout so that neither pipe fills up
@@ -251,6 +256,19 @@ def _decode(
     return _Decoded(info, status, grey.frames() if video else None, len(grey.pending), wave, log)
 
 
+def check_local_file(path: Path) -> None:
+    """MediaError unless ``path`` is an existing local file (a name like ``http://...`` or
+    ``concat:a|b`` is not fetched or read through ffmpeg's protocols)."""
+    if Path(path).exists():
+        return
+    if _PROTOCOL.match(str(path)):
+        raise MediaError(
+            f"{path}: no such file; smop reads local files only, never a URL or an ffmpeg protocol "
+            "(http:, concat:, ...): fetch the file first"
+        )
+    raise MediaError(f"{path}: no such file")
+
+
 def read_media(
     path: Path,
     fps: float = VIDEO_FPS,
@@ -267,6 +285,7 @@ def read_media(
     ffmpeg has opened the file, so for others that run stops there and a second one decodes them
     through the fps filter.
     """
+    check_local_file(path)
     unknown = set(need) | set(optional)
     if not unknown <= set(STREAMS) or not unknown:
         raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got need={need} optional={optional}")

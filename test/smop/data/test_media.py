@@ -155,3 +155,19 @@ def test_another_frame_rate_is_not_decoded_twice(colour_clip, monkeypatch):
     info, frames, wave = read_media(fast)
     assert info.fps == 50 and frames.shape[0] == 50 and sum(converted) == 50
     assert wave.shape == (32000,)
+
+
+def test_ffmpeg_reads_local_files_only(colour_clip, tmp_path, monkeypatch):
+    root, _, _, wav = colour_clip
+    # A name is never a URL or an ffmpeg protocol.
+    with pytest.raises(MediaError, match="smop reads local files only, never a URL or an ffmpeg protocol"):
+        read_media("http://127.0.0.1:9/clip.mp4", need=("audio",))
+    monkeypatch.chdir(root)
+    with pytest.raises(MediaError, match=r"concat:tone.wav\|tone.wav: no such file; smop reads local files only"):
+        read_media("concat:tone.wav|tone.wav", need=("audio",))
+    # A colon in a local file's name is no protocol.
+    colon = tmp_path / "take:2.wav"
+    colon.write_bytes(wav.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    _, _, wave = read_media("take:2.wav", need=("audio",))
+    assert wave.size == 32000
