@@ -9,6 +9,7 @@ from typing import Tuple
 import numpy as np
 
 from smop.data.errors import DataError
+from smop.data.npy import load_npy
 
 
 class LandmarkError(DataError):
@@ -16,7 +17,7 @@ class LandmarkError(DataError):
 
 
 def load_landmarks(path: str) -> np.ndarray:
-    marks = np.load(path, allow_pickle=False)
+    marks = load_npy(path, str(path), LandmarkError)
     if marks.ndim != 3 or marks.shape[1:] != (68, 2):
         raise LandmarkError(f"{path}: landmarks of shape {marks.shape}, expected (T, 68, 2)")
     return marks.astype(np.float64)

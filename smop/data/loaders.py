@@ -21,6 +21,7 @@ from espnet2.train import dataset as espnet_dataset
 from smop.data.datadir import read_table
 from smop.data.errors import DataError
 from smop.data.inputs import INPUTS, SAMPLE_RATE
+from smop.data.npy import load_npy
 
 _KALDI_ENTRY = re.compile(r"(\|\s*$)|(:\d+(\[[^\]]*\])?$)")  # "cmd |" or "file.ark:offset[slice]"
 
@@ -87,8 +88,8 @@ class MouthNpyReader(_ScpMapping):
     def __getitem__(self, utt: str) -> np.ndarray:
         path = self.table[utt]
         try:
-            frames = np.load(path, allow_pickle=False)
-        except Exception as e:
+            frames = load_npy(path, f"utterance {utt}: mouth crops {path}")
+        except OSError as e:
             raise DataError(f"utterance {utt}: cannot read mouth crops {path}: {e}") from e
         if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
             raise DataError(f"utterance {utt}: {path} holds {frames.dtype} {frames.shape}, expected (T>0, H, W) uint8")

@@ -318,6 +318,8 @@ def read_media(
     if "audio" in wanted:
         if wave.size == 0:
             raise MediaError(f"{path}: no decodable audio")
+        if not np.isfinite(wave).all():  # a float file can hold them; a transcript of them would be invented
+            raise MediaError(f"{path}: the audio holds NaN or infinite samples")
     else:
         wave = None
     return info, frames, wave

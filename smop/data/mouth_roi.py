@@ -30,6 +30,7 @@ import yaml
 
 from smop.data.errors import DataError
 from smop.data.landmarks import LandmarkError, interpolate_missing, smooth
+from smop.data.npy import load_npy
 from smop.utils.io import atomic_write, sha256_of
 
 CANVAS = 256
@@ -69,10 +70,7 @@ def load_reference_face(path: Union[str, Path], sha256: Optional[str] = None) ->
         )
     if not data.startswith(b"\x93NUMPY"):
         raise ReferenceFaceError(f"{path}: not a .npy file")
-    try:
-        face = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as e:
-        raise ReferenceFaceError(f"{path}: not a numeric .npy array ({e})") from None
+    face = load_npy(io.BytesIO(data), str(path), ReferenceFaceError)
     if face.shape != (68, 2) or not np.issubdtype(face.dtype, np.number) or not np.isfinite(face).all():
         raise ReferenceFaceError(
             f"{path}: reference face of shape {face.shape} ({face.dtype}), expected (68, 2) finite "

@@ -52,6 +52,20 @@ def _numpy(x: Optional[Array]) -> Optional[np.ndarray]:
     return None if x is None else np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x)
 
 
+def check_device(device: str) -> None:
+    """ValueError, before anything loads, for a device this machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device {device!r}: not a torch device ({e}); use cpu, cuda or cuda:<index>") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device!r}: this machine has no CUDA GPU that torch can use; use cpu")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {device!r}: this machine has {count} CUDA GPU(s) (cuda:0..cuda:{count - 1})")
+
+
 class Speech2Text:
     """Decode speech and/or mouth crops with a trained smop model.
 
@@ -89,11 +103,13 @@ class Speech2Text:
         ``decoder_conf.quantization`` mapping (``{"bits": 4}``), or ``"none"``; None: as trained."""
         from smop.inference.pack_reader import read_pack
 
+        check_device(device)
         return cls.from_pack(read_pack(name_or_dir), device, quantization, **settings)
 
     @classmethod
     def from_pack(cls, packed, device: str = "cpu", quantization=None, **settings) -> "Speech2Text":
         """A pack already read (``smop.inference.pack_reader.PackedModel``); as :meth:`from_pretrained`."""
+        check_device(device)
         model, args = packed.build_model(device, quantization)
         return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
 
@@ -111,6 +127,7 @@ class Speech2Text:
         ``quantization`` as in :meth:`from_pretrained`."""
         from smop.tasks.avsr import SmopAVSRTask
 
+        check_device(device)
         model, args = SmopAVSRTask.build_model_from_file(train_config, model_file, device, quantization)
         return cls(model, args, DecodeSettings().replace(**settings), device)
 
@@ -154,6 +171,8 @@ class Speech2Text:
                     f"{uid}: {wave.size} samples of speech ({1000 * wave.size / SAMPLE_RATE:.1f} ms); the audio "
                     f"encoder takes at least {shortest} ({1000 * shortest / SAMPLE_RATE:.1f} ms)"
                 )
+            if not np.isfinite(wave).all():
+                raise ValueError(f"{uid}: speech holds NaN or infinite samples")
             given["speech"] = wave.astype(np.float32)
         if video is not None and self.uses("video"):
             frames = _numpy(video)

@@ -1,5 +1,6 @@
 """Safe reading of smop model checkpoints (no pickled code is ever run)."""
 
+import pickle
 from pathlib import Path
 from typing import Dict, Union
 
@@ -17,10 +18,14 @@ def load_model_state(path: Union[str, Path], map_location: str = "cpu") -> Dict[
         return load_file(str(path), device=map_location)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # pickle.UnpicklingError for anything beyond tensors and containers
+    except pickle.UnpicklingError:  # anything beyond tensors and containers; torch's advice is unsafe
         raise RuntimeError(
-            f"{path}: refused to load; it is not a plain tensor checkpoint ({type(e).__name__}: {e})"
-        ) from e
+            f"{path}: refused to load: it holds pickled Python objects beyond tensors, which smop never "
+            "unpickles (unpickling can run code); use a checkpoint written by smop's training, or .safetensors"
+        ) from None
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise RuntimeError(f"{path}: not a readable tensor checkpoint ({type(e).__name__}: {first})") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # ESPnet's checkpoint.pth bundles optimiser and reporter states
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

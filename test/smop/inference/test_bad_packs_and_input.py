@@ -177,3 +177,76 @@ def test_an_output_that_is_an_input_or_a_folder_is_refused_before_decoding(tmp_p
             transcribe.main(["--model", str(tmp_path / "no_pack"), "--output", output, str(video)])
         assert message in str(e.value), output
     assert video.read_bytes() == before and sorted(p.name for p in (tmp_path / "sub").iterdir()) == []
+
+
+# ------------------------------------------------------------------ never invent
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_samples_are_the_files_named_error(audio_pack, tmp_path, capsys, bad):
+    import numpy as np
+    import soundfile
+
+    from smop.bin import transcribe
+    from smop.inference.speech2text import Speech2Text
+
+    wave = np.full(16000, bad, np.float32)
+    wave[::2] = 0.1
+    broken = tmp_path / "broken.wav"
+    soundfile.write(broken, wave, 16000, subtype="FLOAT")
+    good = write_wave(tmp_path / "good.wav", 1.0)
+    with pytest.raises(SystemExit) as e:
+        transcribe.main(["--model", str(audio_pack), "--num_workers", "0", str(broken), str(good)])
+    assert e.value.code == 1
+    out, err = capsys.readouterr()
+    assert f"ERROR {broken}: the audio holds NaN or infinite samples" in err
+    assert out.startswith(str(good)) and str(broken) not in out
+    speech2text = Speech2Text.from_pretrained(str(audio_pack))
+    with pytest.raises(ValueError, match="utterance 0: speech holds NaN or infinite samples"):
+        speech2text(speech=wave)
+    with pytest.raises(ValueError, match="recording 0: speech holds NaN or infinite samples"):
+        speech2text.transcribe(wave)
+
+
+def test_a_device_this_machine_lacks_is_one_line(audio_pack, capsys):
+    import torch
+
+    from smop.bin import transcribe
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = f"cuda:{count}"  # one more than there is
+    with pytest.raises(SystemExit) as e:
+        transcribe.main(["--model", str(audio_pack), "--device", device, "x.wav"])
+    assert str(e.value).startswith(f"smop-transcribe: device '{device}': this machine has ") and "\n" not in str(
+        e.value
+    )
+    with pytest.raises(SystemExit) as e:
+        transcribe.main(["--model", str(audio_pack), "--device", "gpu", "x.wav"])
+    assert "device 'gpu': not a torch device" in str(e.value)
+
+
+def test_messages_never_suggest_unpickling(tmp_path):
+    import numpy as np
+    import torch
+
+    from smop.data.landmarks import LandmarkError, load_landmarks
+    from smop.data.loaders import MouthNpyReader
+    from smop.data.mouth_roi import ReferenceFaceError, load_reference_face
+    from smop.utils.checkpoint import load_model_state
+
+    pickled = tmp_path / "pickled.npy"
+    np.save(pickled, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    (tmp_path / "video.scp").write_text(f"u1 {pickled}\n")
+    safe = "holds pickled Python objects, which smop never loads"
+    for call, error in (
+        (lambda: load_landmarks(str(pickled)), LandmarkError),
+        (lambda: load_reference_face(pickled), ReferenceFaceError),
+        (lambda: MouthNpyReader(str(tmp_path / "video.scp"))["u1"], ValueError),
+    ):
+        with pytest.raises(error) as e:
+            call()
+        assert str(pickled) in str(e.value) and safe in str(e.value) and "allow_pickle" not in str(e.value)
+    checkpoint = tmp_path / "model.pth"
+    torch.save({"w": torch.zeros(1), "note": Path("x")}, checkpoint)
+    with pytest.raises(RuntimeError) as e:
+        load_model_state(checkpoint)
+    assert f"{checkpoint}: refused to load: it holds pickled Python objects" in str(e.value)
+    assert "weights_only" not in str(e.value)
