@@ -231,3 +231,26 @@ def test_id_lists_that_do_not_fit_the_corpus_are_refused(corpus, tmp_path):
     assert not (tmp_path / "data").exists()
     assert _prepare(corpus / "corpus", corpus / "landmarks", tmp_path, "--include_list", str(corpus / "valid.id")) == 0
     assert validate_data_dir(tmp_path / "data") == len(valid)
+
+
+def test_a_pickled_landmarks_file_is_a_named_skip_and_the_others_are_prepared(corpus, tmp_path):
+    for kind in ("corpus", "landmarks"):
+        shutil.copytree(corpus / kind / "test", tmp_path / kind / "test")
+    marks = sorted((tmp_path / "landmarks" / "test").glob("*/*.npy"))
+    assert len(marks) == 3
+    np.save(marks[0], np.array([np.load(marks[0]), None], dtype=object), allow_pickle=True)
+    code = _prepare(
+        tmp_path / "corpus",
+        tmp_path / "landmarks",
+        tmp_path,
+        "--max_skip_share",
+        "0.5",
+        subsets="test",
+        mean_face=corpus / "mean_face.npy",
+    )
+    assert code == 0
+    report = (tmp_path / "data" / "prep_report.txt").read_text()
+    video = tmp_path / "corpus" / "test" / marks[0].parent.name / (marks[0].stem + ".mp4")
+    assert f"SKIP {video}\tLandmarkError: {marks[0]}: holds pickled Python objects, which smop never loads" in report
+    assert "skipped: 1 (33.33 %)" in report and "allow_pickle" not in report
+    assert validate_data_dir(tmp_path / "data") == 2
