@@ -20,6 +20,7 @@ import concurrent.futures
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import warnings
@@ -30,6 +31,7 @@ from typing import Iterator, List, Optional, Tuple
 START = time.perf_counter()  # as a command, latencies count from its start (this module's import)
 
 from smop.data.errors import DataError  # noqa: E402 (after START: these imports are part of the start-up)
+from smop.data.media import STALL_TIMEOUT, stop_all  # noqa: E402
 from smop.inference.media_inputs import LandmarkFiles, MediaInputs, read_inputs  # noqa: E402
 from smop.utils.log import setup_logging
 
@@ -63,6 +65,12 @@ def get_parser():
         help="decode with the LLM quantized otherwise than in training: '{bits: 4}', '{bits: 8}' or none "
         "(unquantized); default: as trained",
     )
+    p.add_argument(
+        "--read_timeout",
+        type=float,
+        default=STALL_TIMEOUT,
+        help="seconds the decoding of a file may go without progress before that file is given up (a stalled input)",
+    )
     p.add_argument("--log_level", default="WARNING", choices=("ERROR", "WARNING", "INFO", "DEBUG"))
     return p
 
@@ -77,7 +85,8 @@ def read_ahead(files: List[Path], read, workers: int, ahead: int) -> Iterator[Tu
         except (DataError, OSError, ValueError, RuntimeError) as e:  # this file's error; the others go on
             return e, time.perf_counter() - t
 
-    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, workers))
+    try:
         pending = deque()
         for path in files:
             pending.append((path, pool.submit(timed, path)))
@@ -87,6 +96,10 @@ def read_ahead(files: List[Path], read, workers: int, ahead: int) -> Iterator[Tu
         while pending:
             path0, future = pending.popleft()
             yield (path0, *future.result())
+    except BaseException:  # an interrupt, or the caller stopped: the reads under way are not waited for
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def batches(items, size: int):
@@ -169,7 +182,7 @@ def transcribe(args, out, start: float) -> int:
     report = Report(args.output_format, out, progress, start)
 
     def read(path: Path) -> MediaInputs:
-        return read_inputs(path, modalities, speech2text.mouth_crop, marks.path_for(path))
+        return read_inputs(path, modalities, speech2text.mouth_crop, marks.path_for(path), args.read_timeout)
 
     for batch in batches(read_ahead(args.files, read, args.num_workers, 2 * size), size):
         good = []
@@ -233,6 +246,18 @@ def decode_batch(speech2text, good, report: Report, max_segment_seconds: Optiona
         report.result(path, inputs, transcript, seconds, share)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the way out cleans up as Ctrl-C does."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
 def output_refusal(output: Path, files: List[Path]) -> Optional[str]:
     """Why ``--output`` cannot be written, checked before anything is decoded: a folder (the
     transcripts would be lost at the end) or one of the inputs (it would be overwritten)."""
@@ -250,6 +275,8 @@ def main(cmd=None):
     args = parser.parse_args(cmd)
     if args.max_segment_seconds is not None and args.max_segment_seconds <= 0:
         parser.error(f"--max_segment_seconds must be positive, got {args.max_segment_seconds}")
+    if args.read_timeout <= 0:
+        parser.error(f"--read_timeout must be positive, got {args.read_timeout}")
     if args.output is not None:
         refused = output_refusal(args.output, args.files)
         if refused:
@@ -261,16 +288,27 @@ def main(cmd=None):
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
         warnings.filterwarnings("ignore", category=FutureWarning)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.output is not None:
             from smop.utils.io import atomic_write
 
-            with atomic_write(args.output) as out:
+            with atomic_write(args.output) as out:  # removes its temporary file on the way out
                 failed = transcribe(args, out, start)
         else:
             failed = transcribe(args, sys.stdout, start)
     except (ValueError, DataError) as e:  # unusable options or model: nothing was decoded
         sys.exit(f"smop-transcribe: {e}")
+    except (KeyboardInterrupt, Terminated) as e:
+        # The reading threads are not waited for (face detection of a long file takes minutes):
+        # their ffmpeg runs are killed, their temporary files removed, and the program ends now.
+        stop_all()
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        print(f"smop-transcribe: stopped by {signal.Signals(signum).name}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(128 + signum)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if failed:
         print(f"smop-transcribe: {failed} of {len(args.files)} files failed (named above)", file=sys.stderr)
         sys.exit(1)

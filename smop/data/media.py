@@ -11,11 +11,13 @@ ffmpeg's own ``gray`` output is the luma plane, about a grey level brighter on c
 The RGB is made grey a chunk of frames at a time as ffmpeg writes it, never held whole.
 """
 
+import contextlib
 import os
 import re
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
@@ -33,7 +35,9 @@ STREAMS = ("video", "audio")
 # minute of 720p RGB is 4 GB; its grey frames 1.3 GB).
 CHUNK_FRAMES = 64
 SPILL_BYTES = 1 << 30  # grey frames held in memory at most; more go to a temporary file (TMPDIR)
-DECODE_TIMEOUT = 600  # seconds one ffmpeg run may take
+# Seconds an ffmpeg run may go without progress (frames or log read, audio written) before it is
+# killed: a stalled input (a pipe, a hung network mount) fails instead of hanging the caller.
+STALL_TIMEOUT = 60.0
 # ffmpeg opens only local files: a name is never a URL (http:, concat:, ...), and a file (a playlist)
 # cannot make ffmpeg open one either. The input is named file:<absolute path>, so that a colon in a
 # file name is never read as a protocol.
@@ -76,6 +80,50 @@ _LOG = ["-hide_banner", "-nostats", "-loglevel", "level+info"]
 _SECTION = re.compile(r"^\[info\] (Input|Output) #(\d+), ")
 _STREAM = re.compile(r"^\[info\] +Stream #\d+:\d+\S*: (Video|Audio): (.*)$")
 _ERROR = re.compile(r"\[(?:error|fatal)\] ")
+
+
+class _Runs:
+    """The ffmpeg runs in progress and their temporary audio files, for ``stop_all``."""
+
+    def __init__(self):
+        self.lock, self.live, self.stopped = threading.Lock(), {}, threading.Event()
+
+    def add(self, tmp: str) -> None:
+        with self.lock:
+            if self.stopped.is_set():
+                raise MediaError("stopped: the program is ending")
+            self.live[tmp] = None
+
+    def started(self, tmp: str, proc: subprocess.Popen) -> None:
+        with self.lock:
+            self.live[tmp] = proc
+        if self.stopped.is_set():
+            proc.kill()
+
+    def done(self, tmp: str) -> None:
+        with self.lock:
+            self.live.pop(tmp, None)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+    def stop_all(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            live = list(self.live.items())
+        for tmp, proc in live:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+_RUNS = _Runs()
+
+
+def stop_all() -> None:
+    """Kill every ffmpeg run in progress and remove its temporary file; reads started later fail.
+    For a program that ends on a signal while threads are reading media (they are not waited for)."""
+    _RUNS.stop_all()
 
 
 def _describe(log: List[str]) -> Optional[StreamInfo]:
@@ -186,6 +234,7 @@ def _decode(
     fps: Optional[float],
     sample_rate: int,
     stop: Callable[[StreamInfo], bool] = lambda info: False,
+    stall_timeout: float = STALL_TIMEOUT,
 ) -> _Decoded:
     """One ffmpeg run: RGB frames (at ``fps``, or the source rate if None) made grey as they come,
     and mono float32 audio, of the ``streams`` asked for; with the description, status and log.
@@ -196,30 +245,47 @@ def _decode(
         video = ["-map", "0:v:0", *vf, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     fd, audio_path = tempfile.mkstemp(suffix=".f32")
     os.close(fd)
+    try:
+        _RUNS.add(audio_path)
+    except MediaError:
+        os.unlink(audio_path)
+        raise
     audio = (
         ["-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", audio_path] if "audio" in streams else []
     )
     cmd = ["ffmpeg", *_LOG, "-nostdin", "-y", *LOCAL_ONLY, "-i", f"file:{Path(path).absolute()}", *video, *audio]
     log: List[str] = []
 
+    progress = [time.monotonic()]
+
     def read_log(stream):  # stderr, read beside stdout so that neither pipe fills up
         for line in stream:
             log.append(line.decode("utf-8", "replace").rstrip("\r\n"))
+            progress[0] = time.monotonic()
 
     try:
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except FileNotFoundError as e:
             raise MediaError("ffmpeg not found (install ffmpeg)") from e
-        timed_out = threading.Event()
+        _RUNS.started(audio_path, proc)
+        timed_out, finished = threading.Event(), threading.Event()
 
-        def kill():
-            timed_out.set()
-            proc.kill()
+        def watch():  # kills ffmpeg once it has made no progress for stall_timeout seconds
+            written = 0
+            while not finished.wait(min(1.0, stall_timeout / 4)):
+                with contextlib.suppress(OSError):
+                    size = os.path.getsize(audio_path)
+                    if size != written:
+                        written, progress[0] = size, time.monotonic()
+                if time.monotonic() - progress[0] > stall_timeout:
+                    timed_out.set()
+                    proc.kill()
+                    return
 
-        timer = threading.Timer(DECODE_TIMEOUT, kill)
+        watchdog = threading.Thread(target=watch, daemon=True)
         reader = threading.Thread(target=read_log, args=(proc.stderr,), daemon=True)
-        timer.start()
+        watchdog.start()
         reader.start()
         grey, info, stopped = _GreyFrames(), None, False
         try:
@@ -232,12 +298,13 @@ def _decode(
                         break
                 size = info.width * info.height * 3 if info is not None else 0
                 data = proc.stdout.read(size * CHUNK_FRAMES if size else 1 << 20)  # short only at the end
+                progress[0] = time.monotonic()
                 grey.add(data, info)
                 if not data:
                     break
             status = proc.wait()
         finally:
-            timer.cancel()
+            finished.set()
             if proc.poll() is None:  # an error here: ffmpeg is not left running
                 proc.kill()
                 proc.wait()
@@ -245,10 +312,12 @@ def _decode(
             proc.stdout.close()
             proc.stderr.close()
         if timed_out.is_set():
-            raise MediaError(f"{path}: ffmpeg did not finish decoding within {DECODE_TIMEOUT} s")
+            raise MediaError(f"{path}: decoding made no progress for {stall_timeout:g} s (a stalled input?); given up")
+        if _RUNS.stopped.is_set():
+            raise MediaError(f"{path}: stopped: the program is ending")
         wave = np.fromfile(audio_path, dtype="<f4").astype(np.float32)
     finally:
-        os.unlink(audio_path)
+        _RUNS.done(audio_path)
     late = _frames_info(log) if video and not stopped and grey.shape is None else None
     if late is not None:
         grey.add(b"", late)  # the size was logged only at the end
@@ -260,6 +329,8 @@ def check_local_file(path: Path) -> None:
     """MediaError unless ``path`` is an existing local file (a name like ``http://...`` or
     ``concat:a|b`` is not fetched or read through ffmpeg's protocols)."""
     if Path(path).exists():
+        if not Path(path).is_file():  # a pipe would block ffmpeg until a writer comes, perhaps never
+            raise MediaError(f"{path}: not a regular file (a folder, pipe or device); give a media file")
         return
     if _PROTOCOL.match(str(path)):
         raise MediaError(
@@ -275,9 +346,10 @@ def read_media(
     sample_rate: int = SAMPLE_RATE,
     need: Sequence[str] = STREAMS,
     optional: Sequence[str] = (),
+    stall_timeout: float = STALL_TIMEOUT,
 ) -> Tuple[StreamInfo, Optional[np.ndarray], Optional[np.ndarray]]:
     """Source description, (T, H, W) uint8 grey frames at ``fps`` and mono float32 audio at
-    ``sample_rate``.
+    ``sample_rate``. A run that makes no progress for ``stall_timeout`` seconds is given up.
 
     Streams in ``need`` must be there (MediaError names the missing one); streams in ``optional``
     are decoded when present and None when absent; streams in neither are not decoded (None).
@@ -292,7 +364,7 @@ def read_media(
     wanted = [s for s in STREAMS if s in need or s in optional]
     # At another rate the first run ends as soon as ffmpeg has described the file: its frames would be thrown away.
     info, status, frames, partial, wave, log = _decode(
-        path, wanted, None, sample_rate, stop=lambda described: abs(described.fps - fps) >= 0.01
+        path, wanted, None, sample_rate, lambda described: abs(described.fps - fps) >= 0.01, stall_timeout
     )
     if info is not None:
         for s in need:
@@ -305,7 +377,9 @@ def read_media(
             if not present:
                 raise MediaError(f"{path}: no {' or '.join(wanted)} stream")
             wanted = present
-            info, status, frames, partial, wave, log = _decode(path, wanted, fps if refit else None, sample_rate)
+            info, status, frames, partial, wave, log = _decode(
+                path, wanted, fps if refit else None, sample_rate, stall_timeout=stall_timeout
+            )
     if info is None or status != 0:
         raise MediaError(f"{path}: decoding failed: {_last_error(log)}")
     if "video" in wanted:

@@ -20,7 +20,7 @@ from smop.data.alignment import MAX_AV_MISMATCH, av_tolerance, fit_audio
 from smop.data.errors import DataError
 from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
 from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
-from smop.data.media import read_media
+from smop.data.media import STALL_TIMEOUT, read_media
 from smop.data.mouth_roi import AlignmentError, MouthCropSettings
 
 _FIELDS = re.compile(r"\{(\w+)\}")
@@ -145,7 +145,11 @@ def mouth_crops(path: Path, frames: np.ndarray, landmarks: Optional[Path], crop:
 
 
 def read_inputs(
-    path: Path, modalities: Sequence[str], crop: Optional[MouthCropSettings], landmarks: Optional[Path]
+    path: Path,
+    modalities: Sequence[str],
+    crop: Optional[MouthCropSettings],
+    landmarks: Optional[Path],
+    stall_timeout: float = STALL_TIMEOUT,
 ) -> MediaInputs:
     """A file's inputs for a model of ``modalities`` ("audio", "video").
 
@@ -157,7 +161,7 @@ def read_inputs(
     both = set(modalities) == {"audio", "video"}
     need = () if both else tuple(modalities)
     optional = tuple(modalities) if both else ()
-    _, frames, wave = read_media(path, VIDEO_FPS, SAMPLE_RATE, need=need, optional=optional)
+    _, frames, wave = read_media(path, VIDEO_FPS, SAMPLE_RATE, need, optional, stall_timeout)
     out = MediaInputs()
     if frames is not None:
         if crop is None:

@@ -1,12 +1,17 @@
 """Reading media with ffmpeg: the official grey conversion, optional streams, chunked reading."""
 
+import os
 import subprocess
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
 from smop.data.media import GREY_WEIGHTS, MediaError, read_media, rgb_to_grey
+from stalling_ffmpeg import running, stalling_ffmpeg
 
 
 def _ffmpeg(*args):
@@ -118,7 +123,6 @@ def test_a_long_recording_spills_to_a_mapped_file(colour_clip, monkeypatch):
 
 
 def test_an_error_while_reading_leaves_no_ffmpeg_running(colour_clip, monkeypatch):
-    from pathlib import Path
 
     from smop.data import media
 
@@ -171,3 +175,27 @@ def test_ffmpeg_reads_local_files_only(colour_clip, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _, _, wave = read_media("take:2.wav", need=("audio",))
     assert wave.size == 32000
+
+
+def test_a_pipe_is_refused_before_ffmpeg_opens_it(tmp_path):
+    fifo = tmp_path / "input.wav"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    with pytest.raises(MediaError, match=f"{fifo}: not a regular file .a folder, pipe or device.; give a media file"):
+        read_media(fifo, need=("audio",))
+    assert time.monotonic() - start < 5
+
+
+def test_a_stalled_decoding_is_given_up_its_ffmpeg_killed_and_temporary_file_removed(
+    colour_clip, tmp_path, monkeypatch
+):
+    _, _, _, wav = colour_clip
+    fake = stalling_ffmpeg(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    start = time.monotonic()
+    with pytest.raises(MediaError, match=f"{wav}: decoding made no progress for 1 s .a stalled input..; given up"):
+        read_media(wav, need=("audio",), stall_timeout=1)
+    assert time.monotonic() - start < 10
+    assert not running(int((fake / "pid").read_text()))
+    assert not list(tmp_path.glob("*.f32"))

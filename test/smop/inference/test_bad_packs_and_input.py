@@ -4,6 +4,7 @@ refused with a one-line error naming the file, or handled, and never costs the o
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import yaml
 
 from smop.inference import pack_layout
 from smop.utils.io import sha256_of
+from stalling_ffmpeg import running, stalling_ffmpeg
 from tiny_pack import build_tiny_pack, write_wave
 
 
@@ -250,3 +252,45 @@ def test_messages_never_suggest_unpickling(tmp_path):
         load_model_state(checkpoint)
     assert f"{checkpoint}: refused to load: it holds pickled Python objects" in str(e.value)
     assert "weights_only" not in str(e.value)
+
+
+# ------------------------------------------------------------------ no hang, no leftovers
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_run_leaves_no_ffmpeg_and_no_temporary_file(audio_pack, tmp_path, signum):
+    """Stopped while ffmpeg hangs on an input: the run ends at once, its ffmpeg killed, its
+    temporary audio file and the temporary file beside --output removed."""
+    import subprocess
+    import sys
+    import time
+
+    fake = stalling_ffmpeg(tmp_path / "bin")
+    temp, outdir = tmp_path / "tmp", tmp_path / "out"
+    temp.mkdir()
+    outdir.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}",
+        "TMPDIR": str(temp),
+        "PYTHONPATH": str(Path(__file__).parents[3]),
+    }
+    wave = write_wave(tmp_path / "a.wav", 1.0)
+    cmd = [sys.executable, "-m", "smop.bin.transcribe", "--model", str(audio_pack), "--output", str(outdir / "t.txt")]
+    proc = subprocess.Popen([*cmd, str(wave)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (fake / "pid").is_file() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (fake / "pid").is_file(), proc.stderr.read() if proc.poll() is not None else "ffmpeg never started"
+        time.sleep(0.5)
+        assert list(temp.glob("*.f32")) and list(outdir.glob(".t.txt.*.tmp"))  # what must not be left behind
+        start = time.monotonic()
+        proc.send_signal(signum)
+        assert proc.wait(timeout=20) == 128 + signum
+        assert time.monotonic() - start < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert f"stopped by {signal.Signals(signum).name}" in proc.stderr.read()
+    time.sleep(0.2)
+    assert not running(int((fake / "pid").read_text()))
+    assert not list(temp.glob("*.f32")) and not list(outdir.iterdir())
