@@ -51,8 +51,9 @@ class MediaError(DataError):
 
 @dataclass
 class StreamInfo:
-    has_video: bool = False
+    has_video: bool = False  # a moving picture: a still one (cover art, "attached pic") is not video
     has_audio: bool = False
+    still_picture: bool = False  # an attached picture (an audio file's cover art)
     fps: float = 0.0  # of the source video stream; 0 when ffmpeg does not know it
     sample_rate: int = 0  # of the source audio stream
     channel_layout: str = ""  # of the source audio stream, as ffmpeg names it: mono, stereo, 5.1, 3 channels
@@ -150,7 +151,9 @@ def _describe(log: List[str]) -> Optional[StreamInfo]:
 
 def _source_stream(info: StreamInfo, kind: str, desc: str) -> None:
     """Fill ``info`` from the first video and first audio stream description of the input."""
-    if kind == "Video" and not info.has_video:
+    if kind == "Video" and desc.rstrip().endswith("(attached pic)"):
+        info.still_picture = True
+    elif kind == "Video" and not info.has_video:
         info.has_video = True
         fps = re.search(r", ([\d.]+)(k?) fps\b", desc)  # ffmpeg prints 25, 29.97 or 1k
         if fps:
@@ -242,7 +245,7 @@ def _decode(
     video = []
     if "video" in streams:
         vf = [] if fps is None else ["-vf", f"fps={fps}"]
-        video = ["-map", "0:v:0", *vf, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        video = ["-map", "0:V:0", *vf, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     fd, audio_path = tempfile.mkstemp(suffix=".f32")
     os.close(fd)
     try:

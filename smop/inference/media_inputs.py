@@ -161,7 +161,7 @@ def read_inputs(
     both = set(modalities) == {"audio", "video"}
     need = () if both else tuple(modalities)
     optional = tuple(modalities) if both else ()
-    _, frames, wave = read_media(path, VIDEO_FPS, SAMPLE_RATE, need, optional, stall_timeout)
+    info, frames, wave = read_media(path, VIDEO_FPS, SAMPLE_RATE, need, optional, stall_timeout)
     out = MediaInputs()
     if frames is not None:
         if crop is None:
@@ -186,8 +186,9 @@ def read_inputs(
                         "audio cut or padded to the video's length"
                     )
     elif both:
+        still = " (only a still picture, such as cover art)" if info.still_picture else ""
         out.notes.append(
-            f"{path}: no video stream: decoded with the video blanked, as modality dropout blanks it in training"
+            f"{path}: no video stream{still}: decoded with the video blanked, as modality dropout blanks it in training"
         )
     if wave is not None:
         out.speech = as_stored(wave)

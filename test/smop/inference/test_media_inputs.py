@@ -195,3 +195,60 @@ def test_without_landmarks_the_face_is_detected(clip, monkeypatch):
         r"extra\); or pass --landmarks",
     ):
         read_inputs(clip["mp4"], ("video",), clip["crop"], None)
+
+
+def test_cover_art_is_no_video(clip, tmp_path):
+    """An audio file with an attached picture decodes as audio: an AV model blanks the video and says
+    why; a video file with cover art still gives its moving video."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=64x64:d=1", "-frames:v", "1"]
+        + [str(tmp_path / "cover.png")],
+        check=True,
+    )
+    song = _ffmpeg(
+        clip["wav"],
+        tmp_path / "song.mp3",
+        "-i",
+        str(tmp_path / "cover.png"),
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:a",
+        "libmp3lame",
+        "-c:v",
+        "mjpeg",
+        "-disposition:v",
+        "attached_pic",
+    )
+    got = read_inputs(song, ("audio", "video"), clip["crop"], None)
+    assert got.video is None and got.speech.size > 16000
+    assert got.notes == [
+        f"{song}: no video stream (only a still picture, such as cover art): decoded with the video blanked, "
+        "as modality dropout blanks it in training"
+    ]
+    with pytest.raises(DataError, match=f"{song}: no video stream"):
+        read_inputs(song, ("video",), clip["crop"], None)
+    with_art = _ffmpeg(
+        clip["mp4"],
+        tmp_path / "with_art.mp4",
+        "-i",
+        str(tmp_path / "cover.png"),
+        "-map",
+        "0:v",
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:v:0",
+        "copy",
+        "-c:a",
+        "copy",
+        "-c:v:1",
+        "png",
+        "-disposition:v:1",
+        "attached_pic",
+    )
+    got = read_inputs(with_art, ("audio", "video"), clip["crop"], clip["marks"])
+    np.testing.assert_array_equal(got.video, np.load(clip["npy"]))
+    assert got.notes == []
