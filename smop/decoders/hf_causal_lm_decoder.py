@@ -2,6 +2,7 @@
 
 import functools
 import logging
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -13,11 +14,12 @@ from smop.decoders import quantization as quant
 from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds, TextEncoder
 from smop.decoders.sequence_layout import build_llm_inputs
 from smop.utils.frozen import FrozenDtypeMixin, enable_activation_checkpointing, parse_dtype
-from smop.utils.pretrained import NO_REMOTE_CODE, resolve_pretrained_dir
+from smop.utils.pretrained import NO_REMOTE_CODE, PretrainedError, resolve_pretrained_dir
 
 logger = logging.getLogger(__name__)
 
 MODALITY_ORDER = ("audio", "video")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")  # a fast tokenizer, or a sentencepiece model
 MODEL_PATH_NAME = "model_name_or_path of the LLM"  # how messages name the model argument
 # The authors' instructions (Llama-AVSR / Llama-SMoP), placed after the modality tokens.
 DEFAULT_PROMPTS = {
@@ -61,7 +63,19 @@ def _contiguous_input(module, args):
 def load_tokenizer(model_name_or_path: str):
     """The LLM's own tokenizer, from a local directory or the HF cache (never downloaded)."""
     path = resolve_pretrained_dir(model_name_or_path, MODEL_PATH_NAME)
-    return AutoTokenizer.from_pretrained(path, **NO_REMOTE_CODE)
+    try:
+        return AutoTokenizer.from_pretrained(path, **NO_REMOTE_CODE)
+    except (OSError, ValueError, ImportError, TypeError) as e:
+        # transformers answers a missing tokenizer file with "install sentencepiece or tiktoken"
+        held = [name for name in TOKENIZER_FILES if (Path(path) / name).is_file()]
+        if not held:
+            raise PretrainedError(
+                f"{MODEL_PATH_NAME}: {path} holds no tokenizer ({' or '.join(TOKENIZER_FILES)}); "
+                "copy the LLM's tokenizer files into it"
+            ) from None
+        raise PretrainedError(
+            f"{MODEL_PATH_NAME}: {Path(path) / held[0]}: the tokenizer cannot be read ({e})"
+        ) from None
 
 
 def unmatched_lora_targets(module_names: Sequence[str], targets: Union[str, Sequence[str]]) -> List[str]:

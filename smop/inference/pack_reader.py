@@ -1,6 +1,7 @@
 """Load a packed model (smop.inference.pack_layout) from a folder or a hub id in the local HF cache."""
 
 import argparse
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from smop.data.mouth_roi import MouthCropSettings
 from smop.inference import pack_layout
 from smop.inference.pretrained import PretrainedPart, resolve, resolved_revision, with_parts
 from smop.inference.settings import DecodeSettings
+from smop.utils.checkpoint import check_safetensors
 from smop.utils.io import sha256_of
 from smop.utils.pretrained import refuse_custom_code
 
@@ -61,6 +63,20 @@ class PackedModel:
     mouth_crop: Optional[MouthCropSettings]
     parts: List[PretrainedPart]
 
+    @contextlib.contextmanager
+    def reading_config(self):
+        """A key the pack's config lacks, met while its model and inputs are built, as a PackError
+        naming config.yaml (the task reads the config as attributes: AttributeError otherwise)."""
+        try:
+            yield
+        except AttributeError as e:
+            if not isinstance(getattr(e, "obj", None), argparse.Namespace):
+                raise
+            raise pack_layout.PackError(
+                f"{self.folder / pack_layout.CONFIG}: no {e.name!r} key, which every packed config has "
+                "(damaged or edited): pack the model again"
+            ) from None
+
     def build_model(self, device: str = "cpu", quantization=None):
         """The model with its trained weights (read without pickle), and its config as a Namespace.
         The LLM is quantized as the config says (the pack holds it unquantized), or as
@@ -70,6 +86,13 @@ class PackedModel:
         return SmopAVSRTask.build_trained_model(
             argparse.Namespace(**self.config), self.folder / pack_layout.WEIGHTS, device, quantization
         )
+
+
+def weight_files(part: Path) -> List[Path]:
+    """The .safetensors files of a pretrained part (a file, or a model folder's top level)."""
+    if part.is_dir():
+        return sorted(part.glob("*.safetensors"))
+    return [part] if part.suffix == ".safetensors" else []
 
 
 def _yaml(path: Path) -> dict:
@@ -87,12 +110,15 @@ def read_pack(name_or_dir: str) -> PackedModel:
     if version != pack_layout.FORMAT:
         raise pack_layout.PackError(f"{folder}: pack format {version!r}; this smop reads format {pack_layout.FORMAT}")
     check_files(folder, meta.get("files") or {})
+    check_safetensors(folder / pack_layout.WEIGHTS)
     parts = [PretrainedPart(**p) for p in meta.get("pretrained", [])]
     local = {}
     for part in parts:
         local[part.config_key] = resolve(part, folder)
         if part.kind == "dir":  # before anything builds from it; one line, as for the pack's other files
             refuse_custom_code(Path(local[part.config_key]), part.config_key)
+        for weights in weight_files(Path(local[part.config_key])):
+            check_safetensors(weights)
         found = resolved_revision(local[part.config_key])
         if part.revision and found and found != part.revision:
             logger.warning(

@@ -110,8 +110,9 @@ class Speech2Text:
     def from_pack(cls, packed, device: str = "cpu", quantization=None, **settings) -> "Speech2Text":
         """A pack already read (``smop.inference.pack_reader.PackedModel``); as :meth:`from_pretrained`."""
         check_device(device)
-        model, args = packed.build_model(device, quantization)
-        return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
+        with packed.reading_config():
+            model, args = packed.build_model(device, quantization)
+            return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
 
     @classmethod
     def from_files(

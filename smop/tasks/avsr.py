@@ -34,7 +34,7 @@ from smop.projectors.dense_projector import LinearProjector, MLPProjector
 from smop.projectors.smop_projector import SmopProjector
 from smop.tasks.config_check import ConfigError, check_config, required_keys
 from smop.tasks.trainer import SmopTrainer, weights_only_torch_load
-from smop.utils.checkpoint import load_model_state
+from smop.utils.checkpoint import CheckpointError, load_model_state, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -329,6 +329,11 @@ class SmopAVSRTask(AbsTask):
         cls.check_args(args)  # a trained model's config enters here (decoding, packs)
         model = cls.build_model(args)
         if state is not None:
-            model.load_state_dict(state, strict=True)
+            try:
+                model.load_state_dict(state, strict=True)
+            except RuntimeError as e:  # another model's weights, or this model's config edited
+                raise CheckpointError(
+                    f"{model_file}: these weights do not fit the model its config builds ({one_line(e)})"
+                ) from None
         model.to(device)
         return model, args

@@ -294,3 +294,60 @@ def test_a_stopped_run_leaves_no_ffmpeg_and_no_temporary_file(audio_pack, tmp_pa
     time.sleep(0.2)
     assert not running(int((fake / "pid").read_text()))
     assert not list(temp.glob("*.f32")) and not list(outdir.iterdir())
+
+
+# ------------------------------------------------------------------ damaged packs: one line naming the file
+def _damage_header(pack: Path, name: str) -> str:
+    path = pack / name
+    data = bytearray(path.read_bytes())
+    data[:8] = b"\xff" * 8  # the header length: "header too large"
+    path.write_bytes(bytes(data))
+    return f"{path}: damaged weights file (SafetensorError: Error while deserializing header: header too large)"
+
+
+def _drop_modality(pack: Path) -> str:
+    config = yaml.safe_load((pack / pack_layout.CONFIG).read_text())
+    config.pop("modality")
+    (pack / pack_layout.CONFIG).write_text(yaml.safe_dump(config))
+    return f"{pack / pack_layout.CONFIG}: no 'modality' key, which every packed config has (damaged or edited)"
+
+
+def _drop_tokenizer(pack: Path) -> str:
+    llm = pack / pack_layout.PRETRAINED / "decoder"
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (llm / name).unlink()
+    return f"{llm} holds no tokenizer (tokenizer.json or tokenizer.model); copy the LLM's tokenizer files into it"
+
+
+def _other_weights(pack: Path) -> str:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(pack / pack_layout.WEIGHTS))
+    state[sorted(state)[0]] = torch.zeros(3, 3)  # another model's shape
+    save_file(state, str(pack / pack_layout.WEIGHTS))
+    return f"{pack / pack_layout.WEIGHTS}: these weights do not fit the model its config builds (Error(s) in loading"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda pack: _damage_header(pack, pack_layout.WEIGHTS),
+        lambda pack: _damage_header(pack, "pretrained/decoder/model.safetensors"),
+        lambda pack: _damage_header(pack, "pretrained/audio_encoder/model.safetensors"),
+        _drop_modality,
+        _drop_tokenizer,
+        _other_weights,
+    ],
+    ids=["weights", "llm_weights", "whisper_weights", "config_key", "tokenizer", "other_model"],
+)
+def test_a_damaged_pack_whose_checksums_were_restamped_is_one_line_naming_the_file(audio_pack, tmp_path, damage):
+    from smop.bin import transcribe
+
+    pack = copy_pack(audio_pack, tmp_path / "pack")
+    message = damage(pack)
+    restamp(pack)
+    with pytest.raises(SystemExit) as e:
+        transcribe.main(["--model", str(pack), str(write_wave(tmp_path / "a.wav", 0.5))])
+    assert str(e.value).startswith(f"smop-transcribe: {message}") or message in str(e.value), str(e.value)
+    assert "\n" not in str(e.value)
