@@ -12,7 +12,8 @@ A recording longer than --max_segment_seconds (default 30 s, and never more than
 encoder takes) is cut into segments at pauses, and the transcripts of its segments are joined. A
 file that cannot be used is named on stderr and the others still decode (the exit status is then
 1). An audio-visual model decodes a file without video, or without a usable face, with the video
-blanked as modality dropout blanks it in training, and says so.
+blanked as modality dropout blanks it in training, and says so; a segment whose audio is silent and
+that has no video is not decoded (a NOTE says so). Names are read as local files only.
 """
 
 import argparse
@@ -151,7 +152,7 @@ class Report:
                 "text": transcript.text,
                 "score": round(transcript.score, 4),
                 "blanked": list(transcript.blanked),
-                "notes": inputs.notes,
+                "notes": [*inputs.notes, *transcript.notes],
                 "duration": round(inputs.seconds, 3),
                 "segments": segments,
                 "seconds": {"read": round(read_seconds, 3), "decode": round(decode_seconds, 3)},
@@ -243,6 +244,8 @@ def decode_batch(speech2text, good, report: Report, max_segment_seconds: Optiona
         return
     share = (time.perf_counter() - t) / len(good)
     for (path, inputs, seconds), transcript in zip(good, transcripts):
+        for note in transcript.notes:
+            report.note(note)
         report.result(path, inputs, transcript, seconds, share)
 
 

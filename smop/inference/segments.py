@@ -6,6 +6,10 @@ percentile of its frames) between a quarter of the allowed length and the whole 
 pause of 120 ms or more, else the longest, so that segments end where utterances end; the next
 segment starts 40 ms before speech resumes. With no pause there, the cut falls at the quietest
 120 ms; without audio, at the limit.
+
+The same frames tell silence: a frame below SILENCE_DBFS is a pause at any recording level, and a
+segment with fewer than MIN_SPEECH_FRAMES frames above it holds no speech (``holds_speech``):
+decoding it would only give the language model's invention.
 """
 
 from dataclasses import dataclass
@@ -19,6 +23,8 @@ QUIET_WINDOW = 3  # frames (120 ms) of energy summed when no frame is a pause
 MIN_PAUSE_FRAMES = 3  # a pause (120 ms) long enough to end a segment at: the first such one is taken
 LEAD_FRAMES = 1  # silence (40 ms) kept before the speech that starts a segment
 PAUSE_DB = 30.0  # a pause frame: this far below the speech level (the 95th percentile of the frames' energy)
+SILENCE_DBFS = -60.0  # a frame quieter than this (RMS, dB below full scale) holds no speech at any level
+MIN_SPEECH_FRAMES = 3  # frames (120 ms) louder than SILENCE_DBFS for a segment to hold speech
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,24 @@ def frame_energy(speech: np.ndarray, frames: int) -> np.ndarray:
     return np.square(wave).reshape(frames, SAMPLES_PER_FRAME).sum(axis=1)
 
 
+def frame_dbfs(energy: np.ndarray) -> np.ndarray:
+    """Each frame's RMS level in dB below full scale, from its energy (``frame_energy``)."""
+    return 10 * np.log10(energy / SAMPLES_PER_FRAME + 1e-12)
+
+
+def pauses(energy: np.ndarray) -> np.ndarray:
+    """(frames,) True where a frame holds no speech: PAUSE_DB below the recording's speech level,
+    or below SILENCE_DBFS."""
+    db = frame_dbfs(energy)
+    return (db < np.percentile(db, 95) - PAUSE_DB) | (db < SILENCE_DBFS)
+
+
+def holds_speech(speech: np.ndarray) -> bool:
+    """Whether ``speech`` (16 kHz) has MIN_SPEECH_FRAMES frames louder than silence."""
+    energy = frame_energy(speech, max(1, -(-speech.size // SAMPLES_PER_FRAME)))
+    return int((frame_dbfs(energy) >= SILENCE_DBFS).sum()) >= MIN_SPEECH_FRAMES
+
+
 def pause_runs(mask: np.ndarray) -> List[Tuple[int, int]]:
     """[start, end) of each run of True in ``mask``."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
@@ -54,8 +78,7 @@ def cut_points(frames: int, max_frames: int, energy: Optional[np.ndarray] = None
     if max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
     if energy is not None:
-        db = 10 * np.log10(energy + 1e-10)
-        pause = db < np.percentile(db, 95) - PAUSE_DB
+        pause = pauses(energy)
         quiet = np.convolve(energy, np.ones(QUIET_WINDOW), mode="same")
     cuts = [0]
     while frames - cuts[-1] > max_frames:

@@ -40,12 +40,14 @@ class Hypothesis:
 @dataclass(frozen=True)
 class Transcript:
     """A recording's transcript: its segments' texts joined and their scores (log-probabilities)
-    summed; ``segments`` holds (start s, end s, Hypothesis) of each, in order."""
+    summed; ``segments`` holds (start s, end s, Hypothesis) of each, in order; ``notes`` what was
+    not decoded (segments without speech)."""
 
     text: str
     score: float
     blanked: Tuple[str, ...]
     segments: Tuple[Tuple[float, float, Hypothesis], ...]
+    notes: Tuple[str, ...] = ()
 
 
 def _numpy(x: Optional[Array]) -> Optional[np.ndarray]:
@@ -160,21 +162,7 @@ class Speech2Text:
         """One utterance's model inputs as validation preprocesses them, and what was blanked."""
         given = {}
         if speech is not None and self.uses("speech"):
-            wave = _numpy(speech)
-            if wave.ndim != 1 or wave.size == 0 or wave.dtype.kind != "f":
-                raise ValueError(
-                    f"{uid}: speech must be a non-empty mono float waveform (S,) at 16 kHz, "
-                    f"got {wave.dtype} {wave.shape}"
-                )
-            shortest = self.model.audio_encoder.min_input_samples()
-            if wave.size < shortest:
-                raise ValueError(
-                    f"{uid}: {wave.size} samples of speech ({1000 * wave.size / SAMPLE_RATE:.1f} ms); the audio "
-                    f"encoder takes at least {shortest} ({1000 * shortest / SAMPLE_RATE:.1f} ms)"
-                )
-            if not np.isfinite(wave).all():
-                raise ValueError(f"{uid}: speech holds NaN or infinite samples")
-            given["speech"] = wave.astype(np.float32)
+            given["speech"] = self._checked_speech(uid, speech).astype(np.float32)
         if video is not None and self.uses("video"):
             frames = _numpy(video)
             if frames.ndim != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
@@ -197,6 +185,23 @@ class Speech2Text:
         for name in missing:
             data[name] = np.zeros_like(data[name])
         return {k: v.astype(np.float32 if v.dtype.kind == "f" else np.int64) for k, v in data.items()}, missing
+
+    def _checked_speech(self, uid: str, speech: Array) -> np.ndarray:
+        """``speech`` as an array; ValueError naming ``uid`` for what the audio encoder cannot take."""
+        wave = _numpy(speech)
+        if wave.ndim != 1 or wave.size == 0 or wave.dtype.kind != "f":
+            raise ValueError(
+                f"{uid}: speech must be a non-empty mono float waveform (S,) at 16 kHz, got {wave.dtype} {wave.shape}"
+            )
+        shortest = self.model.audio_encoder.min_input_samples()
+        if wave.size < shortest:
+            raise ValueError(
+                f"{uid}: {wave.size} samples of speech ({1000 * wave.size / SAMPLE_RATE:.1f} ms); the audio "
+                f"encoder takes at least {shortest} ({1000 * shortest / SAMPLE_RATE:.1f} ms)"
+            )
+        if not np.isfinite(wave).all():
+            raise ValueError(f"{uid}: speech holds NaN or infinite samples")
+        return wave
 
     def _length(self, data: Dict[str, np.ndarray]) -> int:
         """Length for batching, measured as avsr_inference measures it (25 Hz frames)."""
@@ -237,12 +242,16 @@ class Speech2Text:
         max_seconds: Optional[float] = None,
         ids: Optional[List[str]] = None,
     ) -> List[Transcript]:
-        """Recordings of any length; the segments of all of them are decoded together, in batches."""
+        """Recordings of any length; the segments of all of them are decoded together, in batches.
+        A segment that holds no speech (``segments.holds_speech``) and no video to lip-read is not
+        decoded: its text is empty, and the recording's notes say so."""
         ids = ids or [f"recording {i}" for i in range(len(speech))]
         limit = self.segment_frames(max_seconds)
         pieces = []  # (recording, segment, segment id)
+        silent: List[List[str]] = [[] for _ in ids]
         for i, (uid, s, v) in enumerate(zip(ids, speech, video)):
-            s, v = _numpy(s), _numpy(v)
+            s = self._checked_speech(uid, s) if s is not None and self.uses("speech") else _numpy(s)
+            v = _numpy(v)
             if s is not None and v is not None:  # segments cut both at the same frames
                 heard, seen = s.shape[0] / SAMPLE_RATE, v.shape[0] / VIDEO_FPS
                 if abs(heard - seen) > av_tolerance(seen):
@@ -256,19 +265,37 @@ class Speech2Text:
             for seg in cut:
                 start, end = seg.seconds
                 pieces.append((i, seg, uid if len(cut) == 1 else f"{uid} [{start:.2f}-{end:.2f} s]"))
-        hyps = self.decode([p[1].speech for p in pieces], [p[1].video for p in pieces], ids=[p[2] for p in pieces])
+        heard = [self._worth_decoding(seg) for _, seg, _ in pieces]
+        chosen = [p for p, keep in zip(pieces, heard) if keep]
+        hyps = iter(
+            self.decode([p[1].speech for p in chosen], [p[1].video for p in chosen], ids=[p[2] for p in chosen])
+        )
         parts: List[List[Tuple[float, float, Hypothesis]]] = [[] for _ in ids]
-        for (i, seg, _), hyp in zip(pieces, hyps):
-            parts[i].append((*seg.seconds, hyp))
+        for (i, seg, sid), keep in zip(pieces, heard):
+            if keep:
+                parts[i].append((*seg.seconds, next(hyps)))
+            else:
+                lacked = ("video",) if self.uses("video") else ()  # no video: else the segment is decoded
+                parts[i].append((*seg.seconds, Hypothesis("", 0.0, lacked)))
+                silent[i].append(sid)
         return [
             Transcript(
                 segments.join([h.text for _, _, h in p]),
                 float(sum(h.score for _, _, h in p)),
                 tuple(n for n in ("speech", "video") if all(n in h.blanked for _, _, h in p)),
                 tuple(p),
+                tuple(f"{sid}: no speech (silent audio): not decoded" for sid in quiet),
             )
-            for p in parts
+            for p, quiet in zip(parts, silent)
         ]
+
+    def _worth_decoding(self, seg: segments.Segment) -> bool:
+        """False for a segment with silent audio and no video the model could lip-read."""
+        if not self.uses("speech") or seg.speech is None:
+            return True
+        if seg.video is not None and self.uses("video"):
+            return True
+        return segments.holds_speech(seg.speech)
 
     @torch.no_grad()
     def recognize_batch(

@@ -351,3 +351,31 @@ def test_a_damaged_pack_whose_checksums_were_restamped_is_one_line_naming_the_fi
         transcribe.main(["--model", str(pack), str(write_wave(tmp_path / "a.wav", 0.5))])
     assert str(e.value).startswith(f"smop-transcribe: {message}") or message in str(e.value), str(e.value)
     assert "\n" not in str(e.value)
+
+
+# ------------------------------------------------------------------ never invent
+def test_silence_is_not_decoded_but_noted(audio_pack, tmp_path, capsys):
+    import numpy as np
+    import soundfile
+
+    from smop.bin import transcribe
+    from smop.inference.speech2text import Speech2Text
+
+    speech2text = Speech2Text.from_pretrained(str(audio_pack))
+    transcript = speech2text.transcribe(np.zeros(3 * 16000, np.float32), max_seconds=1.0)
+    assert transcript.text == "" and transcript.score == 0.0 and len(transcript.segments) == 3
+    assert transcript.notes == tuple(
+        f"recording 0 [{a:.2f}-{b:.2f} s]: no speech (silent audio): not decoded" for a, b in ((0, 1), (1, 2), (2, 3))
+    )
+    # A recording that speaks, then falls silent: only the segments that hold speech are decoded.
+    tone = soundfile.read(write_wave(tmp_path / "tone.wav", 0.9))[0].astype(np.float32)
+    spoken = speech2text.transcribe(np.concatenate([tone, np.zeros(2 * 16000, np.float32)]), max_seconds=1.0)
+    assert [h.text == "" for _, _, h in spoken.segments] == [False, True, True]
+    assert spoken.segments[0][2].score != 0.0 and spoken.text == spoken.segments[0][2].text and len(spoken.notes) == 2
+    # Digital silence and a near-silent hum (-70 dBFS) alike; the file is named, the run succeeds.
+    quiet = tmp_path / "quiet.wav"
+    soundfile.write(quiet, (10 ** (-70 / 20) * np.sqrt(2) * np.sin(np.arange(32000) / 5)).astype(np.float32), 16000)
+    transcribe.main(["--model", str(audio_pack), "--num_workers", "0", str(quiet), str(tmp_path / "tone.wav")])
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == str(quiet) and out.splitlines()[1].startswith(f"{tmp_path / 'tone.wav'} ")
+    assert f"NOTE {quiet}: no speech (silent audio): not decoded" in err
