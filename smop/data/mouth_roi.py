@@ -226,6 +226,11 @@ class MouthCropSettings:
             out_size=self.roi_resize,
         )
 
+    @property
+    def side(self) -> int:
+        """The side of the crops, in pixels."""
+        return self.roi_resize or self.roi_size
+
     def describe(self) -> str:
         size = f"{self.roi_size}x{self.roi_size}"
         if self.roi_resize:

@@ -54,6 +54,15 @@ def _numpy(x: Optional[Array]) -> Optional[np.ndarray]:
     return None if x is None else np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x)
 
 
+def _check_aligned(uid: str, speech: np.ndarray, video: np.ndarray) -> None:
+    heard, seen = speech.shape[0] / SAMPLE_RATE, video.shape[0] / VIDEO_FPS
+    if abs(heard - seen) > av_tolerance(seen):
+        raise ValueError(
+            f"{uid}: speech lasts {heard:.2f} s but video {seen:.2f} s; a recording's speech and video must "
+            "be aligned (640 samples a frame), as smop.inference.media_inputs.read_inputs makes them"
+        )
+
+
 def check_device(device: str) -> None:
     """ValueError, before anything loads, for a device this machine does not have."""
     try:
@@ -170,7 +179,15 @@ class Speech2Text:
                     f"{uid}: video must be uint8 grey mouth crops (T>0, H, W) at 25 fps, "
                     f"got {frames.dtype} {frames.shape}"
                 )
+            side = self.mouth_crop.side if self.mouth_crop is not None else None
+            if side is not None and frames.shape[1:] != (side, side):
+                raise ValueError(
+                    f"{uid}: mouth crops of {frames.shape[2]}x{frames.shape[1]}, but this model was trained on "
+                    f"crops of {self.mouth_crop.describe()}: crop them so (smop.inference.media_inputs.read_inputs)"
+                )
             given["video"] = frames
+        if "speech" in given and "video" in given:
+            _check_aligned(uid, given["speech"], given["video"])
         needed = [n for n in ("speech", "video") if self.uses(n)]
         missing = tuple(n for n in needed if n not in given)
         if len(missing) == len(needed):
@@ -253,13 +270,7 @@ class Speech2Text:
             s = self._checked_speech(uid, s) if s is not None and self.uses("speech") else _numpy(s)
             v = _numpy(v)
             if s is not None and v is not None:  # segments cut both at the same frames
-                heard, seen = s.shape[0] / SAMPLE_RATE, v.shape[0] / VIDEO_FPS
-                if abs(heard - seen) > av_tolerance(seen):
-                    raise ValueError(
-                        f"{uid}: speech lasts {heard:.2f} s but video {seen:.2f} s; "
-                        "a recording's speech and video must be aligned (640 samples a frame), as "
-                        "smop.inference.media_inputs.read_inputs makes them"
-                    )
+                _check_aligned(uid, s, v)
             shortest = self.model.audio_encoder.min_input_samples() if self.uses("speech") else 1
             cut = segments.split(s, v, limit, shortest)
             for seg in cut:

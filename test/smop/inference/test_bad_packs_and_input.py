@@ -379,3 +379,27 @@ def test_silence_is_not_decoded_but_noted(audio_pack, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.splitlines()[0] == str(quiet) and out.splitlines()[1].startswith(f"{tmp_path / 'tone.wav'} ")
     assert f"NOTE {quiet}: no speech (silent audio): not decoded" in err
+
+
+# ------------------------------------------------------------------ the API checks what it is given
+@pytest.fixture(scope="module")
+def av_pack(tmp_path_factory, pretrained):
+    return build_tiny_pack(tmp_path_factory.mktemp("av_pack"), pretrained, "audiovisual")
+
+
+def test_crops_of_another_size_and_unaligned_inputs_are_refused(av_pack):
+    import numpy as np
+
+    from smop.inference.speech2text import Speech2Text
+
+    speech2text = Speech2Text.from_pretrained(str(av_pack))
+    side = speech2text.mouth_crop.side
+    wave = np.zeros(16000, np.float32)
+    hyp = speech2text(speech=wave, video=np.zeros((25, side, side), np.uint8))
+    assert hyp.blanked == ()
+    with pytest.raises(ValueError, match=f"utterance 0: mouth crops of {2 * side}x{2 * side}, but this model was "):
+        speech2text(speech=wave, video=np.zeros((25, 2 * side, 2 * side), np.uint8))
+    with pytest.raises(ValueError, match="utterance 1: speech lasts 1.00 s but video 2.00 s"):
+        speech2text(
+            speech=[wave, wave], video=[np.zeros((25, side, side), np.uint8)] + [np.zeros((50, side, side), np.uint8)]
+        )
