@@ -54,6 +54,7 @@ class StreamInfo:
     has_video: bool = False  # a moving picture: a still one (cover art, "attached pic") is not video
     has_audio: bool = False
     still_picture: bool = False  # an attached picture (an audio file's cover art)
+    damage: str = ""  # the first error ffmpeg reported while decoding (a truncated or damaged file)
     fps: float = 0.0  # of the source video stream; 0 when ffmpeg does not know it
     sample_rate: int = 0  # of the source audio stream
     channel_layout: str = ""  # of the source audio stream, as ffmpeg names it: mono, stereo, 5.1, 3 channels
@@ -163,6 +164,21 @@ def _source_stream(info: StreamInfo, kind: str, desc: str) -> None:
         audio = re.search(r", (\d+) Hz, ([^,]+)", desc)
         if audio:
             info.sample_rate, info.channel_layout = int(audio.group(1)), audio.group(2).strip()
+
+
+_OBJECT = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\] ")  # "[matroska,webm @ 0x55e5...] ", who logged it
+
+
+def _damage(log: List[str]) -> str:
+    """The first error ffmpeg logged while decoding (after the stream mapping): a file that decodes
+    in part (truncated, bit errors) exits 0 with these in its log."""
+    decoding = False
+    for line in log:
+        if line.startswith("[info] Stream mapping:"):
+            decoding = True
+        elif decoding and _ERROR.search(line):
+            return _OBJECT.sub("", _ERROR.sub("", line, count=1)).strip()
+    return ""
 
 
 def _last_error(log: List[str]) -> str:
@@ -385,6 +401,7 @@ def read_media(
             )
     if info is None or status != 0:
         raise MediaError(f"{path}: decoding failed: {_last_error(log)}")
+    info.damage = _damage(log)
     if "video" in wanted:
         if frames is None or frames.shape[0] == 0:
             raise MediaError(f"{path}: no decodable video frames")

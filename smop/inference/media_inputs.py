@@ -20,7 +20,7 @@ from smop.data.alignment import MAX_AV_MISMATCH, av_tolerance, fit_audio
 from smop.data.errors import DataError
 from smop.data.inputs import SAMPLE_RATE, VIDEO_FPS
 from smop.data.landmarks import LandmarkError, load_landmarks, match_frames
-from smop.data.media import STALL_TIMEOUT, read_media
+from smop.data.media import STALL_TIMEOUT, MediaError, StreamInfo, read_media
 from smop.data.mouth_roi import AlignmentError, MouthCropSettings
 
 _FIELDS = re.compile(r"\{(\w+)\}")
@@ -155,13 +155,35 @@ def read_inputs(
 
     An audio-visual model takes a file without video, or without a usable face, with the video
     left out (and said so in ``notes``); a file without audio with the audio left out. A video-only
-    (VSR) model refuses a file without a usable face; an audio-only model one without audio.
+    (VSR) model refuses a file without a usable face; an audio-only model one without audio. A file
+    ffmpeg reports damage in is decoded as far as it goes, with a note; what then goes wrong with it
+    (landmarks or audio that no longer fit) is blamed on the damage.
     """
     path = Path(path)
     both = set(modalities) == {"audio", "video"}
     need = () if both else tuple(modalities)
     optional = tuple(modalities) if both else ()
     info, frames, wave = read_media(path, VIDEO_FPS, SAMPLE_RATE, need, optional, stall_timeout)
+    try:
+        out = _model_inputs(path, info, frames, wave, crop, landmarks, both)
+    except DataError as e:
+        if info.damage:
+            raise MediaError(f"{path}: damaged file (ffmpeg: {info.damage}); {e}") from None
+        raise
+    if info.damage:
+        out.notes.append(f"{path}: damaged file (ffmpeg: {info.damage}): decoded as far as it goes")
+    return out
+
+
+def _model_inputs(
+    path: Path,
+    info: StreamInfo,
+    frames: Optional[np.ndarray],
+    wave: Optional[np.ndarray],
+    crop: Optional[MouthCropSettings],
+    landmarks: Optional[Path],
+    both: bool,
+) -> MediaInputs:
     out = MediaInputs()
     if frames is not None:
         if crop is None:

@@ -252,3 +252,19 @@ def test_cover_art_is_no_video(clip, tmp_path):
     got = read_inputs(with_art, ("audio", "video"), clip["crop"], clip["marks"])
     np.testing.assert_array_equal(got.video, np.load(clip["npy"]))
     assert got.notes == []
+
+
+def test_a_damaged_file_is_blamed_for_what_goes_wrong_with_it(clip, tmp_path):
+    """A truncated mkv decodes in part with exit 0: its landmarks no longer fit, which is the
+    file's damage, not the landmarks'; read as audio only, it decodes as far as it goes, with a note."""
+    whole = _ffmpeg(clip["mp4"], tmp_path / "whole.mkv", "-c", "copy")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    with pytest.raises(DataError) as e:
+        read_inputs(cut, ("audio", "video"), clip["crop"], clip["marks"])
+    assert str(e.value).startswith(f"{cut}: damaged file (ffmpeg: File ended prematurely); ")
+    assert "landmark frames for" in str(e.value)
+    got = read_inputs(cut, ("audio",), None, None)
+    assert got.notes == [f"{cut}: damaged file (ffmpeg: File ended prematurely): decoded as far as it goes"]
+    assert read_inputs(whole, ("audio", "video"), clip["crop"], clip["marks"]).notes == []
