@@ -65,10 +65,16 @@ class PackedModel:
 
     @contextlib.contextmanager
     def reading_config(self):
-        """A key the pack's config lacks, met while its model and inputs are built, as a PackError
-        naming config.yaml (the task reads the config as attributes: AttributeError otherwise)."""
+        """A key the pack's config lacks, met while its model and inputs are built, or what the config
+        check finds, as a one-line PackError naming config.yaml (the task reads the config as
+        attributes: AttributeError otherwise; the check lists its problems on lines of their own)."""
+        from smop.tasks.config_check import ConfigError
+
         try:
             yield
+        except ConfigError as e:
+            head, *problems = [line.strip() for line in str(e).splitlines() if line.strip()]
+            raise pack_layout.PackError(f"{self.folder / pack_layout.CONFIG}: {head} {'; '.join(problems)}") from None
         except AttributeError as e:
             if not isinstance(getattr(e, "obj", None), argparse.Namespace):
                 raise

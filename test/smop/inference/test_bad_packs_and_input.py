@@ -312,6 +312,13 @@ def _drop_modality(pack: Path) -> str:
     return f"{pack / pack_layout.CONFIG}: no 'modality' key, which every packed config has (damaged or edited)"
 
 
+def _misspell_projector(pack: Path) -> str:
+    config = yaml.safe_load((pack / pack_layout.CONFIG).read_text())
+    config["projector"] = "smopp"
+    (pack / pack_layout.CONFIG).write_text(yaml.safe_dump(config))
+    return f"{pack / pack_layout.CONFIG}: 1 problem(s) in the configuration: projector: 'smopp' is not one of"
+
+
 def _drop_tokenizer(pack: Path) -> str:
     llm = pack / pack_layout.PRETRAINED / "decoder"
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -336,10 +343,11 @@ def _other_weights(pack: Path) -> str:
         lambda pack: _damage_header(pack, "pretrained/decoder/model.safetensors"),
         lambda pack: _damage_header(pack, "pretrained/audio_encoder/model.safetensors"),
         _drop_modality,
+        _misspell_projector,
         _drop_tokenizer,
         _other_weights,
     ],
-    ids=["weights", "llm_weights", "whisper_weights", "config_key", "tokenizer", "other_model"],
+    ids=["weights", "llm_weights", "whisper_weights", "config_key", "config_value", "tokenizer", "other_model"],
 )
 def test_a_damaged_pack_whose_checksums_were_restamped_is_one_line_naming_the_file(audio_pack, tmp_path, damage):
     from smop.bin import transcribe
