@@ -1,11 +1,15 @@
 """Shared pieces of the benchmarks: timing by median of repeats, result rows, peak memory."""
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from bench.device import Device
 
@@ -94,3 +98,22 @@ def repeated_case_main(doc: str, run: Callable, cmd=None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(cmd)
     print(report(run(args.root, repeats=args.repeats, device=Device(args.device))))
+
+
+def run_workers(module: str, settings: Sequence[str], args: Sequence[str]) -> Dict[str, dict]:
+    """Each setting measured in a process of its own (``python -m <module> --worker <setting>
+    <args>``), so that each peak memory is that setting's alone; a worker's last stdout line is its
+    JSON result."""
+    res = {}
+    for setting in settings:
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--worker", setting, *args],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"{module} worker ({setting}) failed:\n{proc.stderr[-3000:]}")
+        res[setting] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return res

@@ -5,6 +5,10 @@ the launches, not the work. Peak memory is the CUDA allocator's high-water mark 
 only), and the process's peak resident memory on a CPU (tensors, libraries and runtime).
 """
 
+import contextlib
+import time
+from typing import Callable
+
 import torch
 
 from bench.memory import peak_rss_bytes, reset_peak_rss, rss_bytes
@@ -39,6 +43,32 @@ class Device:
 
     def used_bytes(self) -> int:
         return torch.cuda.memory_allocated() if self.gpu else rss_bytes()
+
+    def training_step(self, loss_of: Callable[[], torch.Tensor], optimizer, amp: bool) -> Callable[[], None]:
+        """One optimizer step on ``loss_of()`` (bf16 autocast on a GPU when ``amp``)."""
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+
+        def step():
+            with autocast:
+                loss = loss_of()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return step
+
+    def measure_steps(self, step: Callable[[], None], steps: int = 1) -> dict:
+        """``step`` run once to warm up (optimizer state and allocator pools exist from then on),
+        then ``steps`` times measured: the memory in use before them (resting), their peak, seconds."""
+        step()
+        self.sync()
+        resting = self.used_bytes()
+        self.reset_peak()
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        self.sync()
+        return dict(resting=resting, peak=self.peak_bytes(), seconds=time.perf_counter() - t)
 
     def memory_kind(self) -> str:
         return "peak GPU memory allocated" if self.gpu else "peak resident memory"

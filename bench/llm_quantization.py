@@ -16,19 +16,15 @@ quantization constants (absmax, code books, int8 scales) included.
 """
 
 import argparse
-import contextlib
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
 import torch
 
-from bench.common import Row, gib, parser, report
+from bench.common import Row, gib, parser, report, run_workers
 from bench.device import Device
 from bench.real_sizes import lrs3_training_batch, real_size_llm
 
@@ -86,24 +82,9 @@ def worker(llm: str, setting: str, batch: int, seconds: float, device: Device, a
     lengths = torch.full((batch,), 24, device=device.name)
     params = [p for p in dec.parameters() if p.requires_grad] + [e for e, _ in embeds.values()]
     opt = torch.optim.AdamW(params, lr=1e-4)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-
-    def step():
-        with autocast:
-            loss, _ = dec(embeds, text, lengths)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    step()  # warm-up: optimizer state and allocator pools exist from here on
-    device.sync()
-    resting = device.used_bytes()
-    device.reset_peak()
-    t = time.perf_counter()
-    step()
-    device.sync()
-    step_s = time.perf_counter() - t
-    peak = device.peak_bytes()
+    step = device.training_step(lambda: dec(embeds, text, lengths)[0], opt, amp)
+    measured = device.measure_steps(step)
+    resting, peak, step_s = measured["resting"], measured["peak"], measured["seconds"]
     dec.eval()
     one = {m: (e[:1].detach(), n_[:1]) for m, (e, n_) in embeds.items()}
     with torch.no_grad():
@@ -129,20 +110,8 @@ def run(
     lrs3 = lrs3_training_batch(seconds)
     batch = batch or (lrs3["utterances"] if device.gpu else 1)
     amp = device.gpu and lrs3["use_amp"]
-    res = {}
-    for setting in SETTINGS:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.llm_quantization", "--worker", setting, "--llm", llm]
-            + ["--batch", str(batch), "--seconds", str(seconds), "--device", device.name]
-            + (["--amp"] if amp else []),
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parents[1],
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"llm_quantization worker ({setting}) failed:\n{proc.stderr[-3000:]}")
-        res[setting] = json.loads(proc.stdout.strip().splitlines()[-1])
+    args = ["--llm", llm, "--batch", str(batch), "--seconds", str(seconds), "--device", device.name]
+    res = run_workers("bench.llm_quantization", SETTINGS, args + (["--amp"] if amp else []))
     base = res["bf16"]
     compute = device.frozen_dtype("float32")
     what = f"Llama-3.2-1B decoder, batch {batch} x {seconds:g} s AVSR, LoRA r=64, AdamW" + (

@@ -17,19 +17,14 @@ nothing here; the LLM, which the LoRA gradients flow through, is the part that k
 """
 
 import argparse
-import contextlib
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import List, Optional
 
 import torch
 
-from bench.common import Row, gib, parser, report
+from bench.common import Row, gib, parser, report, run_workers
 from bench.decode_timing import synthetic_batch
 from bench.device import Device
 from bench.real_sizes import build_model, lrs3_training_batch, real_size_models
@@ -48,31 +43,15 @@ def worker(paths: dict, setting: str, steps: int, batch: int, seconds: float, de
     inputs = synthetic_batch(batch, seconds, device=device.name)
     text = torch.randint(3, 250, (batch, 24), device=device.name)
     text_lengths = torch.full((batch,), 24, device=device.name)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
-
-    def step():
-        with autocast:
-            loss, _, _ = model(text=text, text_lengths=text_lengths, **inputs)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    step()  # warm-up: optimizer state and allocator pools exist from here on
-    device.sync()
-    resting = device.used_bytes()
-    device.reset_peak()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    device.sync()
-    elapsed = time.perf_counter() - t
+    step = device.training_step(lambda: model(text=text, text_lengths=text_lengths, **inputs)[0], opt, amp)
+    measured = device.measure_steps(step, steps)
     frozen = sum(p.numel() * p.element_size() for p in model.parameters() if not p.requires_grad)
     trained = sum(p.numel() for p in params) * 16  # fp32 weight, gradient and AdamW's two moments
     out = dict(
         setting=setting,
-        peak=device.peak_bytes(),
-        resting=resting,
-        utt_per_s=steps * batch / elapsed,
+        peak=measured["peak"],
+        resting=measured["resting"],
+        utt_per_s=steps * batch / measured["seconds"],
         frozen=frozen,
         trained_state=trained,
     )
@@ -99,35 +78,9 @@ def run(
     lrs3 = lrs3_training_batch(seconds)
     batch = batch or (lrs3["utterances"] if device.gpu else 2)
     amp = device.gpu and lrs3["use_amp"]
-    res = {}
-    for setting in SETTINGS:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.train_memory",
-                "--worker",
-                setting,
-                "--models",
-                json.dumps(paths),
-                "--steps",
-                str(steps),
-                "--batch",
-                str(batch),
-                "--seconds",
-                str(seconds),
-                "--device",
-                device.name,
-            ]
-            + (["--amp"] if amp else []),
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parents[1],
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"train_memory worker ({setting}) failed:\n{proc.stderr[-3000:]}")
-        res[setting] = json.loads(proc.stdout.strip().splitlines()[-1])
+    args = ["--models", json.dumps(paths), "--steps", str(steps), "--batch", str(batch), "--seconds", str(seconds)]
+    args += ["--device", device.name] + (["--amp"] if amp else [])
+    res = run_workers("bench.train_memory", SETTINGS, args)
     f32, b16, ckpt = res["fp32"], res["bf16"], res["bf16+ckpt"]
     where = "per GPU, the LRS3 recipe's step: " if device.gpu else ""
     what = f"AVSR DEDR, {where}batch {batch} x {seconds:g} s, AdamW" + (", bf16 autocast" if amp else "")
