@@ -104,7 +104,7 @@ def test_run_sh_help_shows_the_recipe_values():
     assert res.returncode == 0, res.stderr
     help_text = res.stderr
     assert re.search(r"--nj +# .*\(2\)$", help_text, re.M), help_text  # run.sh's --nj 2, not avsr.sh's 4
-    assert '("conf/train_asr_dedr.yaml conf/train_dedr.yaml")' in help_text
+    assert '("conf/train_asr_dedr.yaml conf/train_vsr_dedr.yaml conf/train_dedr.yaml")' in help_text
     for group in ("--skip_data_prep", "--skip_train", "--skip_eval", "--skip_packing"):
         assert group in help_text
     stray = subprocess.run(["./run.sh", "stray"], cwd=MINI, capture_output=True, text=True, timeout=60)
