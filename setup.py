@@ -52,6 +52,9 @@ setup(
         # The frozen LLM in 4 or 8 bits (decoder_conf.quantization, QLoRA); 0.50 runs NF4 and
         # LLM.int8 on CPUs as well as GPUs.
         "quant": ["bitsandbytes>=0.50,<0.51"],
+        # silero-vad's voice activity rule for cutting long recordings (smop-transcribe --vad silero);
+        # its model ships inside the package (MIT), never downloaded. Needs only torch and packaging.
+        "vad": ["silero-vad>=6.2,<6.3"],
     },
     entry_points={"console_scripts": ["smop-transcribe=smop.bin.transcribe:main"]},
 )

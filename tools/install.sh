@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create tools/venv with smop and its pinned dependencies; idempotent.
-# Usage: tools/install.sh [--system-packages auto|true|false] [--python python3.11] [--extra landmarks|quant]...
+# Usage: tools/install.sh [--system-packages auto|true|false] [--python python3.11] [--extra landmarks|quant|vad]...
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
@@ -8,7 +8,8 @@ log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) 
 system_packages=auto   # install the Debian packages below with apt-get (auto: when root)
 python=                # interpreter for the venv (default: python3.11, python3.12, python3.10 or python3)
 extras="test"          # setup.py extras (--extra repeats); landmarks: dlib (face landmarks from raw
-                       # video); quant: bitsandbytes (the frozen LLM in 4 or 8 bits)
+                       # video); quant: bitsandbytes (the frozen LLM in 4 or 8 bits); vad: silero-vad
+                       # (smop-transcribe --vad silero)
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -120,5 +121,9 @@ fi
 if [[ ",${extras}," == *,quant,* ]]; then
   "${venv}/bin/python" -c "import smop, bitsandbytes; print(bitsandbytes.__version__)" > /dev/null
   log "bitsandbytes (the LLM in 4 or 8 bits): ok"
+fi
+if [[ ",${extras}," == *,vad,* ]]; then
+  "${venv}/bin/python" -c "from smop.inference.segments import silero_model; silero_model()"
+  log "silero-vad (smop-transcribe --vad silero): ok"
 fi
 log "done: source ${venv}/bin/activate"

@@ -9,7 +9,7 @@ and the rest; video is cropped around the mouth exactly as the model's training 
 pack's mouth_crop.yaml), from face landmarks that dlib detects or that --landmarks gives.
 
 A recording longer than --max_segment_seconds (default 30 s, and never more than the model's audio
-encoder takes) is cut into segments at pauses, and the transcripts of its segments are joined. A
+encoder takes) is cut into segments at pauses (found by --vad), and the transcripts of its segments are joined. A
 file that cannot be used is named on stderr and the others still decode (the exit status is then
 1). An audio-visual model decodes a file without video, or without a usable face, with the video
 blanked as modality dropout blanks it in training, and says so; a segment whose audio is silent and
@@ -34,6 +34,7 @@ START = time.perf_counter()  # as a command, latencies count from its start (thi
 from smop.data.errors import DataError  # noqa: E402 (after START: these imports are part of the start-up)
 from smop.data.media import STALL_TIMEOUT, stop_all  # noqa: E402
 from smop.inference.media_inputs import LandmarkFiles, MediaInputs, read_inputs  # noqa: E402
+from smop.inference.segments import DEFAULT_VAD, VADS, check_vad  # noqa: E402
 from smop.utils.log import setup_logging
 
 logger = logging.getLogger("transcribe")
@@ -59,6 +60,13 @@ def get_parser():
         "--max_segment_seconds",
         type=float,
         help="longest segment a recording is cut into (default 30 s, less if the audio encoder takes less)",
+    )
+    p.add_argument(
+        "--vad",
+        choices=VADS,
+        default=DEFAULT_VAD,
+        help="the rule that finds the pauses a long recording is cut at: energy (the level of each 40 ms), "
+        "or silero (silero-vad's speech probability; needs the vad extra: pip install 'smop[vad]')",
     )
     p.add_argument("--num_workers", type=int, default=2, help="threads reading files while the model decodes")
     p.add_argument(
@@ -175,6 +183,7 @@ def transcribe(args, out, start: float) -> int:
         quantization=None if args.quantization is None else cli_value(args.quantization),
         batch_size=args.batch_size,
         beam_size=args.beam_size,
+        vad=args.vad,
     )
     loaded = time.perf_counter() - start
     modalities = speech2text.model.modalities
@@ -205,6 +214,7 @@ def transcribe(args, out, start: float) -> int:
             {
                 "model": str(args.model),
                 "settings": speech2text.settings.to_dict(),
+                "vad": speech2text.vad,
                 "files": report.files,
                 "summary": {
                     "files": len(args.files),
@@ -280,6 +290,10 @@ def main(cmd=None):
         parser.error(f"--max_segment_seconds must be positive, got {args.max_segment_seconds}")
     if args.read_timeout <= 0:
         parser.error(f"--read_timeout must be positive, got {args.read_timeout}")
+    try:
+        check_vad(args.vad)  # before the model loads
+    except ImportError as e:
+        sys.exit(f"smop-transcribe: --vad {args.vad}: {e}")
     if args.output is not None:
         refused = output_refusal(args.output, args.files)
         if refused:

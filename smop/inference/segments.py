@@ -1,23 +1,32 @@
 """Long recordings cut into segments a model can decode, and their transcripts joined.
 
 A segment holds at most ``max_frames`` video frames (25 fps, 640 audio samples each). With audio,
-each cut falls in a pause (40 ms frames PAUSE_DB below the recording's speech level, the 95th
-percentile of its frames) between a quarter of the allowed length and the whole of it: the first
-pause of 120 ms or more, else the longest, so that segments end where utterances end; the next
-segment starts 40 ms before speech resumes. With no pause there, the cut falls at the quietest
-120 ms; without audio, at the limit.
+a voice activity rule (``vad``) tells each 40 ms frame whether it is a pause, and how much speech it
+holds (``FrameSpeech``):
+
+- ``energy``: a pause is PAUSE_DB below the recording's speech level (the 95th percentile of its
+  frames' energy); the level is the frame's energy. It needs nothing more, and sees any loud noise
+  as speech.
+- ``silero``: silero-vad's speech probability (its packaged model, run on the CPU); a pause is below
+  SILERO_PAUSE. Needs the ``vad`` extra (``pip install silero-vad``).
+
+Whichever rule made them, the cuts fall alike (``cut_points``): each in a pause between a quarter of
+the allowed length and the whole of it: the first pause of 120 ms or more, else the longest, so that
+segments end where utterances end; the next segment starts 40 ms before speech resumes. With no
+pause there, the cut falls at the 120 ms of least speech; without audio, at the limit.
 
 The same frames tell silence: a frame below SILENCE_DBFS is a pause at any recording level, and a
 segment with fewer than MIN_SPEECH_FRAMES frames above it holds no speech (``holds_speech``):
 decoding it would only give the language model's invention.
 """
 
+import functools
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from smop.data.inputs import SAMPLES_PER_FRAME, VIDEO_FPS
+from smop.data.inputs import SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 
 QUIET_WINDOW = 3  # frames (120 ms) of energy summed when no frame is a pause
 MIN_PAUSE_FRAMES = 3  # a pause (120 ms) long enough to end a segment at: the first such one is taken
@@ -25,6 +34,10 @@ LEAD_FRAMES = 1  # silence (40 ms) kept before the speech that starts a segment
 PAUSE_DB = 30.0  # a pause frame: this far below the speech level (the 95th percentile of the frames' energy)
 SILENCE_DBFS = -60.0  # a frame quieter than this (RMS, dB below full scale) holds no speech at any level
 MIN_SPEECH_FRAMES = 3  # frames (120 ms) louder than SILENCE_DBFS for a segment to hold speech
+VADS = ("energy", "silero")  # the voice activity rules; the first is the default
+DEFAULT_VAD = VADS[0]
+SILERO_PAUSE = 0.5  # a pause frame: silero-vad's speech probability below this (its own speech threshold)
+SILERO_WINDOW = 512  # samples (32 ms at 16 kHz) silero-vad gives one probability for
 
 
 @dataclass(frozen=True)
@@ -73,18 +86,93 @@ def pause_runs(mask: np.ndarray) -> List[Tuple[int, int]]:
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
-def cut_points(frames: int, max_frames: int, energy: Optional[np.ndarray] = None) -> List[int]:
-    """Segment boundaries [0, c1, ..., frames], each segment at most ``max_frames`` long."""
+@dataclass(frozen=True)
+class FrameSpeech:
+    """What a voice activity rule tells of each 40 ms frame: ``pause`` (bool), and ``level``, how
+    much speech it holds (any scale; only its order counts: the cut falls at the least when no
+    frame is a pause)."""
+
+    pause: np.ndarray
+    level: np.ndarray
+
+
+def energy_rule(energy: np.ndarray) -> FrameSpeech:
+    """The energy rule's view of frames of the given energies (``frame_energy``)."""
+    return FrameSpeech(pauses(energy), energy)
+
+
+def check_vad(vad: str) -> None:
+    """ValueError naming the choices for an unknown rule; ImportError naming the extra to install
+    when the rule's package is absent. Called before anything is decoded."""
+    if vad not in VADS:
+        raise ValueError(f"vad must be one of {', '.join(VADS)}, got {vad!r}")
+    if vad == "silero":
+        try:
+            import silero_vad  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "vad 'silero' needs the silero-vad package: pip install 'smop[vad]' (or tools/install.sh --extra vad)"
+            ) from None
+
+
+@functools.lru_cache(maxsize=1)
+def silero_model():
+    """silero-vad's model, read from the file inside its package (never downloaded), on the CPU.
+    Importing silero_vad sets torch's thread count to 1: it is set back."""
+    import torch
+
+    check_vad("silero")
+    threads = torch.get_num_threads()
+    try:
+        from silero_vad import load_silero_vad
+
+        return load_silero_vad()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def silero_probabilities(speech: np.ndarray, frames: int) -> np.ndarray:
+    """(frames,) speech probability of each 40 ms frame of ``speech`` (16 kHz): the lower of the
+    two silero-vad 32 ms windows that overlap it. Its probability stays high for about 100 ms after
+    speech stops, so that a pause of 240 ms between utterances shows in 2-3 frames this way, in 1-2
+    with the higher (measured on the mini corpus's test set)."""
+    import torch
+
+    wave = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
+    n = min(wave.size, speech.size)
+    wave[:n] = speech[:n]
+    model = silero_model()
+    with torch.no_grad():
+        windows = model.audio_forward(torch.from_numpy(wave)[None], SAMPLE_RATE)[
+            0
+        ].numpy()  # zero-padded to whole windows
+    first = np.arange(frames) * SAMPLES_PER_FRAME // SILERO_WINDOW
+    last = (np.arange(1, frames + 1) * SAMPLES_PER_FRAME - 1) // SILERO_WINDOW
+    return np.minimum(windows[first], windows[np.minimum(last, windows.size - 1)])  # a frame spans at most 2 windows
+
+
+def frame_speech(speech: np.ndarray, frames: int, vad: str = DEFAULT_VAD) -> FrameSpeech:
+    """The ``vad`` rule's view of each 40 ms frame of ``speech`` (16 kHz, zero-padded to ``frames``)."""
+    check_vad(vad)
+    if vad == "silero":
+        prob = silero_probabilities(speech, frames)
+        return FrameSpeech(prob < SILERO_PAUSE, prob)
+    return energy_rule(frame_energy(speech, frames))
+
+
+def cut_points(frames: int, max_frames: int, speech: Optional[FrameSpeech] = None) -> List[int]:
+    """Segment boundaries [0, c1, ..., frames], each segment at most ``max_frames`` long; in the
+    pauses of ``speech`` (a rule's view of the frames) when given."""
     if max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-    if energy is not None:
-        pause = pauses(energy)
-        quiet = np.convolve(energy, np.ones(QUIET_WINDOW), mode="same")
+    if speech is not None:
+        pause = speech.pause
+        quiet = np.convolve(speech.level, np.ones(QUIET_WINDOW), mode="same")
     cuts = [0]
     while frames - cuts[-1] > max_frames:
         start, limit = cuts[-1], cuts[-1] + max_frames
         lo = start + max(1, max_frames // 4)
-        if energy is None:
+        if speech is None:
             cuts.append(limit)
             continue
         runs = pause_runs(pause[lo : limit + 1])
@@ -98,18 +186,23 @@ def cut_points(frames: int, max_frames: int, energy: Optional[np.ndarray] = None
 
 
 def split(
-    speech: Optional[np.ndarray], video: Optional[np.ndarray], max_frames: int, min_samples: int = 1
+    speech: Optional[np.ndarray],
+    video: Optional[np.ndarray],
+    max_frames: int,
+    min_samples: int = 1,
+    vad: str = DEFAULT_VAD,
 ) -> List[Segment]:
     """A recording's inputs cut into segments of at most ``max_frames`` frames. ``speech`` (16 kHz)
     and ``video`` (25 fps), when both are given, are aligned at 640 samples per frame. The last
     segment of a cut recording, whose last frame may hold a few samples only, is padded with
     silence to whole frames when it has fewer than ``min_samples`` (too few for the audio encoder:
-    Whisper's STFT takes 201)."""
+    Whisper's STFT takes 201). ``vad`` names the rule that finds the pauses (``VADS``); a
+    recording that fits in one segment is not looked at."""
     if speech is None and video is None:
         raise ValueError("nothing to split: no speech and no video")
     frames = video.shape[0] if video is not None else -(-speech.size // SAMPLES_PER_FRAME)
-    energy = frame_energy(speech, frames) if speech is not None else None
-    cuts = cut_points(frames, max_frames, energy)
+    looked = speech is not None and frames > max_frames
+    cuts = cut_points(frames, max_frames, frame_speech(speech, frames, vad) if looked else None)
     if speech is not None and len(cuts) > 2 and speech.size - cuts[-2] * SAMPLES_PER_FRAME < min_samples:
         speech = np.pad(speech, (0, max(0, frames * SAMPLES_PER_FRAME - speech.size)))
     return [

@@ -92,10 +92,18 @@ class Speech2Text:
     """
 
     def __init__(
-        self, model, train_args, settings: DecodeSettings = DecodeSettings(), device: str = "cpu", mouth_crop=None
+        self,
+        model,
+        train_args,
+        settings: DecodeSettings = DecodeSettings(),
+        device: str = "cpu",
+        mouth_crop=None,
+        vad: str = segments.DEFAULT_VAD,
     ):
         from smop.tasks.avsr import SmopAVSRTask
 
+        segments.check_vad(vad)  # before the model loads: a missing package is said at once
+        self.vad = vad
         self.settings = settings
         self.device = device
         self.mouth_crop = mouth_crop
@@ -106,24 +114,32 @@ class Speech2Text:
         self.collate = SmopAVSRTask.build_collate_fn(train_args, False)
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str, device: str = "cpu", quantization=None, **settings) -> "Speech2Text":
+    def from_pretrained(
+        cls, name_or_dir: str, device: str = "cpu", quantization=None, vad: str = segments.DEFAULT_VAD, **settings
+    ) -> "Speech2Text":
         """A packed model from a local folder or a hub id in the local Hugging Face cache (never
         downloaded). ``settings`` override the pack's decoding settings: batch_size, beam_size,
         max_new_tokens_per_second, max_new_tokens_min, early_stopping, dtype. ``quantization``
         decodes with the LLM quantized otherwise than in training, with a logged note: a
-        ``decoder_conf.quantization`` mapping (``{"bits": 4}``), or ``"none"``; None: as trained."""
+        ``decoder_conf.quantization`` mapping (``{"bits": 4}``), or ``"none"``; None: as trained.
+        ``vad``: the rule that finds the pauses ``transcribe`` cuts long recordings at
+        (``smop.inference.segments.VADS``)."""
         from smop.inference.pack_reader import read_pack
 
         check_device(device)
-        return cls.from_pack(read_pack(name_or_dir), device, quantization, **settings)
+        segments.check_vad(vad)
+        return cls.from_pack(read_pack(name_or_dir), device, quantization, vad, **settings)
 
     @classmethod
-    def from_pack(cls, packed, device: str = "cpu", quantization=None, **settings) -> "Speech2Text":
+    def from_pack(
+        cls, packed, device: str = "cpu", quantization=None, vad: str = segments.DEFAULT_VAD, **settings
+    ) -> "Speech2Text":
         """A pack already read (``smop.inference.pack_reader.PackedModel``); as :meth:`from_pretrained`."""
         check_device(device)
+        segments.check_vad(vad)
         with packed.reading_config():
             model, args = packed.build_model(device, quantization)
-            return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop)
+            return cls(model, args, packed.settings.replace(**settings), device, packed.mouth_crop, vad)
 
     @classmethod
     def from_files(
@@ -132,16 +148,18 @@ class Speech2Text:
         model_file: Optional[str],
         device: str = "cpu",
         quantization=None,
+        vad: str = segments.DEFAULT_VAD,
         **settings,
     ) -> "Speech2Text":
         """An experiment's model: its training config and a checkpoint (as ESPnet's Speech2Text takes
         ``asr_train_config`` and ``asr_model_file``); ``settings`` change DecodeSettings' defaults;
-        ``quantization`` as in :meth:`from_pretrained`."""
+        ``quantization`` and ``vad`` as in :meth:`from_pretrained`."""
         from smop.tasks.avsr import SmopAVSRTask
 
         check_device(device)
+        segments.check_vad(vad)
         model, args = SmopAVSRTask.build_model_from_file(train_config, model_file, device, quantization)
-        return cls(model, args, DecodeSettings().replace(**settings), device)
+        return cls(model, args, DecodeSettings().replace(**settings), device, vad=vad)
 
     @property
     def modality(self) -> str:
@@ -249,7 +267,7 @@ class Speech2Text:
         self, speech: Optional[Array] = None, video: Optional[Array] = None, max_seconds: Optional[float] = None
     ) -> Transcript:
         """One recording of any length (inputs as for a call), cut into segments of at most
-        ``segment_frames(max_seconds)``, at pauses when there is audio."""
+        ``segment_frames(max_seconds)``, at pauses when there is audio (found by the ``vad`` rule)."""
         return self.transcribe_all([speech], [video], max_seconds)[0]
 
     def transcribe_all(
@@ -272,7 +290,7 @@ class Speech2Text:
             if s is not None and v is not None:  # segments cut both at the same frames
                 _check_aligned(uid, s, v)
             shortest = self.model.audio_encoder.min_input_samples() if self.uses("speech") else 1
-            cut = segments.split(s, v, limit, shortest)
+            cut = segments.split(s, v, limit, shortest, self.vad)
             for seg in cut:
                 start, end = seg.seconds
                 pieces.append((i, seg, uid if len(cut) == 1 else f"{uid} [{start:.2f}-{end:.2f} s]"))

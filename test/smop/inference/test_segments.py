@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from smop.data.inputs import SAMPLES_PER_FRAME
-from smop.inference.segments import LEAD_FRAMES, cut_points, join, split
+from smop.inference.segments import LEAD_FRAMES, cut_points, energy_rule, join, split
 
 SPEECH, PAUSE = 1.0, 1e-6  # frame energies: a pause is 60 dB below speech
 
@@ -25,17 +25,17 @@ def test_a_cut_falls_in_the_first_long_pause_shortly_before_speech_resumes():
     # 40 frames allowed: the first long pause (frames 20-25) after a quarter of them (10) is taken,
     # not the longer one at 30-38; a 2-frame gap between words (frames 12-14) is not a pause to cut at.
     e = energy(("s", 12), ("p", 2), ("s", 6), ("p", 5), ("s", 5), ("p", 8), ("s", 30))
-    cuts = cut_points(e.size, 40, e)
+    cuts = cut_points(e.size, 40, energy_rule(e))
     assert cuts[1] == 25 - LEAD_FRAMES
     assert all(b - a <= 40 for a, b in zip(cuts[:-1], cuts[1:])) and cuts[-1] == e.size
 
 
 def test_only_short_pauses_take_the_longest_and_no_pause_the_quietest_frames():
     e = energy(("s", 12), ("p", 1), ("s", 6), ("p", 2), ("s", 40))
-    assert cut_points(e.size, 40, e)[1] == 21 - LEAD_FRAMES  # the 2-frame gap, not the 1-frame one
+    assert cut_points(e.size, 40, energy_rule(e))[1] == 21 - LEAD_FRAMES  # the 2-frame gap, not the 1-frame one
     steady = np.full(120, SPEECH)
     steady[50:53] = 0.5  # no pause (6 dB down), but the quietest 120 ms
-    assert cut_points(steady.size, 60, steady)[1] == 51
+    assert cut_points(steady.size, 60, energy_rule(steady))[1] == 51
 
 
 def test_split_tiles_the_recording_with_speech_and_video_aligned():
