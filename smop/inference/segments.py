@@ -101,34 +101,35 @@ def energy_rule(energy: np.ndarray) -> FrameSpeech:
     return FrameSpeech(pauses(energy), energy)
 
 
+def _silero():
+    """The silero_vad module. Importing it sets torch's thread count to 1: it is set back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        import silero_vad
+    except ImportError:
+        raise ImportError(
+            "vad 'silero' needs the silero-vad package: pip install 'smop[vad]' (or tools/install.sh --extra vad)"
+        ) from None
+    finally:
+        torch.set_num_threads(threads)
+    return silero_vad
+
+
 def check_vad(vad: str) -> None:
     """ValueError naming the choices for an unknown rule; ImportError naming the extra to install
     when the rule's package is absent. Called before anything is decoded."""
     if vad not in VADS:
         raise ValueError(f"vad must be one of {', '.join(VADS)}, got {vad!r}")
     if vad == "silero":
-        try:
-            import silero_vad  # noqa: F401
-        except ImportError:
-            raise ImportError(
-                "vad 'silero' needs the silero-vad package: pip install 'smop[vad]' (or tools/install.sh --extra vad)"
-            ) from None
+        _silero()
 
 
 @functools.lru_cache(maxsize=1)
 def silero_model():
-    """silero-vad's model, read from the file inside its package (never downloaded), on the CPU.
-    Importing silero_vad sets torch's thread count to 1: it is set back."""
-    import torch
-
-    check_vad("silero")
-    threads = torch.get_num_threads()
-    try:
-        from silero_vad import load_silero_vad
-
-        return load_silero_vad()
-    finally:
-        torch.set_num_threads(threads)
+    """silero-vad's model, read from the file inside its package (never downloaded), for the CPU."""
+    return _silero().load_silero_vad()
 
 
 def silero_probabilities(speech: np.ndarray, frames: int) -> np.ndarray:
