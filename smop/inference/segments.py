@@ -28,7 +28,7 @@ import numpy as np
 
 from smop.data.inputs import SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 
-QUIET_WINDOW = 3  # frames (120 ms) of energy summed when no frame is a pause
+QUIET_WINDOW = 3  # frames (120 ms) of speech level summed when no frame is a pause
 MIN_PAUSE_FRAMES = 3  # a pause (120 ms) long enough to end a segment at: the first such one is taken
 LEAD_FRAMES = 1  # silence (40 ms) kept before the speech that starts a segment
 PAUSE_DB = 30.0  # a pause frame: this far below the speech level (the 95th percentile of the frames' energy)
@@ -135,18 +135,16 @@ def silero_model():
 def silero_probabilities(speech: np.ndarray, frames: int) -> np.ndarray:
     """(frames,) speech probability of each 40 ms frame of ``speech`` (16 kHz): the lower of the
     two silero-vad 32 ms windows that overlap it. Its probability stays high for about 100 ms after
-    speech stops, so that a pause of 240 ms between utterances shows in 2-3 frames this way, in 1-2
-    with the higher (measured on the mini corpus's test set)."""
+    speech stops: the 240 ms between the mini corpus's test utterances is a pause of 120 ms or more
+    at 59 of 79 boundaries this way, at 17 with the higher (80 utterances, threshold 0.5)."""
     import torch
 
     wave = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
     n = min(wave.size, speech.size)
     wave[:n] = speech[:n]
     model = silero_model()
-    with torch.no_grad():
-        windows = model.audio_forward(torch.from_numpy(wave)[None], SAMPLE_RATE)[
-            0
-        ].numpy()  # zero-padded to whole windows
+    with torch.no_grad():  # the wave is zero-padded to whole windows
+        windows = model.audio_forward(torch.from_numpy(wave)[None], SAMPLE_RATE)[0].numpy()
     first = np.arange(frames) * SAMPLES_PER_FRAME // SILERO_WINDOW
     last = (np.arange(1, frames + 1) * SAMPLES_PER_FRAME - 1) // SILERO_WINDOW
     return np.minimum(windows[first], windows[np.minimum(last, windows.size - 1)])  # a frame spans at most 2 windows
@@ -197,10 +195,11 @@ def split(
     and ``video`` (25 fps), when both are given, are aligned at 640 samples per frame. The last
     segment of a cut recording, whose last frame may hold a few samples only, is padded with
     silence to whole frames when it has fewer than ``min_samples`` (too few for the audio encoder:
-    Whisper's STFT takes 201). ``vad`` names the rule that finds the pauses (``VADS``); a
-    recording that fits in one segment is not looked at."""
+    Whisper's STFT takes 201). ``vad`` names the rule that finds the pauses (``VADS``); it
+    looks only at recordings longer than one segment."""
     if speech is None and video is None:
         raise ValueError("nothing to split: no speech and no video")
+    check_vad(vad)
     frames = video.shape[0] if video is not None else -(-speech.size // SAMPLES_PER_FRAME)
     looked = speech is not None and frames > max_frames
     cuts = cut_points(frames, max_frames, frame_speech(speech, frames, vad) if looked else None)
