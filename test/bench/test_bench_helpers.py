@@ -1,5 +1,8 @@
 """The benchmark machinery on tiny models: what it times is what it claims to time."""
 
+import sys
+
+import pytest
 import torch
 
 from bench import sparse_dispatch
@@ -46,3 +49,14 @@ def test_long_form_cuts_at_boundaries_and_without_a_model(tmp_path):
     assert cuts_at_boundaries([10], [50]) == 0
     (row,) = run(pack=tmp_path / "no_pack", data=tmp_path / "no_data")
     assert row.measured == "not measured" and "run egs/mini_av/avsr_smop/run.sh first" in row.note
+
+
+def test_long_form_names_an_unknown_or_missing_vad_rule(monkeypatch, capsys):
+    from bench.long_form import main, missing_vad
+
+    with pytest.raises(SystemExit):
+        main(["--vad", "energy,webrtc"])
+    assert "--vad: unknown rule 'webrtc'; choose from energy, silero" in capsys.readouterr().err
+    assert missing_vad("energy") == ""
+    monkeypatch.setitem(sys.modules, "silero_vad", None)  # as if it were not installed
+    assert "pip install 'smop[vad]'" in missing_vad("silero")
