@@ -69,3 +69,45 @@ def test_layout_configs_take_the_asr_models_decoder(pretrained, datadir, tmp_pat
         load_pretrained_model(f"{tmp_path / 'asr.pth'}:decoder:decoder", model, ignore_init_mismatch=False)
         lora = {k: v for k, v in asr.state_dict().items() if k.startswith("decoder.")}
         assert lora and all(torch.equal(model.state_dict()[k], v) for k, v in lora.items())
+
+
+def test_avsr_config_takes_the_asr_and_vsr_models_parts(pretrained, tmp_path):
+    """The mini AVSR model starts from both single-modality models (init_param): ESPnet's loader,
+    entry by entry, gives it the ASR model's audio path and LoRA and the VSR model's video path."""
+    from espnet2.torch_utils.load_pretrained_model import load_pretrained_model
+
+    conf = EGS / "mini_av" / "avsr_smop" / "conf"
+
+    def build(name):
+        args = SmopAVSRTask.get_parser().parse_args(["--config", str(conf / name), "--output_dir", str(tmp_path)])
+        args.audio_encoder_conf = {**args.audio_encoder_conf, "model_name_or_path": pretrained["whisper"]}
+        args.video_encoder_conf = {**args.video_encoder_conf, "checkpoint": pretrained["avhubert"]}
+        args.decoder_conf = {**args.decoder_conf, "model_name_or_path": pretrained["llm"]}
+        return args, SmopAVSRTask.build_model(args)
+
+    trained = {}
+    for name, shift in (("train_asr_dedr.yaml", 0.1), ("train_vsr_dedr.yaml", -0.2)):
+        _, model = build(name)
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.requires_grad:
+                    p.add_(shift)
+        trained[name] = {k: v for k, v in model.state_dict().items() if k.startswith(("projector.", "decoder."))}
+        torch.save(model.state_dict(), tmp_path / f"{name}.pth")
+
+    args, avsr = build("train_dedr.yaml")
+    where = {"exp/train_asr_dedr": "train_asr_dedr.yaml", "exp/train_vsr_dedr": "train_vsr_dedr.yaml"}
+    for spec in args.init_param:
+        path, _, rest = spec.partition(":")
+        name = where[str(Path(path).parent)]
+        load_pretrained_model(f"{tmp_path / name}.pth:{rest}" if rest else f"{tmp_path / name}.pth", avsr, False)
+    state = avsr.state_dict()
+    asr, vsr = trained["train_asr_dedr.yaml"], trained["train_vsr_dedr.yaml"]
+    video = [
+        k for k in vsr if k.startswith(("projector.pools.video", "projector.routers.video", "decoder.boundary.video"))
+    ]
+    audio = [k for k in asr if ".audio" in k or "lora" in k]
+    assert video and audio and not set(video) & set(audio)
+    assert all(torch.equal(state[k], vsr[k]) for k in video)
+    # LoRA comes from the ASR model: the VSR model's entries are restricted to its video path.
+    assert all(torch.equal(state[k], asr[k]) for k in audio)
