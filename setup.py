@@ -55,6 +55,10 @@ setup(
         # silero-vad's voice activity rule for cutting long recordings (smop-transcribe --vad silero);
         # its model ships inside the package (MIT), never downloaded. Needs only torch and packaging.
         "vad": ["silero-vad>=6.2,<6.3"],
+        # The web demo (smop-demo) and its browser tests. gradio 6.31 needs pillow < 13; without the
+        # lower bound pip falls back to gradio 3.18 where pillow 13 is held. playwright drives the
+        # system chromium (Debian's package, which install.sh --extra demo installs): no browser download.
+        "demo": ["gradio>=6.31,<7", "pillow<13", "playwright==1.65.*"],
     },
-    entry_points={"console_scripts": ["smop-transcribe=smop.bin.transcribe:main"]},
+    entry_points={"console_scripts": ["smop-transcribe=smop.bin.transcribe:main", "smop-demo=smop.bin.demo:main"]},
 )

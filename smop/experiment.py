@@ -104,6 +104,12 @@ def seed_spread_table(runs: Mapping[str, Mapping[str, float]], sets: Sequence[st
     return lines
 
 
+def usage_counts(counts: Mapping[str, Any]) -> Usage:
+    """A projector's routing counts (``ProjectorOutput.usage``: modality -> (top_k, E) tensor of
+    tokens whose r-th choice is each expert) as expert_usage.json holds them."""
+    return {m: {f"top{r + 1}": [int(c) for c in row] for r, row in enumerate(t.tolist())} for m, t in counts.items()}
+
+
 def add_usage(total: Usage, usage: Mapping[str, Mapping[str, Sequence[float]]]) -> Usage:
     """``usage`` (expert_usage.json's data) added into ``total``."""
     for m, ranks in usage.items():

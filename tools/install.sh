@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create tools/venv with smop and its pinned dependencies; idempotent.
-# Usage: tools/install.sh [--system-packages auto|true|false] [--python python3.11] [--extra landmarks|quant|vad]...
+# Usage: tools/install.sh [--system-packages auto|true|false] [--python python3.11] [--extra landmarks|quant|vad|demo]...
 set -euo pipefail
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"; }
@@ -9,7 +9,8 @@ system_packages=auto   # install the Debian packages below with apt-get (auto: w
 python=                # interpreter for the venv (default: python3.11, python3.12, python3.10 or python3)
 extras="test"          # setup.py extras (--extra repeats); landmarks: dlib (face landmarks from raw
                        # video); quant: bitsandbytes (the frozen LLM in 4 or 8 bits); vad: silero-vad
-                       # (smop-transcribe --vad silero)
+                       # (smop-transcribe --vad silero); demo: gradio and playwright (smop-demo and its
+                       # browser tests) with Debian's chromium
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -55,6 +56,9 @@ missing() {  # <binary:package>...: the packages whose binary is not there
 }
 mapfile -t need_recipes < <(missing sox:sox ffmpeg:ffmpeg espeak-ng:espeak-ng /usr/lib/sctk/bin/sclite:sctk)
 mapfile -t need_tests < <(missing shellcheck:shellcheck /usr/sbin/slurmd:slurm-wlm /usr/sbin/munged:munge)
+# The demo's browser tests drive Debian's chromium through playwright (playwright's own browser
+# download would need a host other than the package registries).
+if [[ ",${extras}," == *,demo,* ]]; then mapfile -t -O ${#need_tests[@]} need_tests < <(missing chromium:chromium); fi
 need_apt=("${need_recipes[@]}" "${need_tests[@]}")
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "${system_packages}" = true ] || { [ "${system_packages}" = auto ] && [ "$(id -u)" = 0 ]; }; then
@@ -125,5 +129,13 @@ fi
 if [[ ",${extras}," == *,vad,* ]]; then
   "${venv}/bin/python" -c "from smop.inference.segments import silero_model; silero_model()"
   log "silero-vad (smop-transcribe --vad silero): ok"
+fi
+if [[ ",${extras}," == *,demo,* ]]; then
+  "${venv}/bin/python" -c "import gradio, playwright.sync_api; print(gradio.__version__)" > /dev/null
+  if command -v chromium > /dev/null; then
+    log "gradio, playwright and $(chromium --version 2>/dev/null | head -n 1): ok"
+  else
+    log "WARNING: gradio and playwright: ok, but no chromium (as root: apt-get install chromium); the browser tests are skipped"
+  fi
 fi
 log "done: source ${venv}/bin/activate"

@@ -33,7 +33,7 @@ from smop.data.datadir import check_inputs_agree, read_table
 from smop.data.inputs import INPUTS, SAMPLES_PER_FRAME
 from smop.data.loaders import audio_samples, read_scp
 from smop.decoders import quantization as quant
-from smop.experiment import EXPERT_USAGE, GENERATION, HYPOTHESES, DecodeRecord
+from smop.experiment import EXPERT_USAGE, GENERATION, HYPOTHESES, DecodeRecord, usage_counts
 from smop.inference.settings import DecodeSettings
 from smop.inference.speech2text import Speech2Text
 from smop.tasks.avsr import SmopAVSRTask
@@ -204,14 +204,7 @@ def decode(speech2text: Speech2Text, loader, out: Path) -> Dict[str, str]:
         f.writelines(f"{k} {scores[k]:.4f}\n" for k in sorted(scores))
     if usage:
         with atomic_write(out / EXPERT_USAGE) as f:  # modality -> top<r> -> tokens per expert
-            json.dump(
-                {
-                    m: {f"top{r + 1}": [int(c) for c in row] for r, row in enumerate(counts.tolist())}
-                    for m, counts in usage.items()
-                },
-                f,
-                indent=2,
-            )
+            json.dump(usage_counts(usage), f, indent=2)
     logger.info(f"decoded {len(texts)} utterances -> {out / HYPOTHESES / 'text'}")
     return texts
 

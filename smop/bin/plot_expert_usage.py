@@ -22,14 +22,15 @@ from smop.utils.log import setup_logging
 logger = logging.getLogger("plot_expert_usage")
 
 
-def plot(usage, sets, out: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def usage_figure(usage, title: str):
+    """A matplotlib Figure of ``usage`` (expert_usage.json's data): per modality, the share of its
+    tokens each expert gets as first and as second choice. Made without pyplot, so that threads
+    (smop-demo's requests) can each draw one and nothing keeps it once dropped."""
+    from matplotlib.figure import Figure
 
     modalities = [m for m in ("audio", "video") if m in usage]
-    fig, axes = plt.subplots(1, len(modalities), figsize=(4.5 * len(modalities), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(modalities), 3.4))
+    axes = fig.subplots(1, len(modalities), squeeze=False)
     for ax, m in zip(axes[0], modalities):
         ranks = sorted(usage[m])
         n_exp = len(usage[m][ranks[0]])
@@ -45,11 +46,15 @@ def plot(usage, sets, out: Path, title: str) -> None:
         ax.set_ylabel("tokens (%)")
         ax.set_title(f"{m} tokens")
         ax.legend(fontsize=8)
-    fig.suptitle(f"{title} ({', '.join(sets)})", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot(usage, sets, out: Path, title: str) -> None:
+    fig = usage_figure(usage, f"{title} ({', '.join(sets)})")
     with atomic_write(out, "wb") as f:
         fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
 
 
 def main(cmd=None):

@@ -150,23 +150,27 @@ class Report:
         if self.fmt == "text":
             self.out.write(f"{path} {transcript.text}\n".replace(" \n", "\n"))
             self.out.flush()
-        segments = [
-            {"start": round(a, 2), "end": round(b, 2), "text": h.text, "score": round(h.score, 4)}
-            for a, b, h in transcript.segments
-        ]
-        self.files.append(
-            {
-                "file": str(path),
-                "text": transcript.text,
-                "score": round(transcript.score, 4),
-                "blanked": list(transcript.blanked),
-                "notes": [*inputs.notes, *transcript.notes],
-                "duration": round(inputs.seconds, 3),
-                "segments": segments,
-                "seconds": {"read": round(read_seconds, 3), "decode": round(decode_seconds, 3)},
-            }
-        )
+        self.files.append(file_record(path, inputs, transcript, read_seconds, decode_seconds))
         self.progress.update(1)
+
+
+def file_record(path: Path, inputs: MediaInputs, transcript, read_seconds: float, decode_seconds: float) -> dict:
+    """A decoded file as ``--output_format json`` gives it (and smop-demo shows it): text, score,
+    what was blanked, notes, duration, segments (start, end, text, score) and timings."""
+    segments = [
+        {"start": round(a, 2), "end": round(b, 2), "text": h.text, "score": round(h.score, 4)}
+        for a, b, h in transcript.segments
+    ]
+    return {
+        "file": str(path),
+        "text": transcript.text,
+        "score": round(transcript.score, 4),
+        "blanked": list(transcript.blanked),
+        "notes": [*inputs.notes, *transcript.notes],
+        "duration": round(inputs.seconds, 3),
+        "segments": segments,
+        "seconds": {"read": round(read_seconds, 3), "decode": round(decode_seconds, 3)},
+    }
 
 
 def transcribe(args, out, start: float) -> int:

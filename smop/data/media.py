@@ -417,3 +417,25 @@ def read_media(
     else:
         wave = None
     return info, frames, wave
+
+
+_DURATION = re.compile(r"^\[info\] +Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?),")
+
+
+def header_seconds(path: Path, timeout: float = 10.0) -> Optional[float]:
+    """The duration the file's header states, before anything is decoded (a service's cap on what
+    it takes); None when it states none (a browser's MediaRecorder webm), or ffmpeg cannot open it
+    (read_media then says why). ffmpeg opens the file and stops: it is given no output."""
+    check_local_file(path)
+    cmd = ["ffmpeg", *_LOG, "-nostdin", *LOCAL_ONLY, "-i", f"file:{Path(path).absolute()}"]
+    try:
+        run = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    except FileNotFoundError as e:
+        raise MediaError("ffmpeg not found (install ffmpeg)") from e
+    for line in run.stderr.decode("utf-8", "replace").splitlines():
+        m = _DURATION.match(line)
+        if m:
+            return 3600 * int(m[1]) + 60 * int(m[2]) + float(m[3])
+    return None

@@ -16,6 +16,7 @@ import torch
 
 from smop.data.alignment import av_tolerance
 from smop.data.inputs import INPUTS, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
+from smop.experiment import Usage, add_usage, usage_counts
 from smop.inference import segments
 from smop.inference.settings import DecodeSettings, decoding_batch
 from smop.projectors.abs_projector import ProjectorOutput
@@ -276,10 +277,11 @@ class Speech2Text:
         video: List[Optional[Array]],
         max_seconds: Optional[float] = None,
         ids: Optional[List[str]] = None,
+        usage: Optional[Usage] = None,
     ) -> List[Transcript]:
         """Recordings of any length; the segments of all of them are decoded together, in batches.
         A segment that holds no speech (``segments.holds_speech``) and no video to lip-read is not
-        decoded: its text is empty, and the recording's notes say so."""
+        decoded: its text is empty, and the recording's notes say so. ``usage``: see :meth:`decode`."""
         ids = ids or [f"recording {i}" for i in range(len(speech))]
         limit = self.segment_frames(max_seconds)
         pieces = []  # (recording, segment, segment id)
@@ -297,7 +299,9 @@ class Speech2Text:
         heard = [self._worth_decoding(seg) for _, seg, _ in pieces]
         chosen = [p for p, keep in zip(pieces, heard) if keep]
         hyps = iter(
-            self.decode([p[1].speech for p in chosen], [p[1].video for p in chosen], ids=[p[2] for p in chosen])
+            self.decode(
+                [p[1].speech for p in chosen], [p[1].video for p in chosen], ids=[p[2] for p in chosen], usage=usage
+            )
         )
         parts: List[List[Tuple[float, float, Hypothesis]]] = [[] for _ in ids]
         for (i, seg, sid), keep in zip(pieces, heard):
@@ -340,10 +344,16 @@ class Speech2Text:
 
     @torch.no_grad()
     def decode(
-        self, speech: List[Optional[Array]], video: List[Optional[Array]], ids: Optional[List[str]] = None
+        self,
+        speech: List[Optional[Array]],
+        video: List[Optional[Array]],
+        ids: Optional[List[str]] = None,
+        usage: Optional[Usage] = None,
     ) -> List[Hypothesis]:
         """Hypotheses in input order; decoded longest first in batches of ``settings.batch_size``
-        (the order of avsr_inference, whose batches then hold the same utterances)."""
+        (the order of avsr_inference, whose batches then hold the same utterances). A sparse
+        projector's routing counts of these utterances are added into ``usage`` when given
+        (modality -> ``top<r>`` -> tokens per expert, as in avsr_inference's expert_usage.json)."""
         ids = ids or [f"utterance {i}" for i in range(len(speech))]
         items = [self._utterance(uid, s, v) for uid, s, v in zip(ids, speech, video)]
         order = sorted(range(len(items)), key=lambda i: (-self._length(items[i][0]), i))
@@ -351,7 +361,9 @@ class Speech2Text:
         size = self.settings.batch_size
         for start in range(0, len(order), size):
             chosen = order[start : start + size]
-            hyps, _ = self.recognize_batch(*self.collate([(ids[i], items[i][0]) for i in chosen]))
+            hyps, proj = self.recognize_batch(*self.collate([(ids[i], items[i][0]) for i in chosen]))
             for i, (text, score) in zip(chosen, hyps):
                 out[i] = Hypothesis(text, score, items[i][1])
+            if usage is not None:
+                add_usage(usage, usage_counts(proj.usage))
         return out

@@ -1,0 +1,71 @@
+"""smop-demo's page (gradio): the widgets and their wiring; what they do is ``session``'s.
+
+Element ids (for the browser tests): ``video``, ``audio``, ``mode``, ``run``, ``transcript``,
+``error``, ``notes``, ``timings``, ``segments``, ``crops``, ``usage``.
+"""
+
+from typing import Optional
+
+from smop.demo.session import DemoSession, usage_image
+
+# gradio records at the camera's largest size (1920x1440); two cores cannot encode that as it comes.
+WEBCAM_CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}
+CACHE_SWEEP = (60, 600)  # every 60 s, gradio deletes uploads and results older than 600 s
+
+
+def build(session: DemoSession, title: str, about: str = ""):
+    """The page of ``session``: a ``gr.Blocks`` to queue and launch."""
+    import gradio as gr
+
+    def run(video: Optional[str], audio: Optional[str], mode: str):
+        result = session.transcribe(video or audio, mode)
+        usage = usage_image(result.usage, f"expert usage: {result.name}") if result.usage else None
+        return (
+            result.text,
+            gr.Textbox(value=result.error, visible=bool(result.error)),
+            "\n".join(result.notes),
+            result.timings(),
+            result.rows(),
+            result.crops,
+            usage,
+        )
+
+    with gr.Blocks(title=title, delete_cache=CACHE_SWEEP) as page:
+        gr.Markdown(f"## {title}\n{about}")
+        with gr.Row():
+            with gr.Column():
+                video = gr.Video(
+                    label="video (upload, or record with the webcam)",
+                    sources=["upload", "webcam"],
+                    webcam_options=gr.WebcamOptions(mirror=False, constraints=WEBCAM_CONSTRAINTS),
+                    include_audio=True,
+                    elem_id="video",
+                )
+                audio = gr.Audio(
+                    label="or audio (upload, or record)",
+                    sources=["upload", "microphone"],
+                    type="filepath",
+                    elem_id="audio",
+                )
+                mode = gr.Radio(session.modes, value=session.modes[0], label="modality", elem_id="mode")
+                button = gr.Button("Transcribe", variant="primary", elem_id="run")
+                limits = session.limits
+                gr.Markdown(
+                    f"Files up to {limits.max_mb:g} MB and {limits.max_seconds:g} s; "
+                    "the video is used when both are given."
+                )
+            with gr.Column():
+                error = gr.Textbox(label="error", visible=False, elem_id="error")
+                text = gr.Textbox(label="transcript", lines=2, elem_id="transcript")
+                notes = gr.Textbox(label="notes", lines=2, elem_id="notes")
+                timings = gr.Textbox(label="timings", elem_id="timings")
+                segments = gr.Dataframe(
+                    headers=["start (s)", "end (s)", "text", "score"],
+                    label="segments",
+                    interactive=False,
+                    elem_id="segments",
+                )
+                crops = gr.Image(label="mouth crops the model read (sampled)", type="numpy", elem_id="crops")
+                usage = gr.Image(label="projector experts used for this input", type="numpy", elem_id="usage")
+        button.click(run, [video, audio, mode], [text, error, notes, timings, segments, crops, usage])
+    return page
