@@ -27,7 +27,8 @@ untouched() {  # fails when this run wrote anything under the recipe (find does 
   echo "${recipe} untouched by this run"
 }
 
-tools/install.sh --extra landmarks --extra quant --extra vad  # dlib, bitsandbytes, silero-vad: their tests run in CI
+# dlib, bitsandbytes, silero-vad, gradio+playwright+chromium: their tests run in CI
+tools/install.sh --extra landmarks --extra quant --extra vad --extra demo
 # Style: the layout is ruff's and lint is clean (pyproject.toml holds the settings).
 tools/venv/bin/ruff format --check --diff .
 tools/venv/bin/ruff check .

@@ -4,6 +4,7 @@ finds), a tone wav, a faceless mp4, a broken file and a header-less webm (as bro
 import json
 import subprocess
 from pathlib import Path
+from typing import Dict, Sequence
 
 from face_clips import render, smooth_path, write_clip
 from tiny_pack import build_tiny_pack, write_wave
@@ -32,10 +33,10 @@ def demo_inputs(root: Path, pretrained: dict) -> dict:
     }
 
 
-def transcribe_json(pack: Path, media: Path, out: Path, *options: str) -> dict:
-    """smop-transcribe's JSON record of ``media`` (the reference the demo must match)."""
+def transcribe_json(pack: Path, media: Sequence[Path], out: Path, *options: str) -> Dict[str, dict]:
+    """smop-transcribe's JSON record of each of ``media`` by file name (what the demo must match),
+    the model loaded once."""
     from smop.bin import transcribe
 
-    transcribe.main(["--model", str(pack), "--output_format", "json", "--output", str(out), *options, str(media)])
-    (record,) = json.loads(out.read_text())["files"]
-    return record
+    transcribe.main(["--model", str(pack), "--output_format", "json", "--output", str(out), *options, *map(str, media)])
+    return {Path(f["file"]).name: f for f in json.loads(out.read_text())["files"]}

@@ -27,13 +27,19 @@ def speech2text(inputs):
     return Speech2Text.from_pretrained(str(inputs["pack"]))
 
 
+@pytest.fixture(scope="module")
+def want(inputs, tmp_path_factory):
+    """smop-transcribe's records of the mp4 and the wav."""
+    return transcribe_json(inputs["pack"], [inputs["mp4"], inputs["wav"]], tmp_path_factory.mktemp("ref") / "want.json")
+
+
 @pytest.fixture
 def session(speech2text):
     return DemoSession(speech2text, Limits(max_mb=5, max_seconds=10))
 
 
-def test_an_mp4_gives_smop_transcribes_transcript_with_crops_usage_and_timings(session, inputs, tmp_path):
-    want = transcribe_json(inputs["pack"], inputs["mp4"], tmp_path / "ref.json")
+def test_an_mp4_gives_smop_transcribes_transcript_with_crops_usage_and_timings(session, inputs, want):
+    want = want["talk.mp4"]
     result = session.transcribe(str(inputs["mp4"]), AUDIO_VISUAL)
     assert result.error == ""
     assert want["text"] and result.text == want["text"]
@@ -52,8 +58,8 @@ def test_an_mp4_gives_smop_transcribes_transcript_with_crops_usage_and_timings(s
     assert "1.60 s of media" in result.timings()
 
 
-def test_a_wav_given_to_an_av_model_is_decoded_with_the_video_blanked_and_a_note(session, inputs, tmp_path):
-    want = transcribe_json(inputs["pack"], inputs["wav"], tmp_path / "ref.json")
+def test_a_wav_given_to_an_av_model_is_decoded_with_the_video_blanked_and_a_note(session, inputs, want):
+    want = want["tone.wav"]
     result = session.transcribe(str(inputs["wav"]), AUDIO_VISUAL)
     assert result.error == "" and result.text == want["text"] != ""
     assert result.notes == [
@@ -93,7 +99,9 @@ def test_no_face(session, inputs):
 
 
 def test_a_long_recording_gives_smop_transcribes_segments(speech2text, inputs, tmp_path):
-    want = transcribe_json(inputs["pack"], inputs["wav"], tmp_path / "ref.json", "--max_segment_seconds", "0.6")
+    (want,) = transcribe_json(
+        inputs["pack"], [inputs["wav"]], tmp_path / "ref.json", "--max_segment_seconds", "0.6"
+    ).values()
     session = DemoSession(speech2text, Limits(), max_segment_seconds=0.6)
     result = session.transcribe(str(inputs["wav"]), AUDIO_VISUAL)
     rows = result.rows()

@@ -1,0 +1,204 @@
+"""smop-demo's page in a real browser: Debian's chromium driven by playwright (the demo extra), the
+app served in this process on 127.0.0.1. The browser resolves no host but loopback, and every
+request it makes elsewhere is aborted and fails the test.
+
+Skipped, with the reason, where gradio, playwright or chromium is missing, except in CI (CI=true),
+which installs them (tools/install.sh --extra demo) and so fails instead.
+"""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from demo_inputs import demo_inputs, transcribe_json
+from face_clips import require_landmarks_extra
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # as root
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # nothing but loopback resolves
+    "--use-fake-ui-for-media-stream",  # a fake camera and microphone, allowed without asking
+    "--use-fake-device-for-media-stream",
+]
+TIMEOUT_MS = 90_000  # an answer on two busy cores
+
+
+def require_browser():
+    """The skip reason where the demo extra or chromium is missing; in CI, a failure instead."""
+    missing = [m for m in ("gradio", "playwright") if not _importable(m)]
+    if shutil.which("chromium") is None:
+        missing.append("chromium (Debian's package)")
+    if missing:
+        why = f"needs {', '.join(missing)}: tools/install.sh --extra demo (as root it installs chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI installs the demo extra, yet: {why}")
+        pytest.skip(why)
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, pretrained):
+    require_browser()
+    require_landmarks_extra()
+    root = tmp_path_factory.mktemp("demo_page")
+    files = demo_inputs(root, pretrained)
+    want = transcribe_json(files["pack"], [files["mp4"], files["wav"]], root / "want.json")
+    files["want"] = {k: want[files[k].name] for k in ("mp4", "wav")}
+    return files
+
+
+@pytest.fixture(scope="module")
+def app(inputs):
+    """The demo served as smop-demo serves it, in this process; its upload folder."""
+    from smop.bin import demo
+
+    args = demo.get_parser().parse_args(["--model", str(inputs["pack"]), "--port", str(_free_port())])
+    with demo.app_folder() as folder:
+        session = demo.load_session(args, folder)
+        page = demo.launch(session, args, block=False)
+        yield {"url": page.local_url, "folder": folder, "session": session}
+        page.close()
+    assert not folder.exists()
+
+
+@pytest.fixture(scope="module")
+def browser(app):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    """A fresh page of the demo; fails the test if it asked for anything but loopback."""
+    context = browser.new_context(permissions=["camera", "microphone"], viewport={"width": 1280, "height": 1400})
+    outside = []
+
+    def only_loopback(route):
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app["url"])
+    page.wait_for_selector("#run")
+    yield page
+    context.close()
+    assert outside == [], f"the page asked for non-loopback addresses: {outside}"
+
+
+def upload(page, widget: str, path: Path) -> None:
+    page.locator(f"#{widget} input[type=file]").set_input_files(str(path))
+    page.locator(f"#{widget} [aria-label='Clear']").first.wait_for()  # the upload is in place
+
+
+def transcribe(page) -> str:
+    """Press Transcribe and wait for this request's answer: a transcript or an error."""
+    # The answer's timings (never twice the same) or its error replace what the page shows.
+    page.evaluate("document.querySelectorAll('#timings textarea, #error textarea').forEach(t => t.value = '')")
+    page.click("#run")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#timings textarea, #error textarea')].some(t => t.value !== '')"
+    )
+    return page.locator("#transcript textarea").input_value()
+
+
+def test_an_uploaded_mp4_gives_smop_transcribes_transcript(page, inputs, app, tmp_path):
+    from playwright.sync_api import expect
+
+    upload(page, "video", inputs["mp4"])
+    want = inputs["want"]["mp4"]["text"]
+    assert want and transcribe(page) == want
+    expect(page.locator("#segments")).to_contain_text(want)
+    expect(page.locator("#crops img")).to_be_visible()
+    expect(page.locator("#usage img")).to_be_visible()
+    assert "1.60 s of media" in page.locator("#timings textarea").input_value()
+    # what the page read is gradio's copy in the app's own folder
+    assert any(p.name == inputs["mp4"].name for p in app["folder"].rglob("*.mp4"))
+
+
+def test_a_wav_given_to_the_av_model_gives_its_transcript_and_the_note(page, inputs):
+    from playwright.sync_api import expect
+
+    upload(page, "audio", inputs["wav"])
+    assert transcribe(page) == inputs["want"]["wav"]["text"] != ""
+    expect(page.locator("#notes textarea")).to_have_value(
+        "tone.wav: no video stream: decoded with the video blanked, as modality dropout blanks it in training"
+    )
+
+
+def test_a_broken_file_shows_the_error_and_the_next_upload_works(page, inputs):
+    from playwright.sync_api import expect
+
+    upload(page, "video", inputs["broken"])
+    assert transcribe(page) == ""
+    error = page.locator("#error textarea")
+    expect(error).to_have_value(__import__("re").compile(r"^broken\.mp4: "))
+    assert str(inputs["broken"].parent) not in error.input_value()
+    page.locator("#video [aria-label='Clear']").first.click()
+    upload(page, "video", inputs["mp4"])
+    assert transcribe(page) == inputs["want"]["mp4"]["text"]
+    expect(page.locator("#error textarea")).to_have_count(0)  # hidden again
+
+
+def test_a_recording_from_the_fake_webcam_gives_a_transcript(page):
+    page.locator("#video [aria-label='Capture from camera']").click()
+    page.locator("#video [title='grant webcam access'] button").click()
+    record = page.locator("#video [aria-label='start recording']")  # its text turns to Stop; its label stays
+    record.click()
+    page.wait_for_timeout(2500)
+    record.click()
+    page.locator("#video video").first.wait_for()
+    page.locator("#video [aria-label='Clear']").first.wait_for()
+    text = transcribe(page)
+    notes = page.locator("#notes textarea").input_value()
+    assert page.locator("#error textarea").count() == 0
+    assert text != ""
+    # chromium's fake camera shows no face: the audio-visual model hears its beeps with the video blanked
+    assert "no usable face" in notes and "decoded with the video blanked" in notes, notes
+    seconds = float(page.locator("#timings textarea").input_value().split(" s of media")[0])
+    assert 1.5 < seconds < 4.0  # the 2.5 s recorded, at 640x480 in real time
+
+
+def test_8_concurrent_requests_are_all_answered_correctly_with_bounded_memory(app, inputs):
+    from smop.demo.load import PeakRSS, fire
+
+    want = inputs["want"]["mp4"]["text"]
+    fire(app["url"], inputs["mp4"], 1)  # warm: the first request's allocations are not the load's
+    with PeakRSS(os.getpid()) as rss:
+        answers, wall = fire(app["url"], inputs["mp4"], 8)
+    assert [(a.text, a.error) for a in answers] == [(want, "")] * 8
+    # two requests are served at a time (--concurrency 2) and one decodes at a time: the eight cost
+    # little more than one
+    assert rss.peak - rss.start < 300, (rss.start, rss.peak)
+    print(f"8 requests: wall {wall:.1f} s, RSS {rss.start:.0f} MB before, peak {rss.peak:.0f} MB")
