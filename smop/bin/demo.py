@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import warnings
@@ -115,7 +116,11 @@ def main(cmd=None):
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be positive, got {getattr(args, name)}")
     setup_logging(args.log_level)
-    if args.log_level != "DEBUG":
+    if args.log_level != "DEBUG":  # as smop-transcribe: no weight-loading bars or deprecation notices
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
         warnings.filterwarnings("ignore", category=FutureWarning)
     with app_folder() as uploads:
         try:
@@ -127,10 +132,17 @@ def main(cmd=None):
         except (ValueError, DataError) as e:  # unusable options or model
             sys.exit(f"smop-demo: {e}")
         print(f"smop-demo: {args.model} ({session.modality}) on http://{args.host}:{args.port}", flush=True)
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # kill PID stops it as Ctrl-C does: folder removed
         try:
             launch(session, args, block=True)
         except KeyboardInterrupt:
             pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ def build(session: DemoSession, title: str, about: str = ""):
                     sources=["upload", "webcam"],
                     webcam_options=gr.WebcamOptions(mirror=False, constraints=WEBCAM_CONSTRAINTS),
                     include_audio=True,
+                    height=320,
                     elem_id="video",
                 )
                 audio = gr.Audio(

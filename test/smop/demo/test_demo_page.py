@@ -1,6 +1,6 @@
-"""smop-demo's page in a real browser: Debian's chromium driven by playwright (the demo extra), the
-app served in this process on 127.0.0.1. The browser resolves no host but loopback, and every
-request it makes elsewhere is aborted and fails the test.
+"""smop-demo's page in a real browser: Debian's chromium driven by playwright (the demo extra,
+``smop.demo.browser``), the app served in this process on 127.0.0.1. The browser resolves no host
+but loopback, and every request it makes elsewhere is aborted and fails the test.
 
 Skipped, with the reason, where gradio, playwright or chromium is missing, except in CI (CI=true),
 which installs them (tools/install.sh --extra demo) and so fails instead.
@@ -10,27 +10,12 @@ import os
 import shutil
 import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from demo_inputs import demo_inputs, transcribe_json
 from face_clips import require_landmarks_extra
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # as root
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # nothing but loopback resolves
-    "--use-fake-ui-for-media-stream",  # a fake camera and microphone, allowed without asking
-    "--use-fake-device-for-media-stream",
-]
-TIMEOUT_MS = 90_000  # an answer on two busy cores
+from smop.demo.browser import launch_chromium, open_page, transcribe, upload
 
 
 def require_browser():
@@ -51,6 +36,12 @@ def _importable(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def listening(port: int) -> list:
+    """The local addresses (as /proc/net/tcp{,6} write them) of the sockets listening on ``port``."""
+    rows = [line.split() for t in ("tcp", "tcp6") for line in Path(f"/proc/net/{t}").read_text().splitlines()[1:]]
+    return [r[1] for r in rows if r[3] == "0A" and int(r[1].rsplit(":", 1)[1], 16) == port]
 
 
 def _free_port() -> int:
@@ -89,7 +80,7 @@ def browser(app):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(p)
         yield chromium
         chromium.close()
 
@@ -97,40 +88,11 @@ def browser(app):
 @pytest.fixture
 def page(browser, app):
     """A fresh page of the demo; fails the test if it asked for anything but loopback."""
-    context = browser.new_context(permissions=["camera", "microphone"], viewport={"width": 1280, "height": 1400})
     outside = []
-
-    def only_loopback(route):
-        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_loopback)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(app["url"])
-    page.wait_for_selector("#run")
+    context, page = open_page(browser, app["url"], outside)
     yield page
     context.close()
     assert outside == [], f"the page asked for non-loopback addresses: {outside}"
-
-
-def upload(page, widget: str, path: Path) -> None:
-    page.locator(f"#{widget} input[type=file]").set_input_files(str(path))
-    page.locator(f"#{widget} [aria-label='Clear']").first.wait_for()  # the upload is in place
-
-
-def transcribe(page) -> str:
-    """Press Transcribe and wait for this request's answer: a transcript or an error."""
-    # The answer's timings (never twice the same) or its error replace what the page shows.
-    page.evaluate("document.querySelectorAll('#timings textarea, #error textarea').forEach(t => t.value = '')")
-    page.click("#run")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#timings textarea, #error textarea')].some(t => t.value !== '')"
-    )
-    return page.locator("#transcript textarea").input_value()
 
 
 def test_an_uploaded_mp4_gives_smop_transcribes_transcript(page, inputs, app, tmp_path):
@@ -202,3 +164,33 @@ def test_8_concurrent_requests_are_all_answered_correctly_with_bounded_memory(ap
     # little more than one
     assert rss.peak - rss.start < 300, (rss.start, rss.peak)
     print(f"8 requests: wall {wall:.1f} s, RSS {rss.start:.0f} MB before, peak {rss.peak:.0f} MB")
+
+
+def test_the_command_serves_on_loopback_and_a_sigterm_removes_its_folder(inputs, tmp_path):
+    """smop-demo as a user starts it: bound to 127.0.0.1 only, and `kill PID` leaves no upload folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[3])}
+    cmd = [sys.executable, "-m", "smop.bin.demo", "--model", str(inputs["pack"]), "--port", str(port)]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.5)
+        (folder,) = tmp_path.glob("smop-demo-*")
+        assert listening(port) == [f"0100007F:{port:04X}"]  # 127.0.0.1, on neither 0.0.0.0 nor ::
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out = server.communicate(timeout=60)[0]
+    assert server.returncode == 0, out
+    assert f"on http://127.0.0.1:{port}" in out
+    assert not folder.exists() and list(tmp_path.glob("smop-demo-*")) == []
