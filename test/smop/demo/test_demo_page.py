@@ -51,11 +51,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, pretrained):
-    require_browser()
+def inputs(tmp_path_factory, request):
+    require_browser()  # before the tiny models are made
     require_landmarks_extra()
     root = tmp_path_factory.mktemp("demo_page")
-    files = demo_inputs(root, pretrained)
+    files = demo_inputs(root, request.getfixturevalue("pretrained"))
     want = transcribe_json(files["pack"], [files["mp4"], files["wav"]], root / "want.json")
     files["want"] = {k: want[files[k].name] for k in ("mp4", "wav")}
     return files
