@@ -75,3 +75,19 @@ def test_the_package_version_is_written_once():
         [sys.executable, "setup.py", "--version"], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == smop.__version__
+
+
+def test_the_demo_extra_asks_for_debians_chromium(tmp_path):
+    """--extra demo adds chromium to the Debian packages (its browser tests drive the system one)."""
+    if not shutil.which("unshare") or subprocess.run(["unshare", "--user", "true"]).returncode != 0:
+        pytest.skip("cannot run as a user without root here (unshare --user)")
+    script = _copy(tmp_path)
+    env = {**os.environ, "PATH": _path_without(tmp_path, (*RECIPE_PACKAGES, "chromium"))}
+    for extra, wanted in ((["--extra", "demo"], True), ([], False)):
+        res = subprocess.run(
+            ["unshare", "--user", "bash", str(script), *extra], capture_output=True, text=True, env=env
+        )
+        assert res.returncode == 1, res.stdout + res.stderr
+        (line,) = [x for x in res.stderr.splitlines() if "sudo apt-get install" in x]
+        packages = line.split("sudo apt-get install ")[1].split(")")[0].split()
+        assert packages[:3] == ["sox", "ffmpeg", "espeak-ng"] and ("chromium" in packages) == wanted, line
