@@ -152,6 +152,22 @@ def test_a_recording_from_the_fake_webcam_gives_a_transcript(page):
     assert 1.5 < seconds < 4.0  # the 2.5 s recorded, at 640x480 in real time
 
 
+def test_a_recording_from_the_fake_microphone_gives_a_transcript_and_the_note(page):
+    audio = page.locator("#audio")
+    audio.locator("[aria-label='Record audio']").click()
+    audio.get_by_role("button", name="Record", exact=True).click()
+    page.wait_for_timeout(2000)
+    audio.locator("button:visible", has_text="Stop").first.click()
+    audio.locator("[aria-label='Download']").wait_for()  # the recording is uploaded
+    assert transcribe(page) != ""
+    notes = page.locator("#notes textarea").input_value()
+    assert notes.endswith(
+        ": no video stream: decoded with the video blanked, as modality dropout blanks it in training"
+    )
+    seconds = float(page.locator("#timings textarea").input_value().split(" s of media")[0])
+    assert 1.0 < seconds < 3.5
+
+
 def test_8_concurrent_requests_are_all_answered_correctly_with_bounded_memory(app, inputs):
     from smop.demo.load import PeakRSS, fire
 
