@@ -158,9 +158,14 @@ class DemoSession:
         if seconds is not None and seconds > self.limits.max_seconds:
             raise Refused(f"{name}: {seconds:.1f} s long; this demo takes up to {self.limits.max_seconds:g} s")
 
+    @staticmethod
+    def _public(text: str, path: Path) -> str:
+        """``text`` with the upload named by its file name, not by its path on the server."""
+        return text.replace(str(path.resolve()), path.name).replace(str(path), path.name)
+
     def _message(self, error: Exception, path: Path, reads: Sequence[str]) -> str:
-        """A reading or decoding error as the page shows it: the upload named by its file name."""
-        text = str(error).replace(str(path), path.name).replace(str(path.resolve()), path.name)
+        """A reading or decoding error as the page shows it."""
+        text = self._public(str(error), path)
         if isinstance(error, LandmarksRequired):
             return (
                 f"{path.name}: no face detector here to find the mouth (dlib: tools/install.sh --extra landmarks); "
@@ -211,7 +216,7 @@ class DemoSession:
             return result
         record = file_record(Path(path.name), inputs, transcript, read, decode)
         result.text = record["text"]
-        result.notes = [self._message(Exception(n), path, ()) for n in record["notes"]]
+        result.notes = [self._public(n, path) for n in record["notes"]]
         for m in sorted(set(self.speech2text.model.modalities) - set(reads)):
             result.notes.append(
                 f"{mode}: decoded with the {m} blanked by choice, as modality dropout blanks it in training"
