@@ -85,6 +85,7 @@ def load_session(args, uploads: Path):
         Limits(args.max_mb, args.max_seconds),
         uploads=uploads,
         max_segment_seconds=args.max_segment_seconds,
+        readers=args.concurrency,
     )
 
 

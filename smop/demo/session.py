@@ -3,11 +3,13 @@ against the limits, read and decoded through smop-transcribe's path (``read_inpu
 ``Speech2Text.transcribe_all``, then ``file_record``), and what the page shows of it.
 
 Every refusal and every error is a ``Result`` with a one-line ``error``: the server keeps serving.
-Messages name the upload by its file name, never by the server's path. Files are read by several
-requests at once, but decoded one at a time (``lock``): torch already uses the cores, and a model's
-decoding holds its activations only once.
+Messages name the upload by its file name, never by the server's path. Files are read in a pool of
+``readers`` threads (each keeps its own dlib detector, about 100 MB: gradio's own threads come and
+go, so reading there would load one per thread), and decoded one at a time (``lock``): torch
+already uses the cores, and a model's decoding holds its activations only once.
 """
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 # The page's modality choices and what each reads; an audio-visual model offers all three.
 AUDIO_VISUAL, AUDIO_ONLY, VIDEO_ONLY = "audio-visual", "audio only", "video only (lip reading)"
 MODES: Dict[str, Tuple[str, ...]] = {AUDIO_VISUAL: ("audio", "video"), AUDIO_ONLY: ("audio",), VIDEO_ONLY: ("video",)}
+READER_THREADS = "smop-demo-read"
 STRIP_FRAMES = 8  # mouth crops sampled for the strip
 STRIP_SIDE = 88  # each shown at 88x88 (LRS3's crop; the mini models read smaller ones, scaled up)
 STRIP_GAP = 4
@@ -106,7 +109,7 @@ class DemoSession:
     """A loaded model and the page's limits; ``transcribe`` serves one request.
 
     ``uploads``: the folder gradio stores uploads in; a path outside it is refused (the page takes
-    no path from the browser but gradio's own copy of the upload).
+    no path from the browser but gradio's own copy of the upload). ``readers``: files read at once.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class DemoSession:
         uploads: Optional[Path] = None,
         read_timeout: float = STALL_TIMEOUT,
         max_segment_seconds: Optional[float] = None,
+        readers: int = 2,
     ):
         self.speech2text = speech2text
         self.limits = limits
@@ -123,6 +127,7 @@ class DemoSession:
         self.read_timeout = read_timeout
         self.max_segment_seconds = max_segment_seconds
         self.lock = threading.Lock()
+        self.readers = concurrent.futures.ThreadPoolExecutor(readers, thread_name_prefix=READER_THREADS)
         self.modality = speech2text.modality
 
     @property
@@ -198,7 +203,8 @@ class DemoSession:
             return result
         usage: Usage = {}
         try:
-            inputs = read_inputs(path, reads, self.speech2text.mouth_crop, None, self.read_timeout)
+            crop = self.speech2text.mouth_crop
+            inputs = self.readers.submit(read_inputs, path, reads, crop, None, self.read_timeout).result()
             read = time.perf_counter() - start
             self._check_seconds(path.name, inputs.seconds)  # files whose header gives no duration
             with self.lock:

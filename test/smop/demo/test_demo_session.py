@@ -11,7 +11,17 @@ import pytest
 
 from demo_inputs import demo_inputs, transcribe_json
 from face_clips import require_landmarks_extra
-from smop.demo.session import AUDIO_ONLY, AUDIO_VISUAL, STRIP_GAP, STRIP_SIDE, VIDEO_ONLY, DemoSession, Limits
+from smop.demo.session import (
+    AUDIO_ONLY,
+    AUDIO_VISUAL,
+    READER_THREADS,
+    STRIP_GAP,
+    STRIP_SIDE,
+    VIDEO_ONLY,
+    DemoSession,
+    Limits,
+)
+from smop.inference.media_inputs import read_inputs
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +158,18 @@ def test_a_browser_recording_without_duration_in_its_header_is_transcribed(sessi
     assert result.error == "" and result.text and result.crops is not None
 
 
-def test_concurrent_requests_each_get_their_own_transcript(session, inputs):
+def test_concurrent_requests_each_get_their_own_transcript(session, inputs, monkeypatch):
+    from smop.demo import session as module
+
     files = [inputs["mp4"], inputs["wav"]] * 3
     alone = {f: session.transcribe(str(f), AUDIO_VISUAL) for f in files[:2]}
+    readers = set()
+
+    def reading(*args, **kwargs):  # the real reading, noting the thread it runs in
+        readers.add(threading.current_thread().name)
+        return read_inputs(*args, **kwargs)
+
+    monkeypatch.setattr(module, "read_inputs", reading)
     results = [None] * len(files)
 
     def one(i):
@@ -163,6 +182,8 @@ def test_concurrent_requests_each_get_their_own_transcript(session, inputs):
         t.join(120)
     assert [r.text for r in results] == [alone[f].text for f in files]
     assert [r.usage for r in results] == [alone[f].usage for f in files]  # each request's own routing counts
+    # read in the session's two threads (a dlib detector each), whichever threads asked
+    assert 1 <= len(readers) <= 2 and all(name.startswith(READER_THREADS) for name in readers), readers
 
 
 def test_the_command_checks_its_options_and_removes_its_folder(capsys):
