@@ -1,4 +1,4 @@
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -14,20 +14,23 @@ class AvgPoolCompressor(AbsCompressor):
     T' = ceil(T / rate), D' = D.
     """
 
-    def output_size(self) -> int:
+    def output_size(self, rate: Optional[int] = None) -> int:
         return self.input_size
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, rate: Optional[int] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        rate = self.chosen_rate(rate)
         check_batch("avg_pool", x, lengths)
-        if self.rate == 1:
+        if rate == 1:
             return x, lengths
         b, t, d = x.shape
         valid = make_valid_mask(lengths, t).to(x.dtype).unsqueeze(-1)  # (B, T, 1)
-        pad = (-t) % self.rate
+        pad = (-t) % rate
         x = torch.nn.functional.pad(x * valid, (0, 0, 0, pad))
         valid = torch.nn.functional.pad(valid, (0, 0, 0, pad))
-        t_out = (t + pad) // self.rate
-        summed = x.view(b, t_out, self.rate, d).sum(2)
-        count = valid.view(b, t_out, self.rate, 1).sum(2).clamp(min=1)
-        out_lengths = torch.div(lengths + self.rate - 1, self.rate, rounding_mode="floor")
+        t_out = (t + pad) // rate
+        summed = x.view(b, t_out, rate, d).sum(2)
+        count = valid.view(b, t_out, rate, 1).sum(2).clamp(min=1)
+        out_lengths = torch.div(lengths + rate - 1, rate, rounding_mode="floor")
         return summed / count, out_lengths

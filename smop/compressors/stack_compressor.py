@@ -1,4 +1,4 @@
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -13,15 +13,18 @@ class StackCompressor(AbsCompressor):
     T' = ceil(T / rate), D' = D * rate.
     """
 
-    def output_size(self) -> int:
-        return self.input_size * self.rate
+    def output_size(self, rate: Optional[int] = None) -> int:
+        return self.input_size * self.chosen_rate(rate)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, rate: Optional[int] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        rate = self.chosen_rate(rate)
         check_batch("stack", x, lengths)
         b, t, d = x.shape
         x = x * make_valid_mask(lengths, t).to(x.dtype).unsqueeze(-1)
-        pad = (-t) % self.rate
+        pad = (-t) % rate
         x = torch.nn.functional.pad(x, (0, 0, 0, pad))
-        out = x.reshape(b, (t + pad) // self.rate, self.rate * d)
-        out_lengths = torch.div(lengths + self.rate - 1, self.rate, rounding_mode="floor")
+        out = x.reshape(b, (t + pad) // rate, rate * d)
+        out_lengths = torch.div(lengths + rate - 1, rate, rounding_mode="floor")
         return out, out_lengths

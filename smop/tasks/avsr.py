@@ -107,10 +107,11 @@ def component_used(name: str, modalities) -> bool:
 
 def with_default_rates(args: argparse.Namespace) -> argparse.Namespace:
     """A copy of ``args`` whose compressor confs hold the task's default rate where the config sets
-    none (a config's ``video_compressor_conf`` replaces the option's default whole)."""
+    neither ``rate`` nor ``rates`` (a config's ``video_compressor_conf`` replaces the option's default whole)."""
     args = argparse.Namespace(**vars(args))
     for m, rate in DEFAULT_RATES.items():
-        setattr(args, f"{m}_compressor_conf", {"rate": rate, **(getattr(args, f"{m}_compressor_conf", None) or {})})
+        conf = getattr(args, f"{m}_compressor_conf", None) or {}
+        setattr(args, f"{m}_compressor_conf", conf if "rates" in conf else {"rate": rate, **conf})
     return args
 
 

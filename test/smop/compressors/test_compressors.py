@@ -49,3 +49,35 @@ def test_the_rate_comes_from_the_task_and_the_summary_says_it(cls):
     with pytest.raises(TypeError, match="rate"):
         cls(3)  # no default of its own: the task's per modality is the one
     assert cls(3, rate=2).summary() == {"type": cls.__name__, "rate": 2}
+
+
+@pytest.mark.parametrize("cls", [AvgPoolCompressor, StackCompressor])
+def test_a_set_of_rates_compresses_at_the_rate_each_call_names(cls):
+    c = cls(2, rates=[4, 16])
+    x, lengths = torch.randn(2, 50, 2), torch.tensor([50, 33])
+    assert c.rates == (4, 16) and c.summary() == {"type": cls.__name__, "rates": [4, 16]}
+    for rate, expected in ((None, [13, 9]), (4, [13, 9]), (16, [4, 3])):
+        y, n = c(x, lengths, rate=rate)
+        assert n.tolist() == expected and y.shape[1] == expected[0]
+        assert y.shape[2] == c.output_size(rate) == (2 if cls is AvgPoolCompressor else 2 * (rate or 4))
+        # the same output as a one-rate compressor built for that rate
+        single, _ = cls(2, rate=rate or 4)(x, lengths)
+        assert torch.equal(y, single)
+    with pytest.raises(ValueError, match=r"rate 8 is not one of this compressor's rates \[4, 16\]"):
+        c(x, lengths, rate=8)
+    with pytest.raises(ValueError, match=r"rate 8 is not one of this compressor's rates \[4\]"):
+        cls(2, rate=4)(x, lengths, rate=8)
+
+
+@pytest.mark.parametrize("cls", [AvgPoolCompressor, StackCompressor])
+def test_rate_and_rates_are_checked(cls):
+    with pytest.raises(TypeError, match="rate"):
+        cls(3, rate=2, rates=[2, 4])
+    for bad in ([], [4, 4], [0, 2]):
+        with pytest.raises(ValueError, match="distinct integers >= 1"):
+            cls(3, rates=bad)
+    with pytest.raises(ValueError, match=r"video_compressor_conf: set rate .* or rates .*not both"):
+        cls.check_conf("video_compressor_conf", rate=2, rates=[2, 5])
+    with pytest.raises(ValueError, match=r"video_compressor_conf.rates: a list of distinct integers"):
+        cls.check_conf("video_compressor_conf", rates=[2, 2])
+    cls.check_conf("video_compressor_conf", rates=[2, 5])
