@@ -42,9 +42,15 @@ class AbsDecoder(AbsComponent, ABC):
 
     @abstractmethod
     def forward(
-        self, embeds: ModalityEmbeds, text: torch.Tensor, text_lengths: torch.Tensor
+        self,
+        embeds: ModalityEmbeds,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        row_modalities: Optional[Sequence[str]] = None,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        """Teacher-forced loss on (B, L) transcript ids; returns (loss, stats)."""
+        """Teacher-forced loss on (B, L) transcript ids; returns (loss, stats). ``row_modalities``:
+        per utterance, the modality key it is read as (audio, video, audiovisual; an elastic
+        model's sampled task), its other modality's tokens left out; None: every one in ``embeds``."""
         raise NotImplementedError
 
     @abstractmethod

@@ -10,6 +10,7 @@ from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
+from smop.data.inputs import MODALITIES
 from smop.decoders import quantization as quant
 from smop.decoders.abs_decoder import AbsDecoder, ModalityEmbeds, TextEncoder
 from smop.decoders.sequence_layout import build_llm_inputs
@@ -27,6 +28,11 @@ DEFAULT_PROMPTS = {
     "video": "Transcribe video to text.",
     "audiovisual": "Transcribe speech and video to text.",
 }
+
+
+def modality_key(modalities: Sequence[str]) -> str:
+    """The prompt's key of a set of input modalities: audio, video or audiovisual."""
+    return "audiovisual" if len(set(modalities)) == 2 else modalities[0]
 
 
 class EosAtBudget(LogitsProcessor):
@@ -248,11 +254,15 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
         self.eos_id = tok.eos_token_id
         self.bos_id = tok.bos_token_id
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else self.eos_id
-        key = "audiovisual" if len(self.modalities) == 2 else self.modalities[0]
-        self.prompt_text = self.prompts(prompt_audio, prompt_video, prompt_audiovisual)[key]
+        key = modality_key(self.modalities)
+        prompts = self.prompts(prompt_audio, prompt_video, prompt_audiovisual)
+        self.prompt_text = prompts[key]
         self.register_buffer(
             "prompt_ids", torch.tensor(self.tokenize(self.prompt_text), dtype=torch.long), persistent=False
         )
+        # The prompts of the other modality sets an audio-visual LLM can read (an elastic model's
+        # ASR and VSR utterances), as token ids: no buffers, so the module's state is as before.
+        self.subset_prompt_ids = {m: self.tokenize(prompts[m]) for m in self.modalities if m != key}
         d = self.embed_size()
         std = float(self._input_embeddings().weight.float().std())
         self.boundary = nn.ParameterDict({m: nn.Parameter(torch.randn(2, d) * std) for m in self.modalities})
@@ -282,31 +292,58 @@ class HFCausalLMDecoder(FrozenDtypeMixin, AbsDecoder):
     def _llm_dtype(self) -> torch.dtype:
         return self._input_embeddings().weight.dtype
 
-    def _inputs(self, embeds: ModalityEmbeds, targets: Optional[List[torch.Tensor]] = None):
+    def _prompt_embeds(self, key: str) -> torch.Tensor:
+        emb = self._input_embeddings()
+        if key == modality_key(self.modalities):
+            return emb(self.prompt_ids)
+        return emb(torch.tensor(self.subset_prompt_ids[key], dtype=torch.long, device=self.prompt_ids.device))
+
+    def _inputs(
+        self,
+        embeds: ModalityEmbeds,
+        targets: Optional[List[torch.Tensor]] = None,
+        row_modalities: Optional[Sequence[str]] = None,
+    ):
+        """LLM inputs of ``embeds``: every utterance reads the modalities ``embeds`` holds (a subset
+        of the decoder's: an elastic model decoded as ASR or VSR), or those ``row_modalities`` names."""
         emb = self._input_embeddings()
         dtype = self._llm_dtype()
         bos = None if self.bos_id is None else emb.weight[self.bos_id]
-        missing = set(self.modalities) - set(embeds)
-        if missing:
-            raise ValueError(f"decoder built for {self.modalities} but {sorted(missing)} is missing")
+        unknown = set(embeds) - set(self.modalities)
+        if unknown or not embeds:
+            raise ValueError(f"decoder built for {self.modalities}, got embeddings of {sorted(embeds)}")
+        if row_modalities is None:
+            prompt, rows = self._prompt_embeds(modality_key([m for m in self.modalities if m in embeds])), None
+        else:
+            keys = sorted(set(row_modalities))
+            bad = [k for k in keys if k not in MODALITIES or not set(MODALITIES[k]) <= set(embeds)]
+            if bad:
+                raise ValueError(f"row modalities {bad}: the embeddings hold {sorted(embeds)} only")
+            by_key = {k: self._prompt_embeds(k) for k in keys}
+            prompt, rows = [by_key[k] for k in row_modalities], [MODALITIES[k] for k in row_modalities]
         return build_llm_inputs(
             self.modalities,
             embeds,
             {m: b.to(dtype) for m, b in self.boundary.items()},
             bos,
-            emb(self.prompt_ids),
+            prompt,
             targets,
             emb,
+            rows,
         )
 
     # ---------------------------------------------------------------------------------- training
     def forward(
-        self, embeds: ModalityEmbeds, text: torch.Tensor, text_lengths: torch.Tensor
+        self,
+        embeds: ModalityEmbeds,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        row_modalities: Optional[Sequence[str]] = None,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """CE over transcript + EOS tokens; (B, L) ids padded with -1."""
         eos = text.new_tensor([self.eos_id])
         targets = [torch.cat([t[: int(n)], eos]) for t, n in zip(text, text_lengths)]
-        inputs = self._inputs(embeds, targets)
+        inputs = self._inputs(embeds, targets, row_modalities)
         # Left padding puts every target inside the last k positions: only they need logits.
         k = max(t.shape[0] for t in targets)
         out = self.llm(

@@ -2,13 +2,16 @@
 
     BOS, <audio> A_1..A_n </audio>, <video> V_1..V_m </video>, prompt, [transcript, EOS]
 
+An utterance without one modality (an elastic model's ASR or VSR row) has neither its tokens nor
+its markers, and the prompt of the modalities it has: the sequence the ASR or VSR model builds.
+
 Sequences are left-padded, so every utterance ends at the last position: generation continues all
 of them from the same step, and in training the transcript of every utterance sits inside the last
 ``max(len(transcript)) + 1`` positions, the only ones that need LM-head logits.
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -32,9 +35,10 @@ def build_llm_inputs(
     embeds: Dict[str, Tuple[torch.Tensor, torch.Tensor]],
     boundaries: Dict[str, torch.Tensor],
     bos: Optional[torch.Tensor],
-    prompt: torch.Tensor,
+    prompt: Union[torch.Tensor, Sequence[torch.Tensor]],
     targets: Optional[List[torch.Tensor]] = None,
     target_embed=None,
+    row_modalities: Optional[Sequence[Sequence[str]]] = None,
 ) -> LLMInputs:
     """Assemble left-padded LLM inputs.
 
@@ -43,23 +47,25 @@ def build_llm_inputs(
         embeds: modality -> ((B, T, D) projected tokens, (B,) lengths).
         boundaries: modality -> (2, D) begin/end embeddings.
         bos: (D,) embedding of the BOS token, or None if the LLM has none.
-        prompt: (P, D) prompt embeddings.
+        prompt: (P, D) prompt embeddings, or one (P_i, D) per utterance.
         targets: per utterance, the (L_i,) target ids (transcript + EOS); training only.
         target_embed: ids -> embeddings (the LLM's input embedding), with ``targets``.
+        row_modalities: per utterance, the modalities it has (None: every one in ``embeds``).
     """
     present = [m for m in modality_order if m in embeds]
     batch = next(iter(embeds.values()))[0].shape[0]
     rows, label_rows = [], []
     for i in range(batch):
         parts = [] if bos is None else [bos.unsqueeze(0)]
-        for m in present:
+        row_prompt = prompt if isinstance(prompt, torch.Tensor) else prompt[i]
+        for m in present if row_modalities is None else [m for m in present if m in row_modalities[i]]:
             x, lengths = embeds[m]
-            parts += [boundaries[m][:1], x[i, : int(lengths[i])].to(prompt.dtype), boundaries[m][1:]]
-        parts.append(prompt)
+            parts += [boundaries[m][:1], x[i, : int(lengths[i])].to(row_prompt.dtype), boundaries[m][1:]]
+        parts.append(row_prompt)
         n_prefix = sum(p.shape[0] for p in parts)
         labels = None
         if targets is not None:
-            parts.append(target_embed(targets[i]).to(prompt.dtype))
+            parts.append(target_embed(targets[i]).to(row_prompt.dtype))
             labels = torch.cat([targets[i].new_full((n_prefix,), -100), targets[i]])
         rows.append(torch.cat(parts))
         label_rows.append(labels)

@@ -4,7 +4,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from espnet2.tasks.abs_task import AbsTask
@@ -28,9 +28,11 @@ from smop.encoders.abs_video_encoder import AbsVideoEncoder
 from smop.encoders.avhubert_encoder import AVHubertVideoEncoder
 from smop.encoders.whisper_encoder import WhisperAudioEncoder
 from smop.experiment import CONFIG
-from smop.models.smop_avsr_model import SmopAVSRModel
+from smop.models import elastic
+from smop.models.smop_avsr_model import RATE_PAIR_TRAINING, SmopAVSRModel
 from smop.projectors.abs_projector import AbsProjector
 from smop.projectors.dense_projector import LinearProjector, MLPProjector
+from smop.projectors.per_rate_projector import PerRateProjector
 from smop.projectors.smop_projector import SmopProjector
 from smop.tasks.config_check import ConfigError, check_config, required_keys
 from smop.tasks.trainer import SmopTrainer, weights_only_torch_load
@@ -115,6 +117,30 @@ def with_default_rates(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def elastic_problems(args: argparse.Namespace) -> List[str]:
+    """What is wrong with an elastic model's grid (``model_conf``'s modalities, rate pairs and their
+    weights against the modality and the compressors' rates), one line each."""
+    conf = dict(args.model_conf or {})
+    problems = []
+    try:
+        tasks = elastic.check_tasks(args.modality, conf.get("modalities"))
+        elastic.modality_weights(tasks, conf.get("modality_weights"))
+    except ValueError as e:
+        problems.append(str(e))
+    rates = {}
+    for m in MODALITIES[args.modality]:
+        c = getattr(args, f"{m}_compressor_conf")
+        rates[m] = c["rates"] if "rates" in c else [c["rate"]]
+    try:
+        elastic.pair_weights(elastic.rate_grid(rates), conf.get("rate_pair_weights"))
+    except ValueError as e:
+        problems.append(str(e))
+    training = conf.get("rate_pair_training", "all")
+    if training not in RATE_PAIR_TRAINING:
+        problems.append(f"model_conf.rate_pair_training: {training!r} is not one of {', '.join(RATE_PAIR_TRAINING)}")
+    return problems
+
+
 class SmopAVSRTask(AbsTask):
     num_optimizers: int = 1
 
@@ -137,7 +163,13 @@ class SmopAVSRTask(AbsTask):
         Called where a config enters: training, loading a trained model, ``--print_config``
         (``complete=False``: the names only, for a template may leave values to fill in)."""
         check_config(
-            with_default_rates(args), cls.class_choices_list, MODALITIES, TASK_SUPPLIED, component_used, complete
+            with_default_rates(args),
+            cls.class_choices_list,
+            MODALITIES,
+            TASK_SUPPLIED,
+            component_used,
+            complete,
+            elastic_problems,
         )
 
     @classmethod
@@ -237,23 +269,19 @@ class SmopAVSRTask(AbsTask):
         if "video" in modalities:
             parts["video_encoder"] = video_encoder_choices.get_class(args.video_encoder)(**args.video_encoder_conf)
 
-        # 2. Frame compression per modality.
-        input_sizes = {}
+        # 2. Frame compression per modality (at one rate, or an elastic model's several).
         for m in modalities:
             choices = audio_compressor_choices if m == "audio" else video_compressor_choices
             compressor = choices.get_class(getattr(args, f"{m}_compressor"))(
                 input_size=parts[f"{m}_encoder"].output_size(), **getattr(args, f"{m}_compressor_conf")
             )
             parts[f"{m}_compressor"] = compressor
-            input_sizes[m] = compressor.output_size()
 
         # 3. LLM decoder (frozen, LoRA).
         decoder = decoder_choices.get_class(args.decoder)(input_modalities=list(modalities), **args.decoder_conf)
 
-        # 4. Projector into the LLM's embedding space.
-        projector = projector_choices.get_class(args.projector)(
-            input_sizes=input_sizes, output_size=decoder.embed_size(), **args.projector_conf
-        )
+        # 4. Projector into the LLM's embedding space: one that every rate pair shares, or one per pair.
+        projector = cls._build_projector(args, {m: parts[f"{m}_compressor"] for m in modalities}, decoder.embed_size())
         # Without it DDP fails at the first step in which an expert gets no token on some rank.
         if (
             getattr(args, "distributed", False)
@@ -284,6 +312,25 @@ class SmopAVSRTask(AbsTask):
             logger.info(f"{name}: {part['trainable']:,} trainable / {part['total']:,} parameters")
         logger.info(f"model: {summary['trainable']:,} trainable / {summary['total']:,} parameters")
         return model
+
+    @classmethod
+    def _build_projector(cls, args: argparse.Namespace, compressors: Dict[str, AbsCompressor], output_size: int):
+        def build(rates):
+            sizes = {m: c.output_size(rates[m]) for m, c in compressors.items()}
+            return projector_choices.get_class(args.projector)(
+                input_sizes=sizes, output_size=output_size, **args.projector_conf
+            )
+
+        grid = {elastic.pair_name(p): p for p in elastic.rate_grid({m: c.rates for m, c in compressors.items()})}
+        if (args.model_conf or {}).get("projector_per_rate", False):
+            return PerRateProjector(list(grid), lambda name: build(grid[name]))
+        sizes = {name: {m: c.output_size(p[m]) for m, c in compressors.items()} for name, p in grid.items()}
+        if len({tuple(v.items()) for v in sizes.values()}) > 1:
+            raise ValueError(
+                f"the rate pairs give the projector inputs of different sizes ({sizes}): a projector shared "
+                "across rates needs avg_pool compression, or set model_conf.projector_per_rate: true"
+            )
+        return build(next(iter(grid.values())))
 
     @classmethod
     @typechecked

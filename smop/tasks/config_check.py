@@ -114,12 +114,14 @@ def check_config(
     supplied: Dict[str, Tuple[str, ...]],
     used: Callable[[str, Tuple[str, ...]], bool],
     complete: bool = True,
+    more_checks: Callable[[argparse.Namespace], List[str]] = lambda args: [],
 ) -> None:
     """Raise ConfigError listing every problem of the components ``args`` selects.
 
     ``supplied`` maps a component to the constructor arguments the task passes itself;
     ``used(name, modality_names)`` says whether a component is built for the modality;
-    ``complete``: see :func:`check_component`."""
+    ``complete``: see :func:`check_component`; ``more_checks(args)``: the task's checks across
+    components, run when each component is right."""
     problems = check_choice("modality", args.modality, sorted(modalities))
     if not problems:
         for choices in class_choices_list:
@@ -131,6 +133,8 @@ def check_config(
                     supplied.get(choices.name, ()),
                     complete,
                 )
+    if not problems and complete:
+        problems += more_checks(args)
     if getattr(args, "use_adapter", False):
         problems.append(
             "use_adapter: ESPnet's adapters (loralib) are not used by smop; the LLM's LoRA is set by "

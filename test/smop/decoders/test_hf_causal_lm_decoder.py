@@ -165,9 +165,31 @@ def test_frozen_llm_stays_in_low_precision(pretrained):
     assert dec.prompt_text == "Transcribe speech to text."
 
 
-def test_missing_modality(decoder):
-    with pytest.raises(ValueError, match="video"):
-        decoder.generate({"audio": _embeds(decoder.embed_size())["audio"]}, [4, 4])
+def test_an_unknown_modality_is_refused(decoder):
+    with pytest.raises(ValueError, match=r"decoder built for \['audio', 'video'\], got embeddings of \['lips'\]"):
+        decoder.generate({"lips": _embeds(decoder.embed_size())["audio"]}, [4, 4])
+
+
+def _real(inputs, i):
+    return inputs.inputs_embeds[i, inputs.attention_mask[i].bool()]
+
+
+def test_one_modality_of_an_audio_visual_decoder_is_read_as_the_one_modality_decoder_reads_it(decoder):
+    """An elastic model's ASR or VSR utterance: that modality's tokens and markers, its prompt."""
+    emb = _embeds(decoder.embed_size())
+    n_prompt = {k: len(decoder.tokenize(p)) for k, p in decoder.prompts().items()}
+    bos = int(decoder.bos_id is not None)
+    for m in ("audio", "video"):
+        alone = decoder._inputs({m: emb[m]})
+        assert alone.attention_mask.sum(1).tolist() == [bos + n + 2 + n_prompt[m] for n in emb[m][1].tolist()]
+    # per utterance in one batch: each row as it is alone
+    rows = ["audio", "audiovisual"]
+    mixed = decoder._inputs(emb, row_modalities=rows)
+    for i, key in enumerate(rows):
+        one = {m: (x[i : i + 1], n[i : i + 1]) for m, (x, n) in emb.items() if m in key or key == "audiovisual"}
+        assert torch.equal(_real(mixed, i), _real(decoder._inputs(one), 0))
+    with pytest.raises(ValueError, match=r"row modalities \['video'\]: the embeddings hold \['audio'\] only"):
+        decoder._inputs({"audio": emb["audio"]}, row_modalities=["audio", "video"])
 
 
 @pytest.mark.parametrize("beam", [1, 3])

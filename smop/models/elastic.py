@@ -1,0 +1,89 @@
+"""The grid an elastic model trains and decodes on: its rate pairs and its modalities (issue 21).
+
+A rate pair gives each input modality the compression rate of one forward pass (``{"audio": 4,
+"video": 2}``, named ``a4_v2``); the grid is every combination of the compressors' rates. A model
+with one rate per modality and one modality has a grid of one cell and trains as before.
+"""
+
+import itertools
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from smop.data.inputs import MODALITIES
+
+RatePair = Dict[str, int]  # modality -> frames per LLM token
+RATE_OPTION = {"audio": "audio_rate", "video": "video_rate"}  # the decoding option of each modality's rate
+
+
+def pair_name(rates: Mapping[str, int]) -> str:
+    """``a4_v2``: the name of a rate pair in the training log, the config and decode dirs."""
+    return "_".join(f"{m[0]}{rates[m]}" for m in ("audio", "video") if m in rates)
+
+
+def rate_grid(rates: Mapping[str, Sequence[int]]) -> List[RatePair]:
+    """Every rate pair of the modalities' rates (audio's first, then video's)."""
+    order = [m for m in ("audio", "video") if m in rates]
+    return [dict(zip(order, combo)) for combo in itertools.product(*(rates[m] for m in order))]
+
+
+def _weights(names: Sequence[str], given: Optional[Mapping[str, float]], key: str) -> List[float]:
+    """Non-negative weights of ``names`` (1 each unless ``given``), not all zero; ValueError naming ``key``."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"{key}: {unknown} not among the model's {list(names)}")
+    weights = [given.get(n, 1.0) for n in names]
+    if any(not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"{key}: weights must be numbers >= 0, not all 0, got {given}")
+    return [float(w) for w in weights]
+
+
+def pair_weights(grid: Sequence[RatePair], given: Optional[Mapping[str, float]]) -> List[float]:
+    return _weights([pair_name(p) for p in grid], given, "model_conf.rate_pair_weights")
+
+
+def modality_weights(tasks: Sequence[str], given: Optional[Mapping[str, float]]) -> List[float]:
+    return _weights(list(tasks), given, "model_conf.modality_weights")
+
+
+def check_tasks(modality: str, tasks: Optional[Sequence[str]]) -> Tuple[str, ...]:
+    """The modalities a model of inputs ``modality`` trains (``model_conf.modalities``; default: its own)."""
+    if tasks is None:
+        return (modality,)
+    if isinstance(tasks, str) or not tasks or len(set(tasks)) != len(tasks):
+        raise ValueError(f"model_conf.modalities: a list of distinct modalities, got {tasks!r}")
+    bad = [t for t in tasks if t not in MODALITIES or not set(MODALITIES[t]) <= set(MODALITIES[modality])]
+    if bad:
+        raise ValueError(
+            f"model_conf.modalities: {bad} cannot be read by a model of modality {modality} "
+            f"(it has the inputs {list(MODALITIES[modality])}); use modality: audiovisual for all three"
+        )
+    return tuple(tasks)
+
+
+def decoding_choice(
+    tasks: Sequence[str],
+    rates: Mapping[str, Sequence[int]],
+    modality: Optional[str] = None,
+    audio_rate: Optional[int] = None,
+    video_rate: Optional[int] = None,
+) -> Tuple[str, RatePair]:
+    """The modality and rate pair to decode with (None: the model's first), or a one-line
+    ValueError naming the option and listing what the model was trained for."""
+    modality = tasks[0] if modality is None else modality
+    if modality not in tasks:
+        raise ValueError(f"modality {modality!r}: this model was trained for {', '.join(tasks)} only")
+    chosen = {}
+    for m, rate in (("audio", audio_rate), ("video", video_rate)):
+        if rate is None:
+            if m in rates and m in MODALITIES[modality]:
+                chosen[m] = rates[m][0]
+            continue
+        if m not in rates:
+            raise ValueError(f"{RATE_OPTION[m]} {rate}: this model has no {m} input")
+        if rate not in rates[m]:
+            raise ValueError(
+                f"{RATE_OPTION[m]} {rate}: this model was trained at {m} rates {', '.join(map(str, rates[m]))} only"
+            )
+        if m in MODALITIES[modality]:
+            chosen[m] = rate
+    return modality, chosen
