@@ -26,7 +26,7 @@ import yaml
 from espnet2.torch_utils.set_all_random_seed import set_all_random_seed
 from espnet2.train.dataset import ESPnetDataset
 from espnet2.utils import config_argparse
-from espnet2.utils.types import str2bool, str2triple_str, str_or_none
+from espnet2.utils.types import int_or_none, str2bool, str2triple_str, str_or_none
 from tqdm import tqdm
 
 from smop.data.datadir import check_inputs_agree, read_table
@@ -36,6 +36,7 @@ from smop.decoders import quantization as quant
 from smop.experiment import EXPERT_USAGE, GENERATION, HYPOTHESES, DecodeRecord, usage_counts
 from smop.inference.settings import DecodeSettings
 from smop.inference.speech2text import Speech2Text
+from smop.models.elastic import GridError
 from smop.tasks.avsr import SmopAVSRTask
 from smop.utils.frozen import DTYPES
 from smop.utils.io import atomic_write
@@ -209,6 +210,16 @@ def decode(speech2text: Speech2Text, loader, out: Path) -> Dict[str, str]:
     return texts
 
 
+def add_cell_arguments(group) -> None:
+    """--modality, --audio_rate, --video_rate: which modality and compression rates of an elastic
+    model to decode with (a model refuses those it was not trained for, listing its own)."""
+    group.add_argument(
+        "--modality", type=str_or_none, default=None, help="audio (ASR), video (VSR) or audiovisual (AVSR)"
+    )
+    group.add_argument("--audio_rate", type=int_or_none, default=None, help="audio frames per LLM token")
+    group.add_argument("--video_rate", type=int_or_none, default=None, help="video frames per LLM token")
+
+
 def get_parser() -> config_argparse.ArgumentParser:
     parser = config_argparse.ArgumentParser(
         description="Llama-SMoP decoding", formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -232,6 +243,8 @@ def get_parser() -> config_argparse.ArgumentParser:
         help="decode with the LLM quantized otherwise than in training: a decoder_conf.quantization mapping "
         "('{bits: 4}', '{bits: 8}') or none (unquantized); default: as trained",
     )
+    group = parser.add_argument_group("Grid cell (an elastic model's; default: its modality, each input's first rate)")
+    add_cell_arguments(group)
     group = parser.add_argument_group("Search")
     group.add_argument("--batch_size", type=int, default=DEFAULTS.batch_size)
     group.add_argument("--beam_size", type=int, default=DEFAULTS.beam_size, help="1: greedy")
@@ -275,7 +288,10 @@ def main(cmd=None):
             quantization=args.quantization,
             versions=versions(),
         ).write()
-    inference(sets, **kwargs)
+    try:
+        inference(sets, **kwargs)
+    except GridError as e:  # a modality or rate the model was not trained for
+        parser.error(str(e))
 
 
 if __name__ == "__main__":

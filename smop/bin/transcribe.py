@@ -32,6 +32,7 @@ from typing import Iterator, List, Optional, Tuple
 START = time.perf_counter()  # as a command, latencies count from its start (this module's import)
 
 from smop.data.errors import DataError  # noqa: E402 (after START: these imports are part of the start-up)
+from smop.data.inputs import MODALITIES  # noqa: E402
 from smop.data.media import STALL_TIMEOUT, stop_all  # noqa: E402
 from smop.inference.media_inputs import LandmarkFiles, MediaInputs, read_inputs  # noqa: E402
 from smop.inference.segments import DEFAULT_VAD, VADS, check_vad  # noqa: E402
@@ -56,6 +57,9 @@ def get_parser():
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--batch_size", type=int, help="files per batch (default: the pack's decoding setting)")
     p.add_argument("--beam_size", type=int, help="default: the pack's decoding setting")
+    p.add_argument("--modality", help="an elastic model's modality to decode: audio, video or audiovisual")
+    p.add_argument("--audio_rate", type=int, help="an elastic model's audio compression rate (default: its first)")
+    p.add_argument("--video_rate", type=int, help="an elastic model's video compression rate (default: its first)")
     p.add_argument(
         "--max_segment_seconds",
         type=float,
@@ -188,9 +192,12 @@ def transcribe(args, out, start: float) -> int:
         batch_size=args.batch_size,
         beam_size=args.beam_size,
         vad=args.vad,
+        modality=args.modality,
+        audio_rate=args.audio_rate,
+        video_rate=args.video_rate,
     )
     loaded = time.perf_counter() - start
-    modalities = speech2text.model.modalities
+    modalities = MODALITIES[speech2text.modality]  # the inputs the chosen modality reads
     size = speech2text.settings.batch_size
     progress = tqdm(total=len(args.files), disable=len(args.files) < 2, unit="file", file=sys.stderr, desc="transcribe")
     report = Report(args.output_format, out, progress, start)

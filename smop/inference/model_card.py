@@ -12,6 +12,7 @@ from smop.experiment import describe_projector
 from smop.inference.pack_results import PackResults
 from smop.inference.pretrained import PretrainedPart
 from smop.inference.settings import DecodeSettings
+from smop.models.elastic import grid_cells
 
 TASKS = {
     "audio": "speech recognition (ASR, audio only)",
@@ -110,7 +111,10 @@ def _model_rows(info: CardInfo, modality: str) -> List[str]:
     for m in MODALITIES[modality]:
         slot = f"{m}_encoder"
         comp = built.get("compressors", {}).get(m)
-        rate = f"rate {comp['rate']}" if comp else "rate not recorded"
+        if not comp:
+            rate = "rate not recorded"
+        else:
+            rate = f"rate {comp['rate']}" if "rate" in comp else f"rates {', '.join(map(str, comp['rates']))}"
         rows.append(f"| {m} encoder | {COMPONENTS.get(c.get(slot), c.get(slot))} {source(slot)}, frozen | no |")
         rows.append(f"| {m} compression | {c.get(f'{m}_compressor')}, {rate} | no parameters |")
     rows.append(
@@ -236,6 +240,33 @@ def _usage(info: CardInfo, modality: str) -> List[str]:
     return lines
 
 
+def _grid_lines(info: CardInfo) -> List[str]:
+    """An elastic model's grid: every modality and rate pair one checkpoint decodes, and how to choose."""
+    grid = info.model.get("elastic")
+    if not grid:
+        return []
+    name = info.hub_id or "path/to/this/folder"
+    lines = [
+        "",
+        "## Modalities and rates",
+        "",
+        "One checkpoint, trained for every cell below (an elastic model); the first is the default. "
+        "A higher rate gives the LLM fewer tokens per second of speech (faster, usually less accurate).",
+        "",
+        "| modality | audio rate | video rate |",
+        "|---|---|---|",
+    ]
+    for modality, pair in grid_cells(grid):
+        lines.append(f"| {modality} | {pair.get('audio', '-')} | {pair.get('video', '-')} |")
+    lines += [
+        "",
+        f'Choose one with `Speech2Text.from_pretrained("{name}", modality="audio", audio_rate=...)`, '
+        "`smop-transcribe --modality ... --audio_rate ... --video_rate ...` or the same options of "
+        "`smop.bin.avsr_inference`; a cell not listed is refused.",
+    ]
+    return lines
+
+
 def _test_data(info: CardInfo) -> List[str]:
     """What each scored set was, so that a user can check they have the same set and reproduce its WER."""
     if not info.scored:
@@ -276,6 +307,7 @@ def model_card(info: CardInfo) -> str:
         "",
     ]
     lines += _model_rows(info, modality)
+    lines += _grid_lines(info)
     lines += [
         "",
         f"- {info.summary}" if info.summary else "",

@@ -63,6 +63,14 @@ class PackedModel:
     mouth_crop: Optional[MouthCropSettings]
     parts: List[PretrainedPart]
 
+    @property
+    def grid(self) -> dict:
+        """The modalities and rates the model was trained for (meta.yaml's, or its config's in a pack
+        from before packs recorded them)."""
+        from smop.models.elastic import config_grid
+
+        return self.meta.get("grid") or config_grid(self.config)
+
     @contextlib.contextmanager
     def reading_config(self):
         """A key the pack's config lacks, met while its model and inputs are built, or what the config

@@ -25,6 +25,7 @@ from smop.inference.pack_layout import PackError
 from smop.inference.pack_results import record_results
 from smop.inference.pretrained import SLOTS, PretrainedPart, hub_source, pretrained_args, resolve, stated_license
 from smop.inference.settings import DecodeSettings
+from smop.models.elastic import config_grid
 from smop.utils.io import atomic_write, sha256_of
 from smop.utils.pretrained import PretrainedError
 
@@ -228,6 +229,8 @@ def write_pack(opts: PackOptions) -> Path:
                 "decode_tag": decoding and decoding.tag,
             },
             "modality": modality_of(packed_config),
+            # What the model was trained for: the modalities and rates it decodes (an elastic model's grid).
+            "grid": config_grid(packed_config),
             # The LLM is stored unquantized; loading quantizes it again as decoder_conf says.
             "quantization": (packed_config.get("decoder_conf") or {}).get("quantization"),
             "pretrained": [p.to_dict() for p in parts],

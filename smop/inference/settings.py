@@ -1,9 +1,11 @@
 """Decoding settings: one record for avsr_inference, the Python API and packed models."""
 
 import dataclasses
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from smop.utils.frozen import DTYPES
+
+CELL = ("modality", "audio_rate", "video_rate")  # an elastic model's grid cell (settings without a default value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +21,9 @@ class DecodeSettings:
         early_stopping: beam search stops once ``beam_size`` hypotheses have ended (transformers'
             ``early_stopping``; False, its default, is what the authors decoded with).
         dtype: dtype of the model and its inputs while decoding.
+        modality, audio_rate, video_rate: the cell of an elastic model's grid to decode (the
+            modality read, each input's compression rate); None: the model's default. The model
+            refuses one it was not trained for (SmopAVSRModel.decoding_choice).
     """
 
     batch_size: int = 1
@@ -27,6 +32,9 @@ class DecodeSettings:
     max_new_tokens_min: int = 10
     early_stopping: bool = False
     dtype: str = "float32"
+    modality: Optional[str] = None
+    audio_rate: Optional[int] = None
+    video_rate: Optional[int] = None
 
     def __post_init__(self):
         if self.batch_size < 1 or self.beam_size < 1:
@@ -58,14 +66,23 @@ class DecodeSettings:
             max_new_tokens_per_second=self.max_new_tokens_per_second,
             max_new_tokens_min=self.max_new_tokens_min,
             early_stopping=self.early_stopping,
+            **self.cell(),
         )
 
+    def cell(self) -> Dict[str, Any]:
+        """The grid cell set (modality, audio_rate, video_rate), those left unset omitted."""
+        return {k: getattr(self, k) for k in CELL if getattr(self, k) is not None}
+
     def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting; the grid cell only where set (a fixed model's records stay as they were)."""
+        values = dataclasses.asdict(self)
+        return {k: v for k, v in values.items() if k not in CELL or v is not None}
 
 
 def _coerce(default: Any, value: Any, name: str) -> Any:
     """``value`` as the type of the setting's default; booleans from bools or 'true'/'false' only."""
+    if name in CELL:
+        return str(value) if name == "modality" else int(value)
     if isinstance(default, bool):
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from smop.data.alignment import av_tolerance
-from smop.data.inputs import INPUTS, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
+from smop.data.inputs import INPUTS, MODALITIES, SAMPLE_RATE, SAMPLES_PER_FRAME, VIDEO_FPS
 from smop.experiment import Usage, add_usage, usage_counts
 from smop.inference import segments
 from smop.inference.settings import DecodeSettings, decoding_batch
@@ -110,6 +110,8 @@ class Speech2Text:
         self.mouth_crop = mouth_crop
         self.train_args = train_args
         self.dtype = parse_dtype(settings.dtype, "dtype")
+        # The grid cell to decode (an elastic model's modality and rates), refused before anything decodes.
+        self.cell_modality, self.rates = model.decoding_choice(**settings.cell())
         self.model = model.to(device=device, dtype=self.dtype).eval()
         self.preprocess = SmopAVSRTask.build_preprocess_fn(train_args, False)
         self.collate = SmopAVSRTask.build_collate_fn(train_args, False)
@@ -120,7 +122,8 @@ class Speech2Text:
     ) -> "Speech2Text":
         """A packed model from a local folder or a hub id in the local Hugging Face cache (never
         downloaded). ``settings`` override the pack's decoding settings: batch_size, beam_size,
-        max_new_tokens_per_second, max_new_tokens_min, early_stopping, dtype. ``quantization``
+        max_new_tokens_per_second, max_new_tokens_min, early_stopping, dtype, and an elastic model's
+        modality, audio_rate, video_rate (a ValueError lists those it was trained for). ``quantization``
         decodes with the LLM quantized otherwise than in training, with a logged note: a
         ``decoder_conf.quantization`` mapping (``{"bits": 4}``), or ``"none"``; None: as trained.
         ``vad``: the rule that finds the pauses ``transcribe`` cuts long recordings at
@@ -164,11 +167,12 @@ class Speech2Text:
 
     @property
     def modality(self) -> str:
-        return self.model.modality
+        """The modality decoded: the model's, or the one of an elastic model's that the settings choose."""
+        return self.cell_modality
 
     def uses(self, name: str) -> bool:
-        """Whether the model reads ``"speech"`` or ``"video"``."""
-        return name in {INPUTS[m].name for m in self.model.modalities}
+        """Whether the model, decoding ``modality``, reads ``"speech"`` or ``"video"``."""
+        return name in {INPUTS[m].name for m in MODALITIES[self.modality]}
 
     def segment_frames(self, max_seconds: Optional[float] = None) -> int:
         """The longest segment (25 fps frames) ``transcribe`` cuts a recording into: ``max_seconds``

@@ -8,10 +8,18 @@ with one rate per modality and one modality has a grid of one cell and trains as
 import itertools
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from smop.data.inputs import MODALITIES
+from smop.data.inputs import MODALITIES, modality_of
+
+# Frames per LLM token by default: Whisper 50 Hz / 4 and AV-HuBERT 25 Hz / 2, both 12.5 Hz. The one
+# default of the compressors' rate (the task gives it them).
+DEFAULT_RATES = {"audio": 4, "video": 2}
 
 RatePair = Dict[str, int]  # modality -> frames per LLM token
 RATE_OPTION = {"audio": "audio_rate", "video": "video_rate"}  # the decoding option of each modality's rate
+
+
+class GridError(ValueError):
+    """A decoding request for a modality or rate the model was not trained for."""
 
 
 def pair_name(rates: Mapping[str, int]) -> str:
@@ -66,12 +74,15 @@ def decoding_choice(
     modality: Optional[str] = None,
     audio_rate: Optional[int] = None,
     video_rate: Optional[int] = None,
+    default_modality: Optional[str] = None,
 ) -> Tuple[str, RatePair]:
-    """The modality and rate pair to decode with (None: the model's first), or a one-line
-    ValueError naming the option and listing what the model was trained for."""
-    modality = tasks[0] if modality is None else modality
+    """The modality and rate pair to decode with (None: ``default_modality``, every input the
+    model has, if trained, else its first; each input's first rate), or a one-line
+    GridError naming the option and listing what the model was trained for."""
+    if modality is None:
+        modality = default_modality if default_modality in tasks else tasks[0]
     if modality not in tasks:
-        raise ValueError(f"modality {modality!r}: this model was trained for {', '.join(tasks)} only")
+        raise GridError(f"modality {modality!r}: this model was trained for {', '.join(tasks)} only")
     chosen = {}
     for m, rate in (("audio", audio_rate), ("video", video_rate)):
         if rate is None:
@@ -79,11 +90,32 @@ def decoding_choice(
                 chosen[m] = rates[m][0]
             continue
         if m not in rates:
-            raise ValueError(f"{RATE_OPTION[m]} {rate}: this model has no {m} input")
+            raise GridError(f"{RATE_OPTION[m]} {rate}: this model has no {m} input")
         if rate not in rates[m]:
-            raise ValueError(
+            raise GridError(
                 f"{RATE_OPTION[m]} {rate}: this model was trained at {m} rates {', '.join(map(str, rates[m]))} only"
             )
         if m in MODALITIES[modality]:
             chosen[m] = rate
     return modality, chosen
+
+
+def config_grid(config: Mapping) -> Dict[str, object]:
+    """What a training config trains: its modalities and each input's rates (as ``SmopAVSRModel.grid``),
+    read from the config alone (packs record it in meta.yaml)."""
+    modality = modality_of(config)
+    model_conf = config.get("model_conf") or {}
+    rates = {}
+    for m in MODALITIES[modality]:
+        conf = config.get(f"{m}_compressor_conf") or {}
+        rates[m] = list(conf["rates"]) if "rates" in conf else [conf.get("rate", DEFAULT_RATES[m])]
+    return {"modalities": list(model_conf.get("modalities") or [modality]), "rates": rates}
+
+
+def grid_cells(grid: Mapping) -> List[Tuple[str, RatePair]]:
+    """Every (modality, rate pair) of a grid, the rate pair holding the rates that modality reads."""
+    cells = []
+    for modality in grid["modalities"]:
+        rates = {m: r for m, r in grid["rates"].items() if m in MODALITIES[modality]}
+        cells += [(modality, pair) for pair in rate_grid(rates)]
+    return cells

@@ -292,7 +292,8 @@ class SmopAVSRModel(AbsESPnetModel):
         """Transcripts and log-probabilities, and the projector's output (routing counts). The
         search settings have no defaults here: smop.inference.settings.DecodeSettings holds them
         (``**settings.search()``). ``modality``, ``audio_rate``, ``video_rate``: the cell of the
-        grid to decode (None: the model's first); ValueError for one it was not trained for."""
+        grid to decode (None: the model's modality, each input's first rate); GridError for one it
+        was not trained for."""
         modality, rates = self.decoding_choice(modality, audio_rate, video_rate)
         embeds, proj = self.encode(speech, speech_lengths, video, video_lengths, utt_id, rates, modality)
         budget = self.max_new_tokens(
@@ -307,7 +308,7 @@ class SmopAVSRModel(AbsESPnetModel):
         self, modality: Optional[str] = None, audio_rate: Optional[int] = None, video_rate: Optional[int] = None
     ) -> Tuple[str, elastic.RatePair]:
         """The modality and rate pair of a decoding request; ValueError listing the trained ones."""
-        return elastic.decoding_choice(self.tasks, self.rates, modality, audio_rate, video_rate)
+        return elastic.decoding_choice(self.tasks, self.rates, modality, audio_rate, video_rate, self.modality)
 
     def grid(self) -> Dict[str, object]:
         """What the model was trained for: its modalities and each input's rates."""

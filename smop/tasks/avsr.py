@@ -42,9 +42,7 @@ logger = logging.getLogger(__name__)
 
 register_data_types()
 
-# Frames per LLM token by default: Whisper 50 Hz / 4 and AV-HuBERT 25 Hz / 2, both 12.5 Hz. The one
-# default of the compressors' rate (they take it from the task).
-DEFAULT_RATES = {"audio": 4, "video": 2}
+DEFAULT_RATES = elastic.DEFAULT_RATES  # the compressors' default rate per modality
 
 # --audio_encoder, --audio_encoder_conf
 audio_encoder_choices = ClassChoices(
