@@ -153,6 +153,7 @@ class DecodeRecord:
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
         values["data"] = [list(t) for t in self.data]
+        values["settings"] = self.settings.to_dict()  # an elastic model's grid cell only where set
         return values
 
     def write(self) -> Path:

@@ -133,9 +133,16 @@ runs_of() {  # <config>: one line per run, its folder then its training options 
 _model=${inference_model%.pth}
 decode_tag=${inference_tag:-decode_$(tag_of "${decode_config}")_${_model//\//_}}
 modality_of() { python3 -m smop.bin.data_args --config "$1" --modality_only; }
-sets_of() {  # <config>: the sets it decodes; a video-only model reads no audio, so not the noisy copies
-  if [ "$(modality_of "$1")" = video ]; then echo "${test_sets}"; else echo "${eval_sets}"; fi
+sets_for() {  # <modality>: the sets it decodes; a video-only model reads no audio, so not the noisy copies
+  if [ "$1" = video ]; then echo "${test_sets}"; else echo "${eval_sets}"; fi
 }
+sets_of() { sets_for "$(modality_of "$1")"; }  # <config>
+# <config>: one line per cell of the grid its model decodes: the suffix of the cell's decoding dir
+# (- for the default cell, decoded into the plain dir that stages 5-6 read), its modality and its
+# avsr_inference options. A fixed-rate model has one cell; an elastic one (issue 21) each modality
+# at each rate pair, in <decode dir>_<modality>_a<audio rate>_v<video rate>.
+cells_of() { python3 -m smop.bin.data_args --config "$1" --cells; }
+cell_dir() { if [ "$1" = - ]; then echo "${decode_tag}"; else echo "${decode_tag}_$1"; fi; }  # <cell suffix>
 data_args() {  # <config> <set> <prefix> [--text]: the --*data_path_and_name_and_type options of its modality
   python3 -m smop.bin.data_args --config "$1" --data_dir "data/$2" --prefix "$3" "${@:4}"
 }
@@ -236,47 +243,51 @@ fi
 if run_stage 4 "decoding (--skip_eval)"; then
   _ngpu=0; [ "${ngpu}" -gt 0 ] && _ngpu=1
   for config in ${train_configs}; do
-    sets=$(sets_of "${config}")
     while read -r exp _ <&3; do  # each run of the config (--seeds)
       [ -e "${exp}/${inference_model}" ] || { log "Error: ${exp}/${inference_model} not found: run stage 3"; exit 1; }
-      # One process per job decodes its share of every test set: the model and the libraries load
-      # once per job, not once per set and job (start-up is ~15 s of a mini-corpus set's ~30 s).
-      _nj=${nj}
-      for d in ${sets}; do
-        n_utt=$(wc -l < "data/${d}/text")
-        [ "${n_utt}" -ge "${_nj}" ] || _nj=${n_utt}
-      done
-      logdir=${exp}/${decode_tag}/logdir
-      rm -rf "${logdir}"
-      mkdir -p "${logdir}"
-      set_args=""
-      for d in ${sets}; do
-        rm -rf "${exp}/${decode_tag}/${d}/logdir"
-        mkdir -p "${exp}/${decode_tag}/${d}/logdir"
-        python3 -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${decode_tag}/${d}/logdir/keys"
-        set_args+=" $(data_args "${config}" "${d}" "") --key_file ${exp}/${decode_tag}/${d}/logdir/keys.JOB.scp"
-        set_args+=" --output_dir ${exp}/${decode_tag}/${d}/logdir/output.JOB"
-      done
-      # The replay decodes this experiment again: this call's options, then the ones given to it.
-      printf '#!/usr/bin/env bash\n# Re-runs stage 4 (decoding) for this experiment; options given here are added last (they win).\ncd %q\n%s"$@"\n' \
-        "$(pwd)" "${run_args}$(printf '%q ' --stage 4 --stop_stage 4 --train_config "${config}" \
-          --decode_config "${decode_config}" --inference_model "${inference_model}")" > "${exp}/${decode_tag}/run.sh"
-      chmod +x "${exp}/${decode_tag}/run.sh"
-      log "Stage 4: Decoding: ${sets} -> ${exp}/${decode_tag} (${_nj} jobs; logs: ${logdir}/decode.*.log; replay: ${exp}/${decode_tag}/run.sh)"
-      # Jobs that share the cores each get their share: more threads than cores slow every job down.
-      _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
-      # shellcheck disable=SC2046,SC2086
-      if ! OMP_NUM_THREADS=${_threads} ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
-          python3 -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" ${set_args} \
-            --train_config "${exp}/config.yaml" --model_file "${exp}/${inference_model}" ${decode_args}; then
-        log "Error: decoding failed; see ${logdir}/decode.*.log"
-        exit 1
-      fi
-      for d in ${sets}; do
-        dir=${exp}/${decode_tag}/${d}
-        python3 -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${dir}/logdir" \
-          --output_dir "${dir}" --job_log "${logdir}/decode.JOB.log"
-      done
+      # Each cell of the model's grid (fd 4): one, or an elastic model's modalities and rate pairs.
+      while read -r cell cell_modality cell_args <&4; do
+        tag=$(cell_dir "${cell}")
+        sets=$(sets_for "${cell_modality}")
+        # One process per job decodes its share of every test set: the model and the libraries load
+        # once per job, not once per set and job (start-up is ~15 s of a mini-corpus set's ~30 s).
+        _nj=${nj}
+        for d in ${sets}; do
+          n_utt=$(wc -l < "data/${d}/text")
+          [ "${n_utt}" -ge "${_nj}" ] || _nj=${n_utt}
+        done
+        logdir=${exp}/${tag}/logdir
+        rm -rf "${logdir}"
+        mkdir -p "${logdir}"
+        set_args=""
+        for d in ${sets}; do
+          rm -rf "${exp}/${tag}/${d}/logdir"
+          mkdir -p "${exp}/${tag}/${d}/logdir"
+          python3 -m smop.bin.split_keys --keys "data/${d}/text" --nj "${_nj}" --out_prefix "${exp}/${tag}/${d}/logdir/keys"
+          set_args+=" $(data_args "${config}" "${d}" "" --modality "${cell_modality}") --key_file ${exp}/${tag}/${d}/logdir/keys.JOB.scp"
+          set_args+=" --output_dir ${exp}/${tag}/${d}/logdir/output.JOB"
+        done
+        # The replay decodes this experiment again: this call's options, then the ones given to it.
+        printf '#!/usr/bin/env bash\n# Re-runs stage 4 (decoding) for this experiment; options given here are added last (they win).\ncd %q\n%s"$@"\n' \
+          "$(pwd)" "${run_args}$(printf '%q ' --stage 4 --stop_stage 4 --train_config "${config}" \
+            --decode_config "${decode_config}" --inference_model "${inference_model}")" > "${exp}/${tag}/run.sh"
+        chmod +x "${exp}/${tag}/run.sh"
+        log "Stage 4: Decoding${cell_args:+ (${cell_args})}: ${sets} -> ${exp}/${tag} (${_nj} jobs; logs: ${logdir}/decode.*.log; replay: ${exp}/${tag}/run.sh)"
+        # Jobs that share the cores each get their share: more threads than cores slow every job down.
+        _threads=${decode_threads:-$(( $(nproc) / _nj ))}; [ "${_threads}" -ge 1 ] || _threads=1
+        # shellcheck disable=SC2046,SC2086
+        if ! OMP_NUM_THREADS=${_threads} ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${logdir}/decode.JOB.log" \
+            python3 -m smop.bin.avsr_inference --config "${decode_config}" --ngpu "${_ngpu}" ${set_args} \
+              --train_config "${exp}/config.yaml" --model_file "${exp}/${inference_model}" ${cell_args} ${decode_args}; then
+          log "Error: decoding failed; see ${logdir}/decode.*.log"
+          exit 1
+        fi
+        for d in ${sets}; do
+          dir=${exp}/${tag}/${d}
+          python3 -m smop.bin.merge_decodes --keys "data/${d}/text" --nj "${_nj}" --logdir "${dir}/logdir" \
+            --output_dir "${dir}" --job_log "${logdir}/decode.JOB.log"
+        done
+      done 4< <(cells_of "${config}")
     done 3< <(runs_of "${config}")
   done
 fi
@@ -287,15 +298,18 @@ if run_stage 5 "scoring (--skip_eval)"; then
   seed_runs=()
   for config in ${train_configs}; do
     exp_dirs+=("exp/$(tag_of "${config}")")  # the config's own seed: its tables, as without --seeds
-    sets=$(sets_of "${config}")
     while read -r exp _ <&3; do
       seed_runs+=("${exp}")
-      for d in ${sets}; do
-        dir=${exp}/${decode_tag}/${d}
-        log "Stage 5: Scoring: ${dir} -> ${dir}/score_wer"
-        python3 -m smop.bin.score_wer --ref "data/${d}/text" --hyp "${dir}/text" --utt2spk "data/${d}/utt2spk" \
-          --output_dir "${dir}/score_wer"
-      done
+      while read -r cell cell_modality _ <&4; do  # each cell of the model's grid (stage 4)
+        tag=$(cell_dir "${cell}")
+        for d in $(sets_for "${cell_modality}"); do
+          dir=${exp}/${tag}/${d}
+          log "Stage 5: Scoring: ${dir} -> ${dir}/score_wer"
+          python3 -m smop.bin.score_wer --ref "data/${d}/text" --hyp "${dir}/text" --utt2spk "data/${d}/utt2spk" \
+            --output_dir "${dir}/score_wer"
+        done
+      done 4< <(cells_of "${config}")
+      # The default cell's (an elastic model's others would overwrite exp/expert_usage.png).
       python3 -m smop.bin.plot_expert_usage "${exp}" --decode_tag "${decode_tag}"
     done 3< <(runs_of "${config}")
   done

@@ -36,3 +36,32 @@ def test_data_args_command(tmp_path):
     cfg.write_text("modality: audiovideo\n")
     bad = subprocess.run(run + ["--modality_only"], capture_output=True, text=True)
     assert bad.returncode != 0 and f"{cfg}: modality 'audiovideo' is not one of audio, video, audiovisual" in bad.stderr
+
+
+def test_data_args_lists_the_cells_of_an_elastic_grid(tmp_path):
+    from smop.bin.data_args import decoding_cells
+
+    assert decoding_cells({"modality": "audio"}) == ["- audio"]  # a fixed-rate model: its one cell
+    config = {
+        "modality": "audiovisual",
+        "audio_compressor_conf": {"rates": [4, 16]},
+        "video_compressor_conf": {"rates": [2, 5]},
+        "model_conf": {"modalities": ["audio", "audiovisual"]},
+    }
+    assert decoding_cells(config) == [
+        "- audiovisual",
+        "audio_a4 audio --modality audio --audio_rate 4",
+        "audio_a16 audio --modality audio --audio_rate 16",
+        "audiovisual_a4_v5 audiovisual --modality audiovisual --audio_rate 4 --video_rate 5",
+        "audiovisual_a16_v2 audiovisual --modality audiovisual --audio_rate 16 --video_rate 2",
+        "audiovisual_a16_v5 audiovisual --modality audiovisual --audio_rate 16 --video_rate 5",
+    ]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("modality: audiovisual\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "smop.bin.data_args", "--config", str(cfg), "--data_dir", "d", "--modality", "video"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["--data_path_and_name_and_type", "d/video.scp,video,mouth_npy"]

@@ -1,0 +1,74 @@
+"""avsr.sh stages 3-4 with an elastic model (issue 21): stage 4 decodes it at each cell of its grid
+(every modality at every rate pair) into a decoding dir named after the cell, the default cell into
+the plain one, each reading only its modality's inputs. A tiny recipe dir, as test_recipe_backends
+builds it. (Stage 5 scores each cell dir the same way; it is not run here: smop.bin.score_wer's
+sclite/jiwer cross-check can refuse the untrained model's hypotheses.)"""
+
+import shutil
+
+import pytest
+import yaml
+from test_recipe_backends import TEMPLATE, avsr
+
+from smop.experiment import DecodeRecord
+from tiny_experiment import write_datadir, write_train_config
+
+DECODED = "decode_decode_valid.loss.ave"
+CELLS = {  # decoding dir suffix -> (modality, audio rate, video rate)
+    "": ("audiovisual", None, None),
+    "_audio_a4": ("audio", 4, None),
+    "_audio_a8": ("audio", 8, None),
+    "_video_v2": ("video", None, 2),
+    "_audiovisual_a8_v2": ("audiovisual", 8, 2),
+}
+
+
+@pytest.fixture(scope="module")
+def elastic_exp(tmp_path_factory, pretrained):
+    r = tmp_path_factory.mktemp("recipe")
+    for name in ("avsr.sh", "utils", "path.sh"):
+        (r / name).symlink_to(TEMPLATE / name)
+    (r / "conf").mkdir()
+    shutil.copy(TEMPLATE / "cmd.sh", r / "cmd.sh")
+    write_datadir(r / "data" / "train", n=6)
+    write_datadir(r / "data" / "valid", n=3, seed=3)
+    write_datadir(r / "data" / "test", n=4, seed=5)
+    (r / "conf" / "decode.yaml").write_text("batch_size: 2\nbeam_size: 1\nmax_new_tokens_min: 6\n")
+    cfg = write_train_config(
+        r / "conf" / "train_elastic.yaml",
+        pretrained,
+        r / "data" / "train",
+        max_epoch=1,
+        num_iters_per_epoch=4,
+        batch_size=2,
+        audio_compressor_conf={"rates": [4, 8]},
+        model_conf={"modalities": ["audio", "video", "audiovisual"]},
+    )
+    text = yaml.safe_load(cfg.read_text())
+    for key in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type"):
+        del text[key]
+    for key in ("train_shape_file", "valid_shape_file"):
+        del text[key]
+    cfg.write_text(yaml.safe_dump(text))
+    res = avsr(r, "--stage", "2", "--stop_stage", "4", "--train_config", "conf/train_elastic.yaml")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return r / "exp" / "train_elastic", res.stdout
+
+
+def test_stage_4_decodes_every_cell_into_its_own_dir(elastic_exp):
+    exp, log = elastic_exp
+    assert sorted(p.name for p in exp.glob(f"{DECODED}*")) == sorted(DECODED + s for s in CELLS)
+    for suffix, (modality, audio_rate, video_rate) in CELLS.items():
+        test = exp / (DECODED + suffix) / "test"
+        assert len((test / "text").read_text().splitlines()) == 4
+        record = DecodeRecord.read(test / "logdir" / "output.1" / "decode_config.yaml")
+        settings = record.settings
+        assert (settings.modality, settings.audio_rate, settings.video_rate) == (
+            None if not suffix else modality,
+            audio_rate,
+            video_rate,
+        )
+        # a cell reads the inputs of its modality only
+        names = sorted(name for _, name, _ in record.data)
+        assert names == {"audio": ["speech"], "video": ["video"], "audiovisual": ["speech", "video"]}[modality]
+    assert "Stage 4: Decoding (--modality audio --audio_rate 8):" in log
