@@ -291,6 +291,13 @@ class SmopAVSRTask(AbsTask):
                 "expert that gets no token in a step has no gradient: distributed training needs "
                 "--unused_parameters true (unused_parameters: true in the training config)"
             )
+        tasks = (args.model_conf or {}).get("modalities") or [args.modality]
+        if getattr(args, "distributed", False) and not args.unused_parameters and len(tasks) > 1:
+            raise ValueError(
+                f"model_conf.modalities {list(tasks)}: a batch whose utterances all read one modality leaves the "
+                "other's projector and markers without a gradient: distributed training needs "
+                "--unused_parameters true (unused_parameters: true in the training config)"
+            )
 
         # 5. The model.
         model = model_choices.get_class(args.model)(

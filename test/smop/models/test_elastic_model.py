@@ -221,3 +221,15 @@ def test_the_grid_is_checked_where_the_config_enters(tmp_path, pretrained, datad
     with pytest.raises(ConfigError) as err:
         SmopAVSRTask.check_args(_args(tmp_path, pretrained, datadir, **overrides))
     assert message in str(err.value)
+
+
+def test_distributed_modality_sampling_needs_unused_parameters(tmp_path, pretrained, datadir):
+    dense = dict(projector="linear", projector_conf={}, unused_parameters=False)
+    for conf, refused in (({}, False), (TASKS, True)):
+        args = _args(tmp_path, pretrained, datadir, replace=("projector_conf",), model_conf=conf, **dense)
+        args.distributed = True  # as ESPnet sets it for several ranks
+        if refused:
+            with pytest.raises(ValueError, match=r"model_conf.modalities .* needs --unused_parameters true"):
+                SmopAVSRTask.build_model(args)
+        else:
+            SmopAVSRTask.build_model(args)
