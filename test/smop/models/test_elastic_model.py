@@ -109,9 +109,13 @@ def test_the_shared_router_sees_every_rate_in_one_step_and_gets_each_ones_gradie
         output.register_hook(lambda g: grads.append(float(g.abs().sum())))
 
     model.projector.routers["audio"].gate.register_forward_hook(seen)
+    encoded = []
+    for m in ("audio", "video"):
+        getattr(model, f"{m}_encoder").register_forward_hook(lambda mod, args, out, m=m: encoded.append(m))
     expert = model.projector.pools["audio"].experts[0][0].weight
     loss, _, _ = model(**batch)
     loss.backward()
+    assert encoded == ["audio", "video"]  # the encoders run once for the four rate pairs
     # one routing of the audio tokens per rate pair: rate 4 twice, rate 8 twice
     assert tokens == [sum(math.ceil(a / r) for a in enc["audio"]) for r in (4, 4, 8, 8)]
     assert len(grads) == 4 and all(g > 0 for g in grads)
