@@ -128,9 +128,11 @@ class SmopAVSRModel(AbsESPnetModel):
         modality: Optional[str] = None,
     ) -> Tuple[Dict[str, Tuple[torch.Tensor, torch.Tensor]], ProjectorOutput]:
         """Raw inputs -> projected LLM embeddings per modality (+ router losses and stats), at the
-        rate pair ``rates`` (None: the first) and reading the inputs of ``modality`` (None: all)."""
+        rates ``rates`` gives (each input's first for the others) and reading the inputs of
+        ``modality`` (None: all). An ASR or VSR cell of a model with a projector per rate pair is
+        projected by the pair of its rate and the other input's first."""
         hidden = self.encode_inputs(speech, speech_lengths, video, video_lengths, utt_id, modality)
-        return self.project(hidden, rates or self.rate_pairs[0])
+        return self.project(hidden, {**self.rate_pairs[0], **(rates or {})})
 
     def encode_inputs(
         self, speech, speech_lengths, video, video_lengths, utt_id=None, modality: Optional[str] = None

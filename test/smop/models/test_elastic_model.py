@@ -161,6 +161,18 @@ def test_per_rate_projectors_are_an_option(tmp_path, pretrained, datadir):
     loss.backward()
     for name, proj in model.projector.by_rate.items():
         assert proj.routers["video"].gate.weight.grad is not None, name
+    # an ASR cell is projected by the pair of its audio rate and the first video rate
+    model = _model(tmp_path, pretrained, datadir, **ELASTIC, model_conf={"projector_per_rate": True, **TASKS})
+    model.eval()
+    used = []
+    for name, proj in model.projector.by_rate.items():
+        proj.register_forward_hook(lambda mod, args, out, name=name: used.append(name))
+    batch = _batch()
+    hyps, proj = model.recognize(
+        batch["speech"], batch["speech_lengths"], None, None, beam_size=1, max_new_tokens_per_second=2,
+        max_new_tokens_min=2, early_stopping=False, modality="audio", audio_rate=8,
+    )  # fmt: skip
+    assert used == ["a8_v2"] and set(proj.usage) == {"audio"} and len(hyps) == 2
 
 
 def test_stack_with_several_rates_needs_per_rate_projectors(tmp_path, pretrained, datadir):
