@@ -111,3 +111,14 @@ def test_avsr_config_takes_the_asr_and_vsr_models_parts(pretrained, tmp_path):
     assert all(torch.equal(state[k], vsr[k]) for k in video)
     # LoRA comes from the ASR model: the VSR model's entries are restricted to its video path.
     assert all(torch.equal(state[k], asr[k]) for k in audio)
+
+
+def test_4bit_avsr_config_starts_as_the_bf16_one():
+    """The 4-bit model is compared with the bf16 one in RESULTS.md: only the LLM's storage differs."""
+    conf = EGS / "mini_av" / "avsr_smop" / "conf"
+    bf16, nf4 = (yaml.safe_load((conf / name).read_text()) for name in ("train_dedr.yaml", "train_dedr_4bit.yaml"))
+    assert nf4["init_param"] == bf16["init_param"]
+    assert {k: v for k, v in nf4["decoder_conf"].items() if k != "quantization"} == bf16["decoder_conf"]
+    assert {k: v for k, v in nf4.items() if k != "decoder_conf"} == {
+        k: v for k, v in bf16.items() if k != "decoder_conf"
+    }
