@@ -13,8 +13,9 @@ from smop.mini.mean_face import write_mean_face
 from tiny_experiment import write_datadir, write_train_config
 
 
-def build_tiny_pack(root: Path, pretrained: dict, modality: str = "audio") -> Path:
-    """The folder of a pack of a ``modality`` model trained for two steps under ``root``."""
+def build_tiny_pack(root: Path, pretrained: dict, modality: str = "audio", **train_options) -> Path:
+    """The folder of a pack of a ``modality`` model trained for two steps under ``root``;
+    ``train_options``: more training config (e.g. an elastic model's compressor rates and modalities)."""
     from smop.bin import pack_model
     from smop.tasks.avsr import SmopAVSRTask
 
@@ -29,6 +30,7 @@ def build_tiny_pack(root: Path, pretrained: dict, modality: str = "audio") -> Pa
         max_epoch=1,
         num_iters_per_epoch=2,
         audio_encoder_conf={"length_aware": True},  # as the mini recipes: a waveform is not padded to 30 s
+        **train_options,
     )
     if modality == "audio":  # no video encoder to carry
         cfg = yaml.safe_load(config.read_text())

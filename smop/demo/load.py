@@ -56,17 +56,19 @@ class Answer:
     seconds: float
 
 
-def fire(url: str, media: Path, requests: int, mode: Optional[str] = None) -> Tuple[List[Answer], float]:
-    """``requests`` requests for ``media`` at once; the answers in order and the wall time (s)."""
+def fire(
+    url: str, media: Path, requests: int, mode: Optional[str] = None, rate: Optional[str] = None
+) -> Tuple[List[Answer], float]:
+    """``requests`` requests for ``media`` at once (``mode`` and ``rate``: the page's unless given);
+    the answers in order and the wall time (s)."""
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
-    if mode is None:
-        mode = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/run"]["parameters"][2][
-            "parameter_default"
-        ]
+    params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/run"]["parameters"]
+    mode = params[2]["parameter_default"] if mode is None else mode
+    rate = params[3]["parameter_default"] if rate is None else rate
     start = time.perf_counter()
-    jobs = [client.submit(handle_file(str(media)), None, mode, api_name="/run") for _ in range(requests)]
+    jobs = [client.submit(handle_file(str(media)), None, mode, rate, api_name="/run") for _ in range(requests)]
     answers = []
     for job in jobs:
         out = job.result(timeout=600)
@@ -82,14 +84,15 @@ def main(cmd=None):
     p.add_argument("--expect", required=True, help="the transcript every answer must give")
     p.add_argument("--requests", type=int, default=8)
     p.add_argument("--mode", help="the modality choice (default: the page's)")
+    p.add_argument("--rate", help="an elastic model's rate choice (default: the page's)")
     p.add_argument("--pid", type=int, help="the server's process: its memory is reported")
     args = p.parse_args(cmd)
     watch = PeakRSS(args.pid) if args.pid else None
     if watch:
         with watch:
-            answers, wall = fire(args.url, args.file, args.requests, args.mode)
+            answers, wall = fire(args.url, args.file, args.requests, args.mode, args.rate)
     else:
-        answers, wall = fire(args.url, args.file, args.requests, args.mode)
+        answers, wall = fire(args.url, args.file, args.requests, args.mode, args.rate)
     right = sum(a.text == args.expect and not a.error for a in answers)
     line = f"{right}/{len(answers)} answers correct; wall {wall:.1f} s"
     if watch:

@@ -1,7 +1,7 @@
 """smop-demo's page (gradio): the widgets and their wiring; what they do is ``session``'s.
 
-Element ids (for the browser tests): ``video``, ``audio``, ``mode``, ``run``, ``transcript``,
-``error``, ``notes``, ``timings``, ``segments``, ``crops``, ``usage``.
+Element ids (for the browser tests): ``video``, ``audio``, ``mode``, ``rate`` (an elastic model's), ``run``,
+``transcript``, ``error``, ``notes``, ``timings``, ``segments``, ``crops``, ``usage``.
 """
 
 from typing import Optional
@@ -17,8 +17,8 @@ def build(session: DemoSession, title: str, about: str = ""):
     """The page of ``session``: a ``gr.Blocks`` to queue and launch."""
     import gradio as gr
 
-    def run(video: Optional[str], audio: Optional[str], mode: str):
-        result = session.transcribe(video or audio, mode)
+    def run(video: Optional[str], audio: Optional[str], mode: str, rate: Optional[str]):
+        result = session.transcribe(video or audio, mode, rate or None)
         usage = usage_image(result.usage, f"expert usage: {result.name}") if result.usage else None
         return (
             result.text,
@@ -49,6 +49,14 @@ def build(session: DemoSession, title: str, about: str = ""):
                     elem_id="audio",
                 )
                 mode = gr.Radio(session.modes, value=session.modes[0], label="modality", elem_id="mode")
+                rates = session.rates(session.modes[0])  # none for a model trained at one rate pair
+                rate = gr.Dropdown(
+                    rates,
+                    value=rates[0] if rates else None,
+                    label="compression rate (frames per LLM token) of each input",
+                    visible=bool(rates),
+                    elem_id="rate",
+                )
                 button = gr.Button("Transcribe", variant="primary", elem_id="run")
                 limits = session.limits
                 gr.Markdown(
@@ -68,5 +76,7 @@ def build(session: DemoSession, title: str, about: str = ""):
                 )
                 crops = gr.Image(label="mouth crops the model read (sampled)", type="numpy", elem_id="crops")
                 usage = gr.Image(label="projector experts used for this input", type="numpy", elem_id="usage")
-        button.click(run, [video, audio, mode], [text, error, notes, timings, segments, crops, usage])
+        if rates:  # each modality has its own rate pairs (the rates of the inputs it reads)
+            mode.change(lambda m: gr.Dropdown(choices=session.rates(m), value=session.rates(m)[0]), mode, rate)
+        button.click(run, [video, audio, mode, rate], [text, error, notes, timings, segments, crops, usage])
     return page

@@ -7,10 +7,14 @@ Messages name the upload by its file name, never by the server's path. Files are
 ``readers`` threads (each keeps its own dlib detector, about 100 MB: gradio's own threads come and
 go, so reading there would load one per thread), and decoded one at a time (``lock``): torch
 already uses the cores, and a model's decoding holds its activations only once.
+
+An elastic model (issue 21) offers the modalities and rate pairs it was trained for; a request's cell
+is decoded by a copy of the Speech2Text with that cell set (``Speech2Text.at``), the model not reloaded.
 """
 
 import concurrent.futures
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,12 +28,16 @@ from smop.data.errors import DataError
 from smop.data.media import STALL_TIMEOUT, header_seconds
 from smop.experiment import Usage
 from smop.inference.media_inputs import LandmarksRequired, read_inputs
+from smop.models.elastic import GridError, grid_cells, tokens_per_second
 
 logger = logging.getLogger(__name__)
 
 # The page's modality choices and what each reads; an audio-visual model offers all three.
 AUDIO_VISUAL, AUDIO_ONLY, VIDEO_ONLY = "audio-visual", "audio only", "video only (lip reading)"
 MODES: Dict[str, Tuple[str, ...]] = {AUDIO_VISUAL: ("audio", "video"), AUDIO_ONLY: ("audio",), VIDEO_ONLY: ("video",)}
+# The modality an elastic model decodes for each choice (Speech2Text's ``modality``).
+MODALITY = {AUDIO_VISUAL: "audiovisual", AUDIO_ONLY: "audio", VIDEO_ONLY: "video"}
+RATE = re.compile(r"\b(audio|video) (\d+)\b")  # a rate choice's rates, as ``rate_label`` writes them
 READER_THREADS = "smop-demo-read"
 STRIP_FRAMES = 8  # mouth crops sampled for the strip
 STRIP_SIDE = 88  # each shown at 88x88 (LRS3's crop; the mini models read smaller ones, scaled up)
@@ -75,6 +83,13 @@ class Result:
         parts = [f"{k} {v:.2f} s" for k, v in self.seconds.items()]
         media = f"{self.duration:.2f} s of media; " if self.duration else ""
         return media + ", ".join(parts)
+
+
+def rate_label(pair: Dict[str, int]) -> str:
+    """A rate pair as the page lists it: ``audio 4 / video 2 (12.5 + 12.5 tokens/s)``."""
+    tokens = tokens_per_second(pair)
+    rates = " / ".join(f"{m} {r}" for m, r in pair.items())
+    return f"{rates} ({' + '.join(f'{t:g}' for t in tokens.values())} tokens/s)"
 
 
 def crop_strip(video: np.ndarray, crop_size: int, frames: int = STRIP_FRAMES) -> np.ndarray:
@@ -131,10 +146,47 @@ class DemoSession:
         self.modality = speech2text.modality
 
     @property
+    def elastic(self) -> bool:
+        """Whether the model was trained on several modalities: each choice is then decoded as that
+        modality (Speech2Text's ``modality``); otherwise an audio-visual model offers one input alone
+        by blanking the other, as modality dropout does in training."""
+        return len(self.speech2text.model.tasks) > 1
+
+    @property
     def modes(self) -> List[str]:
         """The modality choices this model offers (the first is the default)."""
+        if self.elastic:
+            tasks = self.speech2text.model.tasks
+            default = self.speech2text.modality
+            return [mode for mode, m in MODALITY.items() if m == default] + [
+                mode for mode, m in MODALITY.items() if m in tasks and m != default
+            ]
         have = set(self.speech2text.model.modalities)
         return [mode for mode, reads in MODES.items() if set(reads) <= have]
+
+    def rates(self, mode: str) -> List[str]:
+        """The rate-pair choices of ``mode`` (the first is the default), or none for a model trained
+        at one rate pair."""
+        model = self.speech2text.model
+        if len(model.rate_pairs) == 1:
+            return []
+        modality = MODALITY[mode] if self.elastic else self.speech2text.modality
+        default = rate_label(self.speech2text.at(modality=modality).rates)
+        labels = [rate_label(pair) for m, pair in grid_cells(model.grid()) if m == modality]
+        return [default] + [label for label in labels if label != default]
+
+    def _decoder(self, mode: str, rate: Optional[str]):
+        """The Speech2Text of the chosen cell (the loaded model's, settings changed: nothing reloads)."""
+        cell = {"modality": MODALITY[mode]} if self.elastic else {}
+        if rate:
+            pair = {m: int(r) for m, r in RATE.findall(rate)}
+            if not pair:
+                raise Refused(f"rate {rate!r}: choose one of {', '.join(self.rates(mode)) or 'none (one rate pair)'}")
+            cell.update(audio_rate=pair.get("audio"), video_rate=pair.get("video"))
+        try:
+            return self.speech2text.at(**cell) if cell else self.speech2text
+        except GridError as e:
+            raise Refused(str(e)) from None
 
     # ---------------------------------------------------------------------------------- checks
     def _upload(self, upload: Optional[str]) -> Path:
@@ -186,14 +238,15 @@ class DemoSession:
         return text
 
     # ---------------------------------------------------------------------------------- a request
-    def transcribe(self, upload: Optional[str], mode: str) -> Result:
+    def transcribe(self, upload: Optional[str], mode: str, rate: Optional[str] = None) -> Result:
         """One request: the upload's transcript, segments, mouth crops, expert usage, notes and
-        timings; or its ``error``."""
+        timings; or its ``error``. ``rate``: one of ``rates(mode)`` (None: the model's default)."""
         start = time.perf_counter()
         result = Result(Path(upload).name if upload else "", mode)
         try:
             path = self._upload(upload)
             reads = self._reads(mode)
+            speech2text = self._decoder(mode, rate)
             self._check_seconds(path.name, header_seconds(path))
         except Refused as e:
             result.error = str(e)
@@ -209,7 +262,7 @@ class DemoSession:
             self._check_seconds(path.name, inputs.seconds)  # files whose header gives no duration
             with self.lock:
                 begun = time.perf_counter()
-                (transcript,) = self.speech2text.transcribe_all(
+                (transcript,) = speech2text.transcribe_all(
                     [inputs.speech], [inputs.video], self.max_segment_seconds, ids=[path.name], usage=usage
                 )
                 decode = time.perf_counter() - begun
@@ -223,7 +276,8 @@ class DemoSession:
         record = file_record(Path(path.name), inputs, transcript, read, decode)
         result.text = record["text"]
         result.notes = [self._public(n, path) for n in record["notes"]]
-        for m in sorted(set(self.speech2text.model.modalities) - set(reads)):
+        blanked = set() if self.elastic else set(self.speech2text.model.modalities) - set(reads)
+        for m in sorted(blanked):
             result.notes.append(
                 f"{mode}: decoded with the {m} blanked by choice, as modality dropout blanks it in training"
             )

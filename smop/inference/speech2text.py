@@ -7,6 +7,7 @@ hypotheses for the same input. ``transcribe`` takes recordings of any length: it
 segments the model can decode (``smop.inference.segments``) and joins their transcripts.
 """
 
+import copy
 import logging
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -169,6 +170,17 @@ class Speech2Text:
     def modality(self) -> str:
         """The modality decoded: the model's, or the one of an elastic model's that the settings choose."""
         return self.cell_modality
+
+    def at(
+        self, modality: Optional[str] = None, audio_rate: Optional[int] = None, video_rate: Optional[int] = None
+    ) -> "Speech2Text":
+        """This model decoding another cell of its grid (None keeps the setting as it is): a copy that
+        shares the loaded model, so nothing is reloaded; GridError (a ValueError) for a cell the model
+        was not trained for."""
+        other = copy.copy(self)
+        other.settings = self.settings.replace(modality=modality, audio_rate=audio_rate, video_rate=video_rate)
+        other.cell_modality, other.rates = self.model.decoding_choice(**other.settings.cell())
+        return other
 
     def uses(self, name: str) -> bool:
         """Whether the model, decoding ``modality``, reads ``"speech"`` or ``"video"``."""

@@ -8,11 +8,14 @@ with one rate per modality and one modality has a grid of one cell and trains as
 import itertools
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from smop.data.inputs import MODALITIES, modality_of
+from smop.data.inputs import MODALITIES, VIDEO_FPS, modality_of
 
 # Frames per LLM token by default: Whisper 50 Hz / 4 and AV-HuBERT 25 Hz / 2, both 12.5 Hz. The one
 # default of the compressors' rate (the task gives it them).
 DEFAULT_RATES = {"audio": 4, "video": 2}
+# Encoder states per second, which a rate divides into LLM tokens per second: Whisper's 50 Hz (16 kHz,
+# hop 160, then a stride-2 convolution) and AV-HuBERT's one per video frame.
+FRAMES_PER_SECOND = {"audio": 50, "video": VIDEO_FPS}
 
 RatePair = Dict[str, int]  # modality -> frames per LLM token
 RATE_OPTION = {"audio": "audio_rate", "video": "video_rate"}  # the decoding option of each modality's rate
@@ -25,6 +28,11 @@ class GridError(ValueError):
 def pair_name(rates: Mapping[str, int]) -> str:
     """``a4_v2``: the name of a rate pair in the training log, the config and decode dirs."""
     return "_".join(f"{m[0]}{rates[m]}" for m in ("audio", "video") if m in rates)
+
+
+def tokens_per_second(rates: Mapping[str, int]) -> Dict[str, float]:
+    """The LLM tokens per second of media each input of the rate pair ``rates`` gives."""
+    return {m: FRAMES_PER_SECOND[m] / r for m, r in rates.items()}
 
 
 def rate_grid(rates: Mapping[str, Sequence[int]]) -> List[RatePair]:
