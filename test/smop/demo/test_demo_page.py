@@ -6,6 +6,7 @@ Skipped, with the reason, where gradio, playwright or chromium is missing, excep
 which installs them (tools/install.sh --extra demo) and so fails instead.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -61,18 +62,25 @@ def inputs(tmp_path_factory, request):
     return files
 
 
-@pytest.fixture(scope="module")
-def app(inputs):
-    """The demo served as smop-demo serves it, in this process; its upload folder."""
+@contextlib.contextmanager
+def serve(pack: Path):
+    """``pack``'s demo served as smop-demo serves it, in this process; its url, upload folder and session."""
     from smop.bin import demo
 
-    args = demo.get_parser().parse_args(["--model", str(inputs["pack"]), "--port", str(_free_port())])
+    args = demo.get_parser().parse_args(["--model", str(pack), "--port", str(_free_port())])
     with demo.app_folder() as folder:
         session = demo.load_session(args, folder)
         page = demo.launch(session, args, block=False)
         yield {"url": page.local_url, "folder": folder, "session": session}
         page.close()
     assert not folder.exists()
+
+
+@pytest.fixture(scope="module")
+def app(inputs):
+    """The tiny audio-visual model's demo."""
+    with serve(inputs["pack"]) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +125,49 @@ def test_a_wav_given_to_the_av_model_gives_its_transcript_and_the_note(page, inp
     expect(page.locator("#notes textarea")).to_have_value(
         "tone.wav: no video stream: decoded with the video blanked, as modality dropout blanks it in training"
     )
+
+
+def test_a_fixed_model_shows_no_rate_choice(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#mode")).to_contain_text("audio only")
+    expect(page.locator("#rate")).to_have_count(0)
+
+
+def test_an_elastic_models_rate_is_chosen_per_modality(browser, inputs, tmp_path_factory, request):
+    from playwright.sync_api import expect
+
+    from smop.demo.session import AUDIO_ONLY, DemoSession
+    from tiny_pack import build_tiny_pack
+
+    pack = build_tiny_pack(
+        tmp_path_factory.mktemp("elastic"),
+        request.getfixturevalue("pretrained"),
+        "audiovisual",
+        audio_compressor_conf={"rates": [4, 8]},
+        video_compressor_conf={"rates": [2, 5]},
+        model_conf={"modalities": ["audiovisual", "audio", "video"]},
+    )
+    with serve(pack) as served:
+        outside = []
+        context, page = open_page(browser, served["url"], outside)
+        rate = page.locator("#rate input")
+        expect(rate).to_have_value("audio 4 / video 2 (12.5 + 12.5 tokens/s)")
+        page.locator("#mode").get_by_label(AUDIO_ONLY).check()
+        expect(rate).to_have_value("audio 4 (12.5 tokens/s)")  # the audio modality's own rates
+        rate.click()
+        page.get_by_role("option", name="audio 8 (6.25 tokens/s)").click()
+        expect(rate).to_have_value("audio 8 (6.25 tokens/s)")
+        upload(page, "video", inputs["mp4"])
+        text = transcribe(page)
+        expect(page.locator("#error textarea")).to_have_count(0)
+        context.close()
+        # the session's decoding of the file itself at that cell (the served session takes only uploads)
+        alone = DemoSession(served["session"].speech2text)
+        want = alone.transcribe(str(inputs["mp4"]), AUDIO_ONLY, "audio 8 (6.25 tokens/s)").text
+        other = alone.transcribe(str(inputs["mp4"]), AUDIO_ONLY, "audio 4 (12.5 tokens/s)").text
+    assert outside == []
+    assert want and text == want != other  # the chosen rate reached the model
 
 
 def test_a_broken_file_shows_the_error_and_the_next_upload_works(page, inputs):
