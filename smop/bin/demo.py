@@ -5,9 +5,10 @@
     smop-demo --model egs/mini_av/avsr_smop/exp/train_dedr/pack     # then open http://127.0.0.1:7860
 
 Upload a video or an audio file, or record one with the webcam and microphone; choose the modality
-the model reads (an audio-visual model also decodes audio only or video only); read the transcript,
-the segments of a long recording, the mouth crops the model read, which projector experts this
-input used, the notes (video blanked, no face, audio cut to the video) and the timings.
+the model reads (an audio-visual model also decodes audio only or video only; an elastic model offers
+the modalities and rate pairs it was trained for); read the transcript, the segments of a long
+recording, the mouth crops the model read, which projector experts this input used, the notes (video
+blanked, no face, audio cut to the video) and the timings.
 
 The model is loaded once; each file is read and decoded as ``smop-transcribe`` does it, with the
 face found by dlib (the landmarks extra). Files larger than --max_mb or longer than --max_seconds,
