@@ -147,10 +147,12 @@ class DemoSession:
 
     @property
     def elastic(self) -> bool:
-        """Whether the model was trained on several modalities: each choice is then decoded as that
-        modality (Speech2Text's ``modality``); otherwise an audio-visual model offers one input alone
-        by blanking the other, as modality dropout does in training."""
-        return len(self.speech2text.model.tasks) > 1
+        """Whether the model was trained on modalities other than its inputs' (several, or another
+        one): each choice is then decoded as that modality (Speech2Text's ``modality``); otherwise an
+        audio-visual model offers one input alone by blanking the other, as modality dropout does in
+        training."""
+        model = self.speech2text.model
+        return tuple(model.tasks) != (model.modality,)
 
     @property
     def modes(self) -> List[str]:
