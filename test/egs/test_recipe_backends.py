@@ -27,10 +27,11 @@ TIMEOUT = 600
 DECODED = "decode_decode_valid.loss.ave"  # stage 4's dir: the decoding config, then the checkpoint
 
 
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory, pretrained):
-    """A recipe dir with data/{train,valid,test}, shapes (stage 2) and one config per experiment."""
-    r = tmp_path_factory.mktemp("recipe")
+def tiny_recipe(r: Path, pretrained, config: str, decode: str, **train) -> Path:
+    """Lay out a recipe dir of tiny models and data in ``r`` (the TEMPLATE's avsr.sh, utils/, path.sh,
+    cmd.sh, conf/slurm.conf; data/{train,valid,test}; conf/decode.yaml holding ``decode``) and write
+    conf/<config> from ``train`` options: the training config, which the recipe adds the data and
+    shape files to on the command line."""
     for name in ("avsr.sh", "utils", "path.sh"):  # path.sh finds the repository through its link
         (r / name).symlink_to(TEMPLATE / name)
     (r / "conf").mkdir()
@@ -39,17 +40,8 @@ def recipe(tmp_path_factory, pretrained):
     write_datadir(r / "data" / "train", n=6)
     write_datadir(r / "data" / "valid", n=3, seed=3)
     write_datadir(r / "data" / "test", n=4, seed=5)
-    (r / "conf" / "decode.yaml").write_text("batch_size: 2\nbeam_size: 2\nmax_new_tokens_min: 6\n")
-    shutil.copy(r / "conf" / "decode.yaml", r / "conf" / "decode_onejob.yaml")
-    # The recipe adds the data and shape files on the command line.
-    cfg = write_train_config(
-        r / "conf" / "train_local.yaml",
-        pretrained,
-        r / "data" / "train",
-        max_epoch=1,
-        num_iters_per_epoch=6,
-        batch_size=2,
-    )
+    (r / "conf" / "decode.yaml").write_text(decode)
+    cfg = write_train_config(r / "conf" / config, pretrained, r / "data" / "train", max_epoch=1, batch_size=2, **train)
     text = yaml.safe_load(cfg.read_text())
     for key in (
         "train_data_path_and_name_and_type",
@@ -59,6 +51,17 @@ def recipe(tmp_path_factory, pretrained):
     ):
         del text[key]
     cfg.write_text(yaml.safe_dump(text))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory, pretrained):
+    """A recipe dir with data/{train,valid,test}, shapes (stage 2) and one config per experiment."""
+    r = tmp_path_factory.mktemp("recipe")
+    cfg = tiny_recipe(
+        r, pretrained, "train_local.yaml", "batch_size: 2\nbeam_size: 2\nmax_new_tokens_min: 6\n", num_iters_per_epoch=6
+    )
+    shutil.copy(r / "conf" / "decode.yaml", r / "conf" / "decode_onejob.yaml")
     res = avsr(r, "--stage", "2", "--stop_stage", "2", "--train_config", "conf/train_local.yaml")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for tag in ("slurm", "twonodes", "broken", "seeds"):  # the same config and shapes under other names

@@ -4,14 +4,10 @@ the plain one, each reading only its modality's inputs. A tiny recipe dir, as te
 builds it. (Stage 5 scores each cell dir the same way; it is not run here: smop.bin.score_wer's
 sclite/jiwer cross-check can refuse the untrained model's hypotheses.)"""
 
-import shutil
-
 import pytest
-import yaml
-from test_recipe_backends import TEMPLATE, avsr
+from test_recipe_backends import avsr, tiny_recipe
 
 from smop.experiment import DecodeRecord
-from tiny_experiment import write_datadir, write_train_config
 
 DECODED = "decode_decode_valid.loss.ave"
 CELLS = {  # decoding dir suffix -> (modality, audio rate, video rate)
@@ -26,30 +22,15 @@ CELLS = {  # decoding dir suffix -> (modality, audio rate, video rate)
 @pytest.fixture(scope="module")
 def elastic_exp(tmp_path_factory, pretrained):
     r = tmp_path_factory.mktemp("recipe")
-    for name in ("avsr.sh", "utils", "path.sh"):
-        (r / name).symlink_to(TEMPLATE / name)
-    (r / "conf").mkdir()
-    shutil.copy(TEMPLATE / "cmd.sh", r / "cmd.sh")
-    write_datadir(r / "data" / "train", n=6)
-    write_datadir(r / "data" / "valid", n=3, seed=3)
-    write_datadir(r / "data" / "test", n=4, seed=5)
-    (r / "conf" / "decode.yaml").write_text("batch_size: 2\nbeam_size: 1\nmax_new_tokens_min: 6\n")
-    cfg = write_train_config(
-        r / "conf" / "train_elastic.yaml",
+    tiny_recipe(
+        r,
         pretrained,
-        r / "data" / "train",
-        max_epoch=1,
+        "train_elastic.yaml",
+        "batch_size: 2\nbeam_size: 1\nmax_new_tokens_min: 6\n",
         num_iters_per_epoch=4,
-        batch_size=2,
         audio_compressor_conf={"rates": [4, 8]},
         model_conf={"modalities": ["audio", "video", "audiovisual"]},
     )
-    text = yaml.safe_load(cfg.read_text())
-    for key in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type"):
-        del text[key]
-    for key in ("train_shape_file", "valid_shape_file"):
-        del text[key]
-    cfg.write_text(yaml.safe_dump(text))
     res = avsr(r, "--stage", "2", "--stop_stage", "4", "--train_config", "conf/train_elastic.yaml")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return r / "exp" / "train_elastic", res.stdout
