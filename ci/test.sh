@@ -49,7 +49,7 @@ export MINI_AV=downloads/mini_av_small
 rm -rf exp/train_debug RESULTS.md
 ./run.sh --data_prep_args "--corpus_size small" --model_prep_args "--pretrain_steps 60" \
   --train_configs conf/train_debug.yaml --noise_snrs "-5 0" --decode_args "--beam_size 2"
-# Every scored set must have a sclite report that jiwer agreed with (score_wer checks), and RESULTS.md a row each.
+# Every scored set must have a sclite report whose counts score_wer checked, and RESULTS.md a row each.
 for set in test test_snr-5 test_snr0; do
   f=exp/train_debug/decode_decode_valid.loss.ave/${set}/score_wer/wer.json
   [ -f "${f}" ] || { echo "missing ${f}" >&2; exit 1; }
@@ -59,8 +59,9 @@ done
 import json
 for s in ("test", "test_snr-5", "test_snr0"):
     r = json.load(open(f"exp/train_debug/decode_decode_valid.loss.ave/{s}/score_wer/wer.json"))
-    assert r["counts"]["err"] == r["jiwer"]["err"] and r["counts"]["wrd"] == r["jiwer"]["wrd"], r
-    print(f"{s}: WER {r['wer']:.1f} % (sclite and jiwer agree)")
+    fewest, most = r["check"]["err"]  # an alignment at sclite's own costs (score_wer checks it too)
+    assert fewest <= r["counts"]["err"] <= most and r["counts"]["wrd"] == r["jiwer"]["wrd"], r
+    print(f"{s}: WER {r['wer']:.1f} % (sclite's counts checked)")
 PY
 [ -x exp/train_debug/decode_decode_valid.loss.ave/run.sh ] || { echo "stage 4 wrote no replay script exp/train_debug/decode_decode_valid.loss.ave/run.sh" >&2; exit 1; }
 # Stage 6 packed the model; smop-transcribe decodes a test video with it, from another directory.

@@ -1,8 +1,9 @@
-"""avsr.sh stages 3-4 with an elastic model (issue 21): stage 4 decodes it at each cell of its grid
+"""avsr.sh stages 2-5 with an elastic model (issue 21): stage 4 decodes it at each cell of its grid
 (every modality at every rate pair) into a decoding dir named after the cell, the default cell into
 the plain one, each reading only its modality's inputs. A tiny recipe dir, as test_recipe_backends
-builds it. (Stage 5 scores each cell dir the same way; it is not run here: smop.bin.score_wer's
-sclite/jiwer cross-check can refuse the untrained model's hypotheses.)"""
+builds it; stage 5 scores each cell dir."""
+
+import json
 
 import pytest
 from test_recipe_backends import avsr, tiny_recipe
@@ -31,7 +32,7 @@ def elastic_exp(tmp_path_factory, pretrained):
         audio_compressor_conf={"rates": [4, 8]},
         model_conf={"modalities": ["audio", "video", "audiovisual"]},
     )
-    res = avsr(r, "--stage", "2", "--stop_stage", "4", "--train_config", "conf/train_elastic.yaml")
+    res = avsr(r, "--stage", "2", "--stop_stage", "5", "--train_config", "conf/train_elastic.yaml")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return r / "exp" / "train_elastic", res.stdout
 
@@ -42,6 +43,7 @@ def test_stage_4_decodes_every_cell_into_its_own_dir(elastic_exp):
     for suffix, (modality, audio_rate, video_rate) in CELLS.items():
         test = exp / (DECODED + suffix) / "test"
         assert len((test / "text").read_text().splitlines()) == 4
+        assert json.loads((test / "score_wer" / "wer.json").read_text())["counts"]["wrd"] > 0
         record = DecodeRecord.read(test / "logdir" / "output.1" / "decode_config.yaml")
         settings = record.settings
         assert (settings.modality, settings.audio_rate, settings.video_rate) == (

@@ -38,6 +38,60 @@ def test_score_wer_sclite_and_jiwer_agree(tmp_path):
     assert "Sum/Avg" in (tmp_path / "score" / "result.txt").read_text()
 
 
+def _score(tmp_path, refs, hyps):
+    _write(tmp_path / "ref", refs)
+    _write(tmp_path / "hyp", hyps)
+    _write(tmp_path / "utt2spk", [f"{line.split()[0]} {line.split()[0].split('-')[0]}" for line in refs])
+    args = ["--ref", "ref", "--hyp", "hyp", "--utt2spk", "utt2spk", "--output_dir", "score"]
+    score_wer.main([str(tmp_path / a) if i % 2 else a for i, a in enumerate(args)])
+    return json.loads((tmp_path / "score" / "wer.json").read_text())
+
+
+# An untrained model's hypotheses: sclite's weighted alignment (sub 4, ins/del 3) counts 36 errors,
+# jiwer's fewest-errors alignment 35 (found on a tiny elastic model's decoding).
+POOR_REFS = [
+    "spk0-utt000 bin blue at a one again",
+    "spk0-utt002 set red in c three please",
+    "spk1-utt001 place green by b two now",
+    "spk1-utt003 lay white with d four soon",
+]
+POOR_HYPS = [
+    "spk0-utt000 at at a one at at at red in",
+    "spk0-utt002 at at a one at at at red in",
+    "spk1-utt001 at at a one at at at red in",
+    "spk1-utt003 at at a one at a in gred red v",
+]
+
+
+def test_score_wer_checks_sclite_at_its_own_costs_where_jiwer_counts_fewer(tmp_path):
+    r = _score(tmp_path, POOR_REFS, POOR_HYPS)
+    assert r["counts"]["err"] == 36 and r["counts"]["wrd"] == 24 and r["wer"] == pytest.approx(150.0)
+    assert r["jiwer"]["err"] == 35 and r["check"]["err"] == [36, 36]
+
+
+def test_weighted_errors_count_the_cheapest_paths():
+    assert score_wer.weighted_errors("a b c".split(), "a b c".split()) == (0, 0)
+    assert score_wer.weighted_errors("a b".split(), []) == (2, 2)
+    assert score_wer.weighted_errors([], "x y".split()) == (2, 2)
+    # one substitution (cost 4) beats a deletion and an insertion (6)
+    assert score_wer.weighted_errors("a b c".split(), "a x c".split()) == (1, 1)
+    # "bin blue at a one again" vs the first poor hypothesis: 2 sub, 1 del, 4 ins in sclite's report
+    assert score_wer.weighted_errors(POOR_REFS[0].split()[1:], POOR_HYPS[0].split()[1:]) == (7, 7)
+
+
+def test_score_wer_refuses_counts_that_do_not_check_out(tmp_path, monkeypatch):
+    real = score_wer.parse_sclite
+
+    def off_by_one(report):
+        scores = real(report)
+        scores["counts"]["err"] += 1
+        return scores
+
+    monkeypatch.setattr(score_wer, "parse_sclite", off_by_one)
+    with pytest.raises(SystemExit, match=r"sclite 37 errors / 24 words; an alignment at sclite's costs 36 errors"):
+        _score(tmp_path, POOR_REFS, POOR_HYPS)
+
+
 def test_score_wer_refuses_incomplete_hypotheses(tmp_path):
     _write(tmp_path / "ref", ["u1 a b", "u2 c d"])
     _write(tmp_path / "hyp", ["u1 a b"])
