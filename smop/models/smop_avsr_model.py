@@ -200,10 +200,10 @@ class SmopAVSRModel(AbsESPnetModel):
         pairs' (each with its routers' losses), the log has each pair's loss and accuracy."""
         batch_size = text.shape[0]
         hidden = self.encode_inputs(speech, speech_lengths, video, video_lengths, utt_id)
-        rows = self._row_tasks(batch_size, text.device)
+        rows = self._row_tasks(batch_size)
         present = None if rows is None else self._present(rows, text.device)
         extra = {} if rows is None else {"row_modalities": rows}
-        pairs = self._step_pairs(text.device)
+        pairs = self._step_pairs()
         results = []
         for rates, weight in pairs:
             embeds, proj = self.project(hidden, rates, present)
@@ -225,7 +225,7 @@ class SmopAVSRModel(AbsESPnetModel):
         return loss, stats, weight
 
     # ---------------------------------------------------------------------------- elastic steps
-    def _step_pairs(self, device) -> List[Tuple[elastic.RatePair, float]]:
+    def _step_pairs(self) -> List[Tuple[elastic.RatePair, float]]:
         """The rate pairs of this step and their weights: every one, or in training with
         ``rate_pair_training: sample`` one drawn with the weights (then weighing 1)."""
         pairs = list(zip(self.rate_pairs, self.pair_weights))
@@ -234,7 +234,7 @@ class SmopAVSRModel(AbsESPnetModel):
             return [(self.rate_pairs[drawn], 1.0)]
         return pairs
 
-    def _row_tasks(self, batch_size: int, device) -> Optional[List[str]]:
+    def _row_tasks(self, batch_size: int) -> Optional[List[str]]:
         """Each utterance's task (None: one task, every utterance reads every input): drawn with
         the weights in training; in validation the tasks in turn, so that its loss covers each."""
         if len(self.tasks) == 1:
