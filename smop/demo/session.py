@@ -25,6 +25,7 @@ import numpy as np
 
 from smop.bin.transcribe import file_record
 from smop.data.errors import DataError
+from smop.data.inputs import MODALITIES
 from smop.data.media import STALL_TIMEOUT, header_seconds
 from smop.experiment import Usage
 from smop.inference.media_inputs import LandmarksRequired, read_inputs
@@ -34,9 +35,9 @@ logger = logging.getLogger(__name__)
 
 # The page's modality choices and what each reads; an audio-visual model offers all three.
 AUDIO_VISUAL, AUDIO_ONLY, VIDEO_ONLY = "audio-visual", "audio only", "video only (lip reading)"
-MODES: Dict[str, Tuple[str, ...]] = {AUDIO_VISUAL: ("audio", "video"), AUDIO_ONLY: ("audio",), VIDEO_ONLY: ("video",)}
 # The modality an elastic model decodes for each choice (Speech2Text's ``modality``).
 MODALITY = {AUDIO_VISUAL: "audiovisual", AUDIO_ONLY: "audio", VIDEO_ONLY: "video"}
+MODES: Dict[str, Tuple[str, ...]] = {mode: MODALITIES[modality] for mode, modality in MODALITY.items()}
 RATE = re.compile(r"\b(audio|video) (\d+)\b")  # a rate choice's rates, as ``rate_label`` writes them
 READER_THREADS = "smop-demo-read"
 STRIP_FRAMES = 8  # mouth crops sampled for the strip
