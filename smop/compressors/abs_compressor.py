@@ -12,7 +12,7 @@ class AbsCompressor(AbsComponent, ABC):
     Args:
         input_size: the encoder's feature size (given by the task).
         rate: input frames per output frame; the task gives its default per modality when the
-            config sets none (smop.tasks.avsr.DEFAULT_RATES).
+            config sets none (smop.models.elastic.DEFAULT_RATES).
         rates: instead of ``rate``, the rates of an elastic model (e.g. [4, 16]): each forward call
             names the one it compresses at (``rate=``), the first by default.
     """

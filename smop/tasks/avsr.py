@@ -42,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 register_data_types()
 
-DEFAULT_RATES = elastic.DEFAULT_RATES  # the compressors' default rate per modality
-
 # --audio_encoder, --audio_encoder_conf
 audio_encoder_choices = ClassChoices(
     "audio_encoder", classes=dict(whisper=WhisperAudioEncoder), type_check=AbsAudioEncoder, default="whisper"
@@ -109,7 +107,7 @@ def with_default_rates(args: argparse.Namespace) -> argparse.Namespace:
     """A copy of ``args`` whose compressor confs hold the task's default rate where the config sets
     neither ``rate`` nor ``rates`` (a config's ``video_compressor_conf`` replaces the option's default whole)."""
     args = argparse.Namespace(**vars(args))
-    for m, rate in DEFAULT_RATES.items():
+    for m, rate in elastic.DEFAULT_RATES.items():
         conf = getattr(args, f"{m}_compressor_conf", None) or {}
         setattr(args, f"{m}_compressor_conf", conf if "rates" in conf else {"rate": rate, **conf})
     return args
@@ -221,8 +219,8 @@ class SmopAVSRTask(AbsTask):
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
         parser.set_defaults(
-            audio_compressor_conf={"rate": DEFAULT_RATES["audio"]},
-            video_compressor_conf={"rate": DEFAULT_RATES["video"]},
+            audio_compressor_conf={"rate": elastic.DEFAULT_RATES["audio"]},
+            video_compressor_conf={"rate": elastic.DEFAULT_RATES["video"]},
         )
 
     @classmethod
