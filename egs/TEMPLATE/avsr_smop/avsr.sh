@@ -136,7 +136,6 @@ modality_of() { python3 -m smop.bin.data_args --config "$1" --modality_only; }
 sets_for() {  # <modality>: the sets it decodes; a video-only model reads no audio, so not the noisy copies
   if [ "$1" = video ]; then echo "${test_sets}"; else echo "${eval_sets}"; fi
 }
-sets_of() { sets_for "$(modality_of "$1")"; }  # <config>
 # <config>: one line per cell of the grid its model decodes: the suffix of the cell's decoding dir
 # (- for the default cell, decoded into the plain dir that stages 5-6 read), its modality and its
 # avsr_inference options. A fixed-rate model has one cell; an elastic one (issue 21) each modality
