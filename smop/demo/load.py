@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from smop.demo.page import OUTPUTS
+
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     """A process's resident set (VmRSS) or its peak so far (VmHWM), in MB, from /proc."""
@@ -71,9 +73,9 @@ def fire(
     jobs = [client.submit(handle_file(str(media)), None, mode, rate, api_name="/run") for _ in range(requests)]
     answers = []
     for job in jobs:
-        out = job.result(timeout=600)
-        error = out[1]["value"] if isinstance(out[1], dict) else out[1]
-        answers.append(Answer(out[0], error or "", time.perf_counter() - start))
+        out = dict(zip(OUTPUTS, job.result(timeout=600)))
+        error = out["error"]["value"] if isinstance(out["error"], dict) else out["error"]
+        answers.append(Answer(out["transcript"], error or "", time.perf_counter() - start))
     return answers, time.perf_counter() - start
 
 

@@ -1,7 +1,8 @@
 """smop-demo's page (gradio): the widgets and their wiring; what they do is ``session``'s.
 
 Element ids (for the browser tests): ``video``, ``audio``, ``mode``, ``rate`` (an elastic model's), ``run``,
-``transcript``, ``error``, ``notes``, ``timings``, ``segments``, ``crops``, ``usage``.
+``transcript``, ``cell`` (the modality and rates that decoded it), ``error``, ``notes``, ``timings``, ``segments``,
+``crops``, ``usage``.
 """
 
 from typing import Optional
@@ -11,6 +12,8 @@ from smop.demo.session import DemoSession, usage_image
 # gradio records at the camera's largest size (1920x1440); two cores cannot encode that as it comes.
 WEBCAM_CONSTRAINTS = {"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}
 CACHE_SWEEP = (60, 600)  # every 60 s, gradio deletes uploads and results older than 600 s
+# What a request answers, in order (the /run endpoint's outputs, as an API client gets them).
+OUTPUTS = ("transcript", "cell", "error", "notes", "timings", "segments", "crops", "usage")
 
 
 def build(session: DemoSession, title: str, about: str = ""):
@@ -20,15 +23,17 @@ def build(session: DemoSession, title: str, about: str = ""):
     def run(video: Optional[str], audio: Optional[str], mode: str, rate: Optional[str]):
         result = session.transcribe(video or audio, mode, rate or None)
         usage = usage_image(result.usage, f"expert usage: {result.name}") if result.usage else None
-        return (
-            result.text,
-            gr.Textbox(value=result.error, visible=bool(result.error)),
-            "\n".join(result.notes),
-            result.timings(),
-            result.rows(),
-            result.crops,
-            usage,
+        shown = dict(
+            transcript=result.text,
+            cell=result.cell,
+            error=gr.Textbox(value=result.error, visible=bool(result.error)),
+            notes="\n".join(result.notes),
+            timings=result.timings(),
+            segments=result.rows(),
+            crops=result.crops,
+            usage=usage,
         )
+        return tuple(shown[name] for name in OUTPUTS)
 
     with gr.Blocks(title=title, delete_cache=CACHE_SWEEP) as page:
         gr.Markdown(f"## {title}\n{about}")
@@ -66,6 +71,7 @@ def build(session: DemoSession, title: str, about: str = ""):
             with gr.Column():
                 error = gr.Textbox(label="error", visible=False, elem_id="error")
                 text = gr.Textbox(label="transcript", lines=2, elem_id="transcript")
+                cell = gr.Textbox(label="decoded as (modality at compression rates)", elem_id="cell")
                 notes = gr.Textbox(label="notes", lines=2, elem_id="notes")
                 timings = gr.Textbox(label="timings", elem_id="timings")
                 segments = gr.Dataframe(
@@ -78,5 +84,7 @@ def build(session: DemoSession, title: str, about: str = ""):
                 usage = gr.Image(label="projector experts used for this input", type="numpy", elem_id="usage")
         if rates:  # each modality has its own rate pairs (the rates of the inputs it reads)
             mode.change(lambda m: gr.Dropdown(choices=session.rates(m), value=session.rates(m)[0]), mode, rate)
-        button.click(run, [video, audio, mode, rate], [text, error, notes, timings, segments, crops, usage])
+        shown = dict(transcript=text, cell=cell, error=error, notes=notes, timings=timings)
+        shown.update(segments=segments, crops=crops, usage=usage)
+        button.click(run, [video, audio, mode, rate], [shown[name] for name in OUTPUTS])
     return page

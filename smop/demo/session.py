@@ -67,6 +67,7 @@ class Result:
 
     name: str
     mode: str = ""
+    cell: str = ""  # what decoded it: the modality and rate pair, e.g. "audio at audio 8 (6.25 tokens/s)"
     text: str = ""
     error: str = ""
     notes: List[str] = field(default_factory=list)
@@ -277,6 +278,7 @@ class DemoSession:
             result.error = self._message(e, path, reads)
             return result
         record = file_record(Path(path.name), inputs, transcript, read, decode)
+        result.cell = f"{speech2text.modality} at {rate_label(speech2text.rates)}"
         result.text = record["text"]
         result.notes = [self._public(n, path) for n in record["notes"]]
         blanked = set() if self.elastic else set(self.speech2text.model.modalities) - set(reads)

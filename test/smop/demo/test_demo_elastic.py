@@ -83,6 +83,7 @@ def test_every_cell_gives_speech2texts_transcript_without_reloading(session, inp
     for (mode, rate), text in want.items():
         result = session.transcribe(mp4, mode, rate)
         assert result.error == "" and result.text == text, (mode, rate)
+        assert result.cell == f"{MODALITY[mode]} at {rate}"  # the page says which cell decoded it
         assert result.notes == []  # a modality of the model: nothing blanked
     # no rate: the model's default pair
     assert session.transcribe(mp4, AUDIO_ONLY).text == want[AUDIO_ONLY, session.rates(AUDIO_ONLY)[0]]

@@ -161,6 +161,7 @@ def test_an_elastic_models_rate_is_chosen_per_modality(browser, inputs, tmp_path
         upload(page, "video", inputs["mp4"])
         text = transcribe(page)
         expect(page.locator("#error textarea")).to_have_count(0)
+        expect(page.locator("#cell textarea")).to_have_value("audio at audio 8 (6.25 tokens/s)")  # what decoded it
         context.close()
         # the session's decoding of the file itself at that cell (the served session takes only uploads)
         alone = DemoSession(served["session"].speech2text)

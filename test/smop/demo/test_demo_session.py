@@ -20,6 +20,7 @@ from smop.demo.session import (
     VIDEO_ONLY,
     DemoSession,
     Limits,
+    rate_label,
 )
 from smop.inference.media_inputs import read_inputs
 
@@ -53,6 +54,8 @@ def test_an_mp4_gives_smop_transcribes_transcript_with_crops_usage_and_timings(s
     result = session.transcribe(str(inputs["mp4"]), AUDIO_VISUAL)
     assert result.error == ""
     assert want["text"] and result.text == want["text"]
+    rates = session.speech2text.rates  # a fixed model's one rate pair, said on the page too
+    assert result.cell == f"audiovisual at {rate_label(rates)}" and set(rates) == {"audio", "video"}
     assert result.rows() == [[s["start"], s["end"], s["text"], s["score"]] for s in want["segments"]]
     assert result.notes == want["notes"] == []
     assert result.duration == want["duration"] == 1.6
