@@ -33,6 +33,7 @@ CASES = (
     "landmark_speed",
     "long_form",
     "llm_quantization",
+    "rate_pairs",
 )
 # A case that runs on one device only, and why.
 ONLY_ON = {

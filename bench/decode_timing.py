@@ -77,25 +77,26 @@ class NoEosBefore(LogitsProcessor):
 
 @contextlib.contextmanager
 def _stage_clock(model, times: dict, sync: Callable[[], None]):
-    """Adds to ``times`` the span of each stage of ``model.encode``: a modality's encoder through
-    its compressor, and the projector (forward hooks, so the model's own code path is timed)."""
-    spans = [
-        (f"{m} encoder", getattr(model, f"{m}_encoder"), getattr(model, f"{m}_compressor")) for m in model.modalities
+    """Adds to ``times`` the time of each stage of ``model.encode``: a modality's encoder and its
+    compressor, and the projector (forward hooks, so the model's own code path is timed; each
+    module is timed on its own: the model runs both encoders before either compressor)."""
+    parts = [
+        (f"{m} encoder", getattr(model, f"{m}_{part}")) for m in model.modalities for part in ("encoder", "compressor")
     ]
-    spans.append(("projector", model.projector, model.projector))
+    parts.append(("projector", model.projector))
     handles, started = [], {}
 
-    def start(name):
+    def start(key):
         sync()
-        started[name] = time.perf_counter()
+        started[key] = time.perf_counter()
 
-    def stop(name):
+    def stop(key, name):
         sync()
-        times[name] += time.perf_counter() - started[name]
+        times[name] += time.perf_counter() - started[key]
 
-    for name, first, last in spans:
-        handles.append(first.register_forward_pre_hook(lambda *_, name=name: start(name)))
-        handles.append(last.register_forward_hook(lambda *_, name=name: stop(name)))
+    for key, (name, module) in enumerate(parts):
+        handles.append(module.register_forward_pre_hook(lambda *_, key=key: start(key)))
+        handles.append(module.register_forward_hook(lambda *_, key=key, name=name: stop(key, name)))
     try:
         yield
     finally:
@@ -104,13 +105,16 @@ def _stage_clock(model, times: dict, sync: Callable[[], None]):
 
 
 @torch.no_grad()
-def timed_decode(model, batch: dict, new_tokens: int, beam_size: int = 1, sync: Callable[[], None] = no_sync) -> dict:
+def timed_decode(
+    model, batch: dict, new_tokens: int, beam_size: int = 1, sync: Callable[[], None] = no_sync, rates=None
+) -> dict:
     """Seconds per stage (and "total") of one decode of ``batch`` generating exactly ``new_tokens``
-    tokens, with the hypotheses ("hyps") and the number of search steps ("steps"); ``sync`` waits
-    for the device (bench.device.Device.sync) before each clock read."""
+    tokens, with the hypotheses ("hyps"), the number of search steps ("steps") and of LLM input
+    embeddings of the first utterance ("tokens"); ``sync`` waits for the device
+    (bench.device.Device.sync) before each clock read; ``rates``: an elastic model's rate pair."""
     times = dict.fromkeys(STAGES, 0.0)
     with _stage_clock(model, times, sync):
-        embeds, _ = model.encode(**batch)
+        embeds, _ = model.encode(**batch, rates=rates)
     t = time.perf_counter()
     timer = FirstLogitsTimer(sync)
     budget = [new_tokens] * len(batch["speech_lengths"])
@@ -124,4 +128,5 @@ def timed_decode(model, batch: dict, new_tokens: int, beam_size: int = 1, sync: 
     times["total"] = sum(times[s] for s in STAGES)
     times["hyps"] = hyps
     times["steps"] = timer.steps
+    times["tokens"] = {m: int(lengths[0]) for m, (_, lengths) in embeds.items()}
     return times

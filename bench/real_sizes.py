@@ -4,7 +4,7 @@ the recipes (nothing is downloaded)."""
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 import yaml
@@ -51,10 +51,12 @@ def build_model(
     length_aware: bool = True,
     num_experts: int = 4,
     gradient_checkpointing: bool = False,
+    rates: Optional[Dict[str, Sequence[int]]] = None,
 ):
     """The Llama-SMoP model at the real sizes through SmopAVSRTask, as a recipe config builds it
     (E experts, k=2, expert hidden 2048, LoRA r=64 on q_proj/v_proj); ``gradient_checkpointing``
-    recomputes the LLM's activations in the backward pass."""
+    recomputes the LLM's activations in the backward pass. ``rates``: input -> the compression
+    rates of an elastic model (its compressors take them all; the recipes' default otherwise)."""
     from smop.tasks.avsr import SmopAVSRTask
 
     conf = (
@@ -100,6 +102,13 @@ def build_model(
             "lora_alpha=8",
             "--decoder_conf",
             f"gradient_checkpointing={gradient_checkpointing}",
+            # on the command line a conf merges into the option's default ({rate: 4}): that rate is unset
+            *[
+                a
+                for m, r in (rates or {}).items()
+                for o in ("rate=null", f"rates={list(r)}")
+                for a in (f"--{m}_compressor_conf", o)
+            ],
         ]
     )
     return SmopAVSRTask.build_model(args)

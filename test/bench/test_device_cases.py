@@ -5,7 +5,7 @@ synchronisation and the memory counter), and the RESULTS.md layout."""
 import pytest
 import torch
 
-from bench import batched_decoding, decode_throughput, projector_cost, train_memory, whisper_length_aware
+from bench import batched_decoding, decode_throughput, projector_cost, rate_pairs, train_memory, whisper_length_aware
 from bench.common import Row
 from bench.device import Device
 from bench.results import block_body, read_blocks, render
@@ -53,6 +53,27 @@ def test_projector_cost(pretrained, tmp_path):
         "smop JEDR (1 x 1 s AVSR",
     ]
     assert all("float32" in r.case and r.ratio > 0 and "LLM generation" in r.note for r in times)
+
+
+def test_rate_pairs(pretrained, tmp_path):
+    rows = rate_pairs.run(
+        tmp_path, batch=2, seconds=1.0, new_tokens=3, repeats=1, device=CPU, paths=_tiny(pretrained)
+    )  # the LLM input lengths of each pair are checked inside: ceil(1 s x 50 or 25 Hz / rate)
+    assert [r.case.split(" (")[0] for r in rows] == [
+        "11 decode time at audio 4 / video 2",
+        "11 decode time at audio 4 / video 5",
+        "11 decode time at audio 16 / video 2",
+        "11 decode time at audio 16 / video 5",
+    ]
+    assert [r.measured.split("; ")[1] for r in rows] == [
+        "25 LLM tokens/s",
+        "17.5 LLM tokens/s",
+        "15.625 LLM tokens/s",
+        "8.125 LLM tokens/s",
+    ]
+    assert rows[0].ratio == 1.0 and all(r.ratio > 0 for r in rows)
+    assert [r.met is None for r in rows] == [True, True, True, False] and "projector" in rows[-1].target
+    assert all("projector" in r.note and "LLM prefill" in r.note for r in rows)
 
 
 def test_batched_decoding(pretrained, tmp_path):
