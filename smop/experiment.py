@@ -30,6 +30,7 @@ from smop.data.datadir import read_table
 from smop.data.inputs import INPUTS, MODALITIES, VIDEO_FPS, modality_of
 from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
 from smop.inference.settings import DecodeSettings
+from smop.models.elastic import DEFAULT_CELL, pair_name, tokens_per_second
 from smop.utils.io import atomic_write
 
 CONFIG = "config.yaml"
@@ -101,6 +102,34 @@ def seed_spread_table(runs: Mapping[str, Mapping[str, float]], sets: Sequence[st
             mean = sum(values) / len(values)
             cells.append(f"{mean:.1f} [{min(values):.1f}, {max(values):.1f}]")
         lines.append(f"|{name}|{len(group)}|" + "|".join(cells) + "|")
+    return lines
+
+
+def cell_tag(decode_tag: str, suffix: str) -> str:
+    """The decoding dir of a cell (avsr.sh's ``cell_dir``)."""
+    return decode_tag if suffix == DEFAULT_CELL else f"{decode_tag}_{suffix}"
+
+
+def grid_wer_table(
+    cells: Sequence[Tuple[str, Mapping[str, int], Mapping[str, float]]],
+    sets: Sequence[str],
+    fixed: Mapping[Tuple[str, str], Tuple[str, Mapping[str, float]]],
+) -> List[str]:
+    """Markdown rows of an elastic model's WER (%) per cell and set, with the LLM tokens per second
+    of each cell. ``cells``: (modality, rate pair, WER by set) each; ``fixed``: (modality, pair
+    name) -> (name, WER by set) of a fixed-rate model trained for that cell, shown in brackets."""
+    lines = [
+        "|modality|rates|LLM tokens/s|" + "|".join(sets) + "|fixed-rate model (in brackets)|",
+        "|---|---|---|" + "---|" * len(sets) + "---|",
+    ]
+    for modality, pair, wers in cells:
+        name, other = fixed.get((modality, pair_name(pair)), ("-", {}))
+        values = [
+            "-" if s not in wers else f"{wers[s]:.1f}" + (f" ({other[s]:.1f})" if s in other else "") for s in sets
+        ]
+        rates = " / ".join(f"{m} {r}" for m, r in pair.items())
+        tokens = sum(tokens_per_second(pair).values())
+        lines.append(f"|{modality}|{rates}|{tokens:g}|" + "|".join(values) + f"|{name}|")
     return lines
 
 

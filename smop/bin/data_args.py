@@ -20,21 +20,20 @@ from typing import List
 import yaml
 
 from smop.data.inputs import MODALITIES, data_triples, modality_of
-from smop.models.elastic import RATE_OPTION, config_grid, grid_cells, pair_name
+from smop.models.elastic import DEFAULT_CELL, RATE_OPTION, decoded_cells
 
 
 def decoding_cells(config: dict) -> List[str]:
     """``<dir suffix> <modality> [options]`` of every cell of the config's grid; the default cell
     (its modality at each input's first rate) first, as ``- <modality>``."""
-    grid = config_grid(config)
-    cells = grid_cells(grid)
-    default = (modality_of(config), {m: r[0] for m, r in grid["rates"].items()})
-    lines = [f"- {default[0]}"]
-    if len(cells) > 1:
-        for modality, pair in cells:
-            if (modality, pair) != default:
-                options = " ".join(f"--{RATE_OPTION[m]} {r}" for m, r in pair.items())
-                lines.append(f"{modality}_{pair_name(pair)} {modality} --modality {modality} {options}")
+    lines = []
+    for suffix, modality, pair in decoded_cells(config):
+        options = (
+            ""
+            if suffix == DEFAULT_CELL
+            else f" --modality {modality} " + " ".join(f"--{RATE_OPTION[m]} {r}" for m, r in pair.items())
+        )
+        lines.append(f"{suffix} {modality}{options}")
     return lines
 
 

@@ -7,16 +7,53 @@
         [--seed_runs exp/train_dedr exp/train_dedr_seed1 exp/train_dedr_seed2 ...]
 
 With --seed_runs (the recipe's --seeds), a last table gives each experiment's WER over its seed
-runs: mean [min, max] per set.
+runs: mean [min, max] per set. An elastic model (trained for several modalities or rate pairs)
+gets a table of every cell it was decoded at, with its LLM tokens per second, and in brackets the
+WER of a fixed-rate model among --exp_dirs trained for that cell.
 """
 
 import argparse
 import datetime
 from pathlib import Path
+from typing import Dict, List, Sequence
 
-from smop.experiment import EXPERT_USAGE_PLOT, IMAGES, ExperimentDir, seed_spread_table
+from smop.experiment import (
+    CONFIG,
+    EXPERT_USAGE_PLOT,
+    IMAGES,
+    ExperimentDir,
+    cell_tag,
+    grid_wer_table,
+    seed_spread_table,
+)
+from smop.models.elastic import decoded_cells, pair_name, tokens_per_second
 from smop.utils.io import atomic_write
 from smop.utils.versions import machine, versions
+
+
+def elastic_grids(exp_dirs: Sequence[Path], decode_tag: str, sets: Sequence[str]) -> Dict[Path, List[str]]:
+    """The grid table of each elastic model among ``exp_dirs`` (one trained for several cells),
+    beside the fixed-rate models among them trained for one of its cells."""
+    cells, fixed = {}, {}
+    for path in exp_dirs:
+        exp = ExperimentDir(path)
+        if not (exp / CONFIG).exists():
+            continue
+        decoded = decoded_cells(exp.config())
+        wers = {
+            (modality, pair_name(pair)): (modality, pair, exp.decoding(cell_tag(decode_tag, suffix)).wer_table(sets)[1])
+            for suffix, modality, pair in decoded
+        }
+        if len(decoded) > 1:  # the default cell, then audio-visual, audio, video; most tokens first
+            order = {m: i for i, m in enumerate(("audiovisual", "audio", "video"))}
+            rows = list(wers.values())
+            cells[path] = rows[:1] + sorted(
+                rows[1:], key=lambda c: (order[c[0]], -sum(tokens_per_second(c[1]).values()))
+            )
+        else:
+            ((key, (_, _, scored)),) = wers.items()
+            fixed.setdefault(key, (path.name, scored))
+    return {path: grid_wer_table(rows, sets, fixed) for path, rows in cells.items()}
 
 
 def main(cmd=None):
@@ -42,11 +79,14 @@ def main(cmd=None):
     if args.command:
         lines.append(f"- command: `{args.command.strip()}`")
     summary = {}
+    grids = elastic_grids(args.exp_dirs, args.decode_tag, args.sets)
     for path in args.exp_dirs:
         exp = ExperimentDir(path)
         lines += ["", f"## {path}", f"- {exp.describe()}", f"- decoding: `{args.decode_tag}`", "", "### WER", ""]
         table, errors = exp.decoding(args.decode_tag).wer_table(args.sets)
         lines += table
+        if path in grids:
+            lines += ["", "### Every cell of its grid: WER (%)", ""] + grids[path]
         if errors:
             summary[path.name] = errors
         images = sorted((exp / IMAGES).glob("*.png")) if (exp / IMAGES).is_dir() else []

@@ -127,3 +127,19 @@ def grid_cells(grid: Mapping) -> List[Tuple[str, RatePair]]:
         rates = {m: r for m, r in grid["rates"].items() if m in MODALITIES[modality]}
         cells += [(modality, pair) for pair in rate_grid(rates)]
     return cells
+
+
+DEFAULT_CELL = "-"  # the dir suffix of a model's default cell, which decodes into the plain decoding dir
+
+
+def decoded_cells(config: Mapping) -> List[Tuple[str, str, Dict[str, int]]]:
+    """(decoding dir suffix, modality, rate pair) of every cell of a training config's grid, as the
+    recipes decode them: the default cell (its modality at each input's first rate) first, with
+    suffix DEFAULT_CELL; the others ``<modality>_<pair name>``, e.g. ``audio_a8``."""
+    grid = config_grid(config)
+    default = (modality_of(config), {m: r[0] for m, r in grid["rates"].items()})
+    cells = [(DEFAULT_CELL, *default)]
+    for modality, pair in grid_cells(grid):
+        if (modality, pair) != default:
+            cells.append((f"{modality}_{pair_name(pair)}", modality, pair))
+    return cells

@@ -55,3 +55,21 @@ def test_stage_4_decodes_every_cell_into_its_own_dir(elastic_exp):
         names = sorted(name for _, name, _ in record.data)
         assert names == {"audio": ["speech"], "video": ["video"], "audiovisual": ["speech", "video"]}[modality]
     assert "Stage 4: Decoding (--modality audio --audio_rate 8):" in log
+
+
+def test_stage_5_writes_the_grid_into_results(elastic_exp):
+    exp, _ = elastic_exp
+    text = (exp.parents[1] / "RESULTS.md").read_text()
+    grid = text[text.index("### Every cell of its grid: WER (%)") :].splitlines()[4 : 4 + len(CELLS)]
+    rows = [r.split("|")[1:5] for r in grid]  # modality, rates, tokens/s, WER on test
+    order = ["", "_audiovisual_a8_v2", "_audio_a4", "_audio_a8", "_video_v2"]  # the default cell first
+    assert [tuple(r[:3]) for r in rows] == [
+        ("audiovisual", "audio 4 / video 2", "25"),
+        ("audiovisual", "audio 8 / video 2", "18.75"),
+        ("audio", "audio 4", "12.5"),
+        ("audio", "audio 8", "6.25"),
+        ("video", "video 2", "12.5"),
+    ]
+    for suffix, row in zip(order, rows):  # each cell's own scored WER
+        wer = json.loads((exp / (DECODED + suffix) / "test" / "score_wer" / "wer.json").read_text())["wer"]
+        assert row[3] == f"{wer:.1f}", (suffix, row)

@@ -85,3 +85,52 @@ def test_seed_runs_give_mean_and_range_per_set(tmp_path):
     text = (tmp_path / "R.md").read_text()
     assert "## WER (%) over seeds: mean [min, max]" in text
     assert "|train_x|3|11.2 [9.5, 13.0]|" in text
+
+
+def _scored(exp, tag, wers):
+    """Scores of ``tag`` in ``exp``: WER (%) by set."""
+    for name, err in wers.items():
+        score = exp / tag / name / "score_wer"
+        score.mkdir(parents=True)
+        percent = {"corr": 100 - err, "sub": err, "del": 0.0, "ins": 0.0, "err": err, "s_err": 50.0}
+        (score / "wer.json").write_text(json.dumps({"counts": {"snt": 10, "wrd": 60}, "percent": percent}))
+
+
+def test_an_elastic_model_gets_its_grid_beside_the_fixed_rate_models(tmp_path):
+    summary = yaml.safe_load((_experiment(tmp_path) / "model_summary.yaml").read_text())
+    exps = {}
+    for name, config in {
+        "train_asr": {"modality": "audio"},  # the elastic model's default audio cell (rate 4)
+        "train_av_a8": {"modality": "audiovisual", "audio_compressor_conf": {"rate": 8}},
+        "train_elastic": {
+            "modality": "audiovisual",
+            "audio_compressor_conf": {"rates": [4, 8]},
+            "model_conf": {"modalities": ["audio", "audiovisual"]},
+        },
+    }.items():
+        exp = tmp_path / "exp" / name
+        exp.mkdir(parents=True)
+        (exp / "config.yaml").write_text(yaml.safe_dump({"projector": "smop", "max_epoch": 3, **config}))
+        (exp / "model_summary.yaml").write_text(yaml.safe_dump(summary))
+        exps[name] = exp
+    _scored(exps["train_asr"], "decode_d", {"test": 6.0, "test_snr-5": 50.0})
+    _scored(exps["train_av_a8"], "decode_d", {"test": 5.5})
+    _scored(exps["train_elastic"], "decode_d", {"test": 5.0, "test_snr-5": 14.0})  # its default: AV a4 v2
+    _scored(exps["train_elastic"], "decode_d_audiovisual_a8_v2", {"test": 6.5, "test_snr-5": 16.0})
+    _scored(exps["train_elastic"], "decode_d_audio_a4", {"test": 7.0, "test_snr-5": 52.0})
+    # audio_a8 was not decoded: dashes
+    make_results.main(
+        ["--exp_dirs", *map(str, exps.values()), "--decode_tag", "decode_d", "--sets", "test", "test_snr-5"]
+        + ["--output", str(tmp_path / "R.md")]
+    )
+    text = (tmp_path / "R.md").read_text()
+    grid = text[text.index("### Every cell of its grid") :].splitlines()[2:8]
+    assert grid == [
+        "|modality|rates|LLM tokens/s|test|test_snr-5|fixed-rate model (in brackets)|",
+        "|---|---|---|---|---|---|",
+        "|audiovisual|audio 4 / video 2|25|5.0|14.0|-|",
+        "|audiovisual|audio 8 / video 2|18.75|6.5 (5.5)|16.0|train_av_a8|",
+        "|audio|audio 4|12.5|7.0 (6.0)|52.0 (50.0)|train_asr|",
+        "|audio|audio 8|6.25|-|-|-|",
+    ]
+    assert text.count("### Every cell of its grid") == 1  # the fixed-rate models have none
