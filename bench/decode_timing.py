@@ -8,7 +8,7 @@ forward pass).
 
 import contextlib
 import time
-from typing import Callable, List
+from typing import Callable, Dict, List
 
 import torch
 from transformers import LogitsProcessor
@@ -130,3 +130,17 @@ def timed_decode(
     times["steps"] = timer.steps
     times["tokens"] = {m: int(lengths[0]) for m, (_, lengths) in embeds.items()}
     return times
+
+
+def rotated_runs(cases: Dict[str, Callable[[], dict]], repeats: int, new_tokens: int) -> Dict[str, List[dict]]:
+    """Each case's ``timed_decode`` (a call of ``cases[name]``) ``repeats`` times after a round that
+    warms up; the cases interleaved and their order rotated each round, so that none is always first."""
+    names = list(cases)
+    runs: Dict[str, List[dict]] = {name: [] for name in names}
+    for rep in range(repeats + 1):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            t = cases[name]()
+            assert t["steps"] == new_tokens + 1, (name, t["steps"])  # the fixed tokens, then EOS
+            if rep:
+                runs[name].append(t)
+    return runs

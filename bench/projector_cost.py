@@ -8,17 +8,16 @@ with the share of time per stage and the trainable / active parameter counts.
     python -m bench.projector_cost [--root /tmp/smop_real_models] [--device cuda]
 """
 
+import functools
 import statistics
 from pathlib import Path
 from typing import List, Optional
 
-import torch
-
 from bench.common import Row, repeated_case_main
-from bench.decode_timing import STAGES, synthetic_batch, timed_decode
+from bench.decode_timing import STAGES, rotated_runs, synthetic_batch, timed_decode
 from bench.device import Device
 from bench.param_counts import counts
-from bench.real_sizes import build_model, build_projector, real_size_models
+from bench.real_sizes import build_projector, decoding_model
 
 PROJECTORS = [
     ("linear", "linear", None),
@@ -38,28 +37,21 @@ def run(
     device: Device = Device(),
     paths: Optional[dict] = None,
 ) -> List[Row]:
-    """``dtype`` of the frozen parts: float32 on a CPU, bfloat16 on a GPU by default; ``paths``:
-    other models than the real sizes under ``root`` (the tests' tiny ones)."""
-    dtype = dtype or device.frozen_dtype("float32")
-    torch.manual_seed(0)
-    model = build_model(paths or real_size_models(root), "linear", frozen_dtype=dtype).eval()
+    """Each projector swapped into one model (see ``decoding_model`` for ``dtype`` and ``paths``)."""
+    model, dtype = decoding_model(root, paths, device, dtype, "linear")
     projectors = {
         name: (model.projector if kind == "linear" else build_projector(model, kind, layout)).eval()
         for name, kind, layout in PROJECTORS
     }
-    model.to(device.name)
     for p in projectors.values():
         p.to(device.name)
     inputs = synthetic_batch(batch, seconds, device=device.name)
-    runs = {name: [] for name in projectors}
-    names = list(projectors)
-    for rep in range(repeats + 1):  # the first round warms up
-        for name in names[rep % len(names) :] + names[: rep % len(names)]:  # rotated: no case always first
-            model.projector = projectors[name]
-            t = timed_decode(model, inputs, new_tokens, sync=device.sync)
-            assert t["steps"] == new_tokens + 1, t["steps"]  # the fixed tokens, then EOS
-            if rep:
-                runs[name].append(t)
+
+    def decode(name):
+        model.projector = projectors[name]
+        return timed_decode(model, inputs, new_tokens, sync=device.sync)
+
+    runs = rotated_runs({name: functools.partial(decode, name) for name in projectors}, repeats, new_tokens)
     model.projector = projectors["linear"]
 
     rows, base = [], None

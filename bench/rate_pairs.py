@@ -9,17 +9,16 @@ tokens per second of speech and each stage's share of the time.
     python -m bench.rate_pairs [--root /tmp/smop_real_models] [--device cuda]
 """
 
+import functools
 import math
 import statistics
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import torch
-
 from bench.common import Row, repeated_case_main
-from bench.decode_timing import STAGES, synthetic_batch, timed_decode
+from bench.decode_timing import STAGES, rotated_runs, synthetic_batch, timed_decode
 from bench.device import Device
-from bench.real_sizes import build_model, real_size_models
+from bench.real_sizes import decoding_model
 from smop.models.elastic import FRAMES_PER_SECOND, pair_name, rate_grid, tokens_per_second
 
 RATES = {"audio": (4, 16), "video": (2, 5)}  # Omni-AVSR's (train_OmniAVSR.py --is-matryoshka)
@@ -38,22 +37,19 @@ def run(
     device: Device = Device(),
     paths: Optional[dict] = None,
 ) -> List[Row]:
-    """``dtype`` of the frozen parts: float32 on a CPU, bfloat16 on a GPU by default; ``paths``:
-    other models than the real sizes under ``root`` (the tests' tiny ones)."""
-    dtype = dtype or device.frozen_dtype("float32")
-    torch.manual_seed(0)
-    model = build_model(paths or real_size_models(root), "smop", "dedr", frozen_dtype=dtype, rates=rates).eval()
-    model.to(device.name)
+    """One elastic model decoding at each pair of ``rates`` (see ``decoding_model`` for ``dtype`` and ``paths``)."""
+    model, dtype = decoding_model(root, paths, device, dtype, "smop", "dedr", rates=rates)
     inputs = synthetic_batch(batch, seconds, device=device.name)
     pairs = rate_grid(rates)
-    runs = {pair_name(p): [] for p in pairs}
-    names = list(runs)
-    for rep in range(repeats + 1):  # the first round warms up
-        for i in names[rep % len(names) :] + names[: rep % len(names)]:  # rotated: no pair always first
-            t = timed_decode(model, inputs, new_tokens, sync=device.sync, rates=pairs[names.index(i)])
-            assert t["steps"] == new_tokens + 1, t["steps"]  # the fixed tokens, then EOS
-            if rep:
-                runs[i].append(t)
+    names = [pair_name(p) for p in pairs]
+    runs = rotated_runs(
+        {
+            name: functools.partial(timed_decode, model, inputs, new_tokens, sync=device.sync, rates=pair)
+            for name, pair in zip(names, pairs)
+        },
+        repeats,
+        new_tokens,
+    )
 
     rows, base = [], None
     what = f"{batch} x {seconds:g} s AVSR, {new_tokens} new tokens, greedy, {dtype}"

@@ -114,6 +114,16 @@ def build_model(
     return SmopAVSRTask.build_model(args)
 
 
+def decoding_model(root: Path, paths: Optional[dict], device, dtype: Optional[str], *args, **kwargs):
+    """(model, dtype): ``build_model(*args, **kwargs)`` in eval mode on ``device`` (a bench.device.Device),
+    its frozen parts in ``dtype`` (float32 on a CPU, bfloat16 on a GPU by default); from the real-size
+    models under ``root``, or from ``paths`` (the tests' tiny ones)."""
+    dtype = dtype or device.frozen_dtype("float32")
+    torch.manual_seed(0)
+    model = build_model(paths or real_size_models(root), *args, frozen_dtype=dtype, **kwargs).eval()
+    return model.to(device.name), dtype
+
+
 def build_projector(model, projector: str, layout: Optional[str] = None, num_experts: int = 4):
     """A projector of another kind for ``model`` (same input and output sizes), to swap in."""
     from smop.tasks.avsr import projector_choices
