@@ -86,8 +86,9 @@ def seed_group(name: str) -> str:
 
 
 def seed_spread_table(runs: Mapping[str, Mapping[str, float]], sets: Sequence[str]) -> List[str]:
-    """Markdown rows of the WER (%) over the seed runs of each experiment: mean [min, max] per set.
-    ``runs``: WER by set for each run folder's name (``train_dedr``, ``train_dedr_seed1``, ...)."""
+    """Markdown rows of the WER (%) over the seed runs of each experiment: mean [min, max] per set
+    (and how many runs scored it, when not all did). ``runs``: WER by set for each run folder's name
+    (``train_dedr``, ``train_dedr_seed1``, ...)."""
     groups: Dict[str, List[Mapping[str, float]]] = {}
     for name, wers in runs.items():
         groups.setdefault(seed_group(name), []).append(wers)
@@ -100,7 +101,8 @@ def seed_spread_table(runs: Mapping[str, Mapping[str, float]], sets: Sequence[st
                 cells.append("-")
                 continue
             mean = sum(values) / len(values)
-            cells.append(f"{mean:.1f} [{min(values):.1f}, {max(values):.1f}]")
+            fewer = "" if len(values) == len(group) else f" ({len(values)} of {len(group)} runs)"
+            cells.append(f"{mean:.1f} [{min(values):.1f}, {max(values):.1f}]{fewer}")
         lines.append(f"|{name}|{len(group)}|" + "|".join(cells) + "|")
     return lines
 

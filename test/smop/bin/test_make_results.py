@@ -85,6 +85,11 @@ def test_seed_runs_give_mean_and_range_per_set(tmp_path):
     text = (tmp_path / "R.md").read_text()
     assert "## WER (%) over seeds: mean [min, max]" in text
     assert "|train_x|3|11.2 [9.5, 13.0]|" in text
+    # a set that only some runs scored says how many
+    from smop.experiment import seed_spread_table
+
+    rows = seed_spread_table({"a": {"t": 5.0, "n": 9.0}, "a_seed1": {"t": 7.0}}, ["t", "n"])
+    assert rows[-1] == "|a|2|6.0 [5.0, 7.0]|9.0 [9.0, 9.0] (1 of 2 runs)|"
 
 
 def _scored(exp, tag, wers):
