@@ -212,9 +212,10 @@ def long_pause(runs: Sequence[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
 
 def rest_cuts(pause: np.ndarray, start: int, frames: int, shortest: int) -> List[int]:
     """Cuts in the rest of a recording that is being cut, [start, frames), which fits in one
-    segment: at each first long pause after ``shortest`` frames that speech follows, as the cuts
-    before it fell, so that the last segment too holds one utterance. (Left whole, it held two
-    utterances of the mini corpus's joined test set, which the model wrote as one.)"""
+    segment: after each ``shortest`` frames, at the long pause ``long_pause`` picks among those
+    that speech follows, as the cuts before it fell, so that the last segment too holds one
+    utterance. (Left whole, it held two utterances of the mini corpus's joined test set, which
+    the model wrote as one.)"""
     cuts = []
     while frames - start > shortest:
         lo = start + shortest
