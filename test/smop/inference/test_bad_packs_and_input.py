@@ -275,7 +275,10 @@ def test_a_stopped_run_leaves_no_ffmpeg_and_no_temporary_file(audio_pack, tmp_pa
     }
     wave = write_wave(tmp_path / "a.wav", 1.0)
     cmd = [sys.executable, "-m", "smop.bin.transcribe", "--model", str(audio_pack), "--output", str(outdir / "t.txt")]
-    proc = subprocess.Popen([*cmd, str(wave)], env=env, stderr=subprocess.PIPE, text=True)
+    # Started as from a terminal, where Ctrl-C interrupts: a process whose SIGINT is ignored (a
+    # background job of a script, or after a test left it so) passes that on to its children.
+    sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen([*cmd, str(wave)], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=sigint)
     try:
         deadline = time.monotonic() + 120
         while not (fake / "pid").is_file() and proc.poll() is None and time.monotonic() < deadline:
