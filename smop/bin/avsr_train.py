@@ -16,7 +16,14 @@ def main(cmd=None):
         % python -m smop.bin.avsr_train --config conf/train_dedr.yaml --output_dir exp/train_dedr \
             --train_data_path_and_name_and_type data/train/wav.scp,speech,wav16k ...
     """
-    SmopAVSRTask.main(cmd=cmd)
+    try:
+        SmopAVSRTask.main(cmd=cmd)
+    finally:  # a rank started by torchrun: its gloo threads end here, not in the exit's teardown,
+        # where one aborted the process ('terminate called without an active exception', once in CI)
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":
