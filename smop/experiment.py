@@ -30,7 +30,7 @@ from smop.data.datadir import read_table
 from smop.data.inputs import INPUTS, MODALITIES, VIDEO_FPS, modality_of
 from smop.data.mouth_roi import CROP_SETTINGS, MouthCropSettings
 from smop.inference.settings import DecodeSettings
-from smop.models.elastic import DEFAULT_CELL, pair_name, tokens_per_second
+from smop.models.elastic import DEFAULT_CELL, pair_label, pair_name, tokens_per_second
 from smop.utils.io import atomic_write
 
 CONFIG = "config.yaml"
@@ -129,9 +129,8 @@ def grid_wer_table(
         values = [
             "-" if s not in wers else f"{wers[s]:.1f}" + (f" ({other[s]:.1f})" if s in other else "") for s in sets
         ]
-        rates = " / ".join(f"{m} {r}" for m, r in pair.items())
         tokens = sum(tokens_per_second(pair).values())
-        lines.append(f"|{modality}|{rates}|{tokens:g}|" + "|".join(values) + f"|{name}|")
+        lines.append(f"|{modality}|{pair_label(pair)}|{tokens:g}|" + "|".join(values) + f"|{name}|")
     return lines
 
 

@@ -29,7 +29,7 @@ from smop.data.inputs import MODALITIES
 from smop.data.media import STALL_TIMEOUT, header_seconds
 from smop.experiment import Usage
 from smop.inference.media_inputs import LandmarksRequired, read_inputs
-from smop.models.elastic import GridError, grid_cells, tokens_per_second
+from smop.models.elastic import GridError, grid_cells, pair_label, tokens_per_second
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,7 @@ class Result:
 def rate_label(pair: Dict[str, int]) -> str:
     """A rate pair as the page lists it: ``audio 4 / video 2 (12.5 + 12.5 tokens/s)``."""
     tokens = tokens_per_second(pair)
-    rates = " / ".join(f"{m} {r}" for m, r in pair.items())
-    return f"{rates} ({' + '.join(f'{t:g}' for t in tokens.values())} tokens/s)"
+    return f"{pair_label(pair)} ({' + '.join(f'{t:g}' for t in tokens.values())} tokens/s)"
 
 
 def crop_strip(video: np.ndarray, crop_size: int, frames: int = STRIP_FRAMES) -> np.ndarray:

@@ -191,12 +191,18 @@ def cut_points(frames: int, max_frames: int, speech: Optional[FrameSpeech] = Non
         runs = pause_runs(pause[lo : limit + 1])
         if runs:  # a long pause (see long_pause), else the longest; the next segment starts where speech resumes
             run = long_pause(runs) or max(runs, key=lambda r: r[1] - r[0])
-            cuts.append(min(lo + max(run[0], run[1] - LEAD_FRAMES), limit))
+            cuts.append(min(resume_cut(lo, run), limit))
         else:
             cuts.append(lo + int(np.argmin(quiet[lo : limit + 1])))
     if speech is not None and len(cuts) > 1:
         cuts += rest_cuts(pause, cuts[-1], frames, max(1, max_frames // 4))
     return cuts + [frames]
+
+
+def resume_cut(lo: int, run: Tuple[int, int]) -> int:
+    """The cut in the pause ``run`` (frames from ``lo``): LEAD_FRAMES before speech resumes, never
+    before the pause starts."""
+    return lo + max(run[0], run[1] - LEAD_FRAMES)
 
 
 def long_pause(runs: Sequence[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
@@ -222,7 +228,7 @@ def rest_cuts(pause: np.ndarray, start: int, frames: int, shortest: int) -> List
         run = long_pause([r for r in pause_runs(pause[lo:frames]) if lo + r[1] < frames])
         if run is None:
             break
-        start = lo + max(run[0], run[1] - LEAD_FRAMES)
+        start = resume_cut(lo, run)
         cuts.append(start)
     return cuts
 

@@ -30,6 +30,11 @@ def pair_name(rates: Mapping[str, int]) -> str:
     return "_".join(f"{m[0]}{rates[m]}" for m in ("audio", "video") if m in rates)
 
 
+def pair_label(rates: Mapping[str, int]) -> str:
+    """``audio 4 / video 2``: a rate pair as reports and the demo page write it."""
+    return " / ".join(f"{m} {r}" for m, r in rates.items())
+
+
 def tokens_per_second(rates: Mapping[str, int]) -> Dict[str, float]:
     """The LLM tokens per second of media each input of the rate pair ``rates`` gives."""
     return {m: FRAMES_PER_SECOND[m] / r for m, r in rates.items()}
