@@ -102,13 +102,7 @@ def build_model(
             "lora_alpha=8",
             "--decoder_conf",
             f"gradient_checkpointing={gradient_checkpointing}",
-            # on the command line a conf merges into the option's default ({rate: 4}): that rate is unset
-            *[
-                a
-                for m, r in (rates or {}).items()
-                for o in ("rate=null", f"rates={list(r)}")
-                for a in (f"--{m}_compressor_conf", o)
-            ],
+            *[a for m, r in (rates or {}).items() for a in (f"--{m}_compressor_conf", f"rates={list(r)}")],
         ]
     )
     return SmopAVSRTask.build_model(args)

@@ -103,13 +103,19 @@ def component_used(name: str, modalities) -> bool:
     return kind not in ("audio", "video") or kind in modalities
 
 
+def with_default_rate(modality: str, conf: Optional[dict]) -> dict:
+    """A copy of a compressor conf holding the task's default rate where it sets neither ``rate`` nor ``rates``."""
+    conf = dict(conf or {})
+    if conf.get("rate") is None and conf.get("rates") is None:
+        conf["rate"] = elastic.DEFAULT_RATES[modality]
+    return conf
+
+
 def with_default_rates(args: argparse.Namespace) -> argparse.Namespace:
-    """A copy of ``args`` whose compressor confs hold the task's default rate where the config sets
-    neither ``rate`` nor ``rates`` (a config's ``video_compressor_conf`` replaces the option's default whole)."""
+    """A copy of ``args`` whose compressor confs hold the task's default rate where they set neither."""
     args = argparse.Namespace(**vars(args))
-    for m, rate in elastic.DEFAULT_RATES.items():
-        conf = getattr(args, f"{m}_compressor_conf", None) or {}
-        setattr(args, f"{m}_compressor_conf", conf if "rates" in conf else {"rate": rate, **conf})
+    for m in elastic.DEFAULT_RATES:
+        setattr(args, f"{m}_compressor_conf", with_default_rate(m, getattr(args, f"{m}_compressor_conf", None)))
     return args
 
 
@@ -196,6 +202,9 @@ class SmopAVSRTask(AbsTask):
             conf = config[f"{choices.name}_conf"]
             for key in required_keys(choices.get_class(config[choices.name]), TASK_SUPPLIED.get(choices.name, ())):
                 conf.setdefault(key, None)
+        for m in elastic.DEFAULT_RATES:
+            if config.get(f"{m}_compressor") is not None:
+                config[f"{m}_compressor_conf"] = with_default_rate(m, config[f"{m}_compressor_conf"])
         return config
 
     @classmethod
@@ -218,10 +227,9 @@ class SmopAVSRTask(AbsTask):
         group = parser.add_argument_group(description="Model and preprocessing components")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
-        parser.set_defaults(
-            audio_compressor_conf={"rate": elastic.DEFAULT_RATES["audio"]},
-            video_compressor_conf={"rate": elastic.DEFAULT_RATES["video"]},
-        )
+        # No parser default for the compressors' rate: on the command line a conf merges into the
+        # option's default, and a rate there would clash with a given `rates`. with_default_rates
+        # supplies it where neither is set (checks, build_model, --print_config).
 
     @classmethod
     @typechecked

@@ -155,6 +155,16 @@ def test_missing_model_file_lists_the_checkpoints_there(tmp_path, pretrained, da
         SmopAVSRTask.build_model_from_file(tmp_path / "exp" / "config.yaml", tmp_path / "nowhere" / "a.pth")
 
 
+def test_rates_alone_on_the_command_line_make_an_elastic_compressor(tmp_path, pretrained, datadir):
+    """No parser default merges a rate into a --*_compressor_conf given on the command line."""
+    cfg = write_train_config(tmp_path / "c.yaml", pretrained, datadir)
+    args = _args(cfg, tmp_path / "exp", "--audio_compressor_conf", "rates=[4,8]")
+    assert args.audio_compressor_conf == {"rates": [4, 8]}
+    SmopAVSRTask.check_args(args)
+    summary = SmopAVSRTask.build_model(args).summary()
+    assert summary["compressors"]["audio"]["rates"] == [4, 8]
+
+
 def test_a_compressor_conf_without_rate_takes_the_tasks_default(tmp_path, pretrained, datadir):
     """A config's video_compressor_conf replaces the option's default whole; the rate is still the
     task's, and the summary records it as built."""
