@@ -113,6 +113,15 @@ def decoding_choice(
     return modality, chosen
 
 
+def compressor_rates(modality: str, conf: Optional[Mapping]) -> List[int]:
+    """The rates a compressor conf sets: ``rates``, else [``rate``], else [the default rate]; a key
+    set to null counts as unset (``--print_config`` writes both keys, one of them null)."""
+    conf = conf or {}
+    if conf.get("rates") is not None:
+        return list(conf["rates"])
+    return [conf["rate"] if conf.get("rate") is not None else DEFAULT_RATES[modality]]
+
+
 def config_grid(config: Mapping) -> Dict[str, object]:
     """What a training config trains: its modalities and each input's rates (as ``SmopAVSRModel.grid``),
     read from the config alone (packs record it in meta.yaml)."""
@@ -120,8 +129,7 @@ def config_grid(config: Mapping) -> Dict[str, object]:
     model_conf = config.get("model_conf") or {}
     rates = {}
     for m in MODALITIES[modality]:
-        conf = config.get(f"{m}_compressor_conf") or {}
-        rates[m] = list(conf["rates"]) if "rates" in conf else [conf.get("rate", DEFAULT_RATES[m])]
+        rates[m] = compressor_rates(m, config.get(f"{m}_compressor_conf"))
     return {"modalities": list(model_conf.get("modalities") or [modality]), "rates": rates}
 
 

@@ -129,10 +129,7 @@ def elastic_problems(args: argparse.Namespace) -> List[str]:
         elastic.modality_weights(tasks, conf.get("modality_weights"))
     except ValueError as e:
         problems.append(str(e))
-    rates = {}
-    for m in MODALITIES[args.modality]:
-        c = getattr(args, f"{m}_compressor_conf")
-        rates[m] = c["rates"] if "rates" in c else [c["rate"]]
+    rates = {m: elastic.compressor_rates(m, getattr(args, f"{m}_compressor_conf")) for m in MODALITIES[args.modality]}
     try:
         elastic.pair_weights(elastic.rate_grid(rates), conf.get("rate_pair_weights"))
     except ValueError as e:

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from smop.models.elastic import config_grid
 from smop.tasks.avsr import SmopAVSRTask
 from smop.tasks.config_check import ConfigError
 from tiny_experiment import write_train_config
@@ -237,6 +238,21 @@ def test_the_grid_is_checked_where_the_config_enters(tmp_path, pretrained, datad
     with pytest.raises(ConfigError) as err:
         SmopAVSRTask.check_args(_args(tmp_path, pretrained, datadir, **overrides))
     assert message in str(err.value)
+
+
+def test_a_null_rate_or_rates_counts_as_unset(tmp_path, pretrained, datadir):
+    """--print_config writes both keys, one of them null: the config check, the model and the grid a
+    pack records (config_grid) all read the other one."""
+    overrides = dict(
+        audio_compressor_conf={"rate": None, "rates": [4, 8]},
+        video_compressor_conf={"rate": 2, "rates": None},
+        model_conf=TASKS,
+    )
+    args = _args(tmp_path, pretrained, datadir, **overrides)
+    SmopAVSRTask.check_args(args)
+    model = SmopAVSRTask.build_model(args)
+    grid = config_grid({"modality": "audiovisual", **overrides})
+    assert grid["rates"] == {"audio": [4, 8], "video": [2]} == model.grid()["rates"]
 
 
 def test_distributed_modality_sampling_needs_unused_parameters(tmp_path, pretrained, datadir):

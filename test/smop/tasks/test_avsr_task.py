@@ -166,8 +166,7 @@ def test_rates_alone_on_the_command_line_make_an_elastic_compressor(tmp_path, pr
 
 
 def test_a_compressor_conf_without_rate_takes_the_tasks_default(tmp_path, pretrained, datadir):
-    """A config's video_compressor_conf replaces the option's default whole; the rate is still the
-    task's, and the summary records it as built."""
+    """A compressor conf that sets no rate gets the task's, and the summary records it as built."""
     cfg = write_train_config(
         tmp_path / "c.yaml",
         pretrained,
