@@ -20,7 +20,7 @@ started=ci/work/.started
 touch "${started}"
 untouched() {  # fails when this run wrote anything under the recipe (find does not follow its links)
   local written
-  written=$(find "${recipe}" -newer "${started}" | head -n 5)
+  written=$(find "${recipe}" -newer "${started}" | sed -n 1,5p)
   if [ -n "${written}" ]; then
     echo "ci/test.sh wrote into ${recipe}, which holds the user's runs:" >&2
     echo "${written}" >&2
@@ -89,7 +89,9 @@ pack=$(pwd)/exp/train_debug/pack
 for f in README.md config.yaml decode.yaml model.safetensors meta.yaml pretrained/decoder/config.json; do
   [ -f "${pack}/${f}" ] || { echo "the pack lacks ${f}" >&2; exit 1; }
 done
-mp4=$(find "$(pwd)/${MINI_AV}/corpus/test" -name '*.mp4' | sort | head -n 1)
+# sed, not head: head exits after its line and, under pipefail, sort's next write fails with
+# SIGPIPE (exit 141) whenever the list outgrows one write (CI failed so on 200 long paths).
+mp4=$(find "$(pwd)/${MINI_AV}/corpus/test" -name '*.mp4' | sort | sed -n 1p)
 grep -q '^mouth_crop: mouth_crop.yaml' "${pack}/meta.yaml" || { echo "the pack records no mouth-crop settings" >&2; exit 1; }
 # The pack proves its card: the test set it was scored on, decoded again with it (2 jobs, split as
 # stage 4 split them), gives the card's WER to the word (verify_model exits 1 and says what differs otherwise).

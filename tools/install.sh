@@ -133,7 +133,7 @@ fi
 if [[ ",${extras}," == *,demo,* ]]; then
   "${venv}/bin/python" -c "import gradio, playwright.sync_api; print(gradio.__version__)" > /dev/null
   if command -v chromium > /dev/null; then
-    log "gradio, playwright and $(chromium --version 2>/dev/null | head -n 1): ok"
+    log "gradio, playwright and $(chromium --version 2>/dev/null | sed -n 1p): ok"
   else
     log "WARNING: gradio and playwright: ok, but no chromium (as root: apt-get install chromium); the browser tests are skipped"
   fi

@@ -31,6 +31,24 @@ def test_shellcheck():
     assert res.returncode == 0, res.stdout[-3000:]
 
 
+# A reader that stops early (head, grep -q) closes the pipe: under pipefail the writer's next write
+# dies of SIGPIPE and the script with it (exit 141), depending on how the output was buffered.
+EARLY_EXIT_READER = re.compile(r"\|\s*(head\b|grep\s+-[A-Za-z]*q)")
+
+
+def test_pipefail_scripts_have_no_early_exit_readers():
+    bad = []
+    for script in [*SCRIPTS, *(r / "run.sh" for r in RECIPES), ROOT / ".ci" / "run"]:
+        text = script.read_text()
+        if "pipefail" not in text:
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            code = line.split(" #", 1)[0]
+            if not code.lstrip().startswith("#") and EARLY_EXIT_READER.search(code):
+                bad.append(f"{script.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not bad, "pipes into head / grep -q under pipefail (use sed -n 1p / grep -c):\n" + "\n".join(bad)
+
+
 @pytest.mark.parametrize("name", ["cmd.sh", "conf/slurm.conf"])
 def test_shared_files_are_identical(name):
     template = (ROOT / "egs" / "TEMPLATE" / "avsr_smop" / name).read_text()
